@@ -1,0 +1,92 @@
+"""The ``gentool`` click group.
+
+Each command lives in its own module. One rich :class:`~rich.console.Console` (on stderr, so
+stdout stays clean for data) is created here and passed to commands through ``ctx.obj``.
+Plugins may add commands through the ``gentool_register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import click
+from rich.console import Console
+
+from gentool import __version__
+from gentool.cli.evaluate import evaluate
+from gentool.cli.plot import plot
+from gentool.cli.plugins_cmd import plugins
+from gentool.cli.reconstruct import reconstruct
+from gentool.cli.sample import sample
+from gentool.cli.train import train
+from gentool.cli.upscale import upscale
+
+
+class AppContext:
+    """What every command receives as ``ctx.obj``."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    from gentool.plugins import PluginWarning
+
+    if issubclass(category, (PluginWarning, UserWarning)) and category.__module__.startswith(
+        "gentool"
+    ):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="gentool")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Train and use image generative models: VAEs, GANs and image-to-image networks.
+
+    \b
+    Examples:
+      gentool train dcgan --loss ls          # DCGAN, least squares, on built-in digits
+      gentool sample runs/dcgan-ls/ckpt.safetensors -n 36 -o grid.png
+      gentool plugins                         # installed models, losses, datasets
+    """
+    warnings.showwarning = _show_warning
+    ctx.obj = AppContext(Console(stderr=True))
+
+
+for command in (train, sample, reconstruct, upscale, evaluate, plot, plugins):
+    cli.add_command(command)
+
+
+def register_plugin_commands(group: click.Group) -> None:
+    """Let installed plugins add commands (the ``gentool_register_commands`` hook)."""
+    from gentool.plugins import get_registry
+
+    try:
+        get_registry().plugin_manager.hook.gentool_register_commands(cli=group)
+    except Exception as exc:
+        click.echo(f"Warning: a plugin failed to add its commands: {exc}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    warnings.showwarning = _show_warning
+    register_plugin_commands(cli)
+    cli.main(prog_name="gentool")
+
+
+if __name__ == "__main__":
+    main()

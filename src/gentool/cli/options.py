@@ -1,0 +1,108 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from gentool.data.base import DataSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def device_option(f: F) -> F:
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        help="Where to run: auto (first GPU, else CPU), cpu, cuda or cuda:N. Example: --device cuda:1",
+    )(f)
+
+
+def seed_option(f: F) -> F:
+    return click.option(
+        "--seed", type=int, default=0, show_default=True, help="Random seed, for reproducible runs."
+    )(f)
+
+
+def data_options(
+    default_dataset: str | None = "digits", split: str | None = None
+) -> Callable[[F], F]:
+    """--dataset, --data-root, --labels, --label-column, --image-size, --channels (and --split)."""
+
+    def decorate(f: F) -> F:
+        opts = [
+            click.option(
+                "--dataset",
+                default=default_dataset,
+                show_default=default_dataset is not None,
+                help="Dataset plugin (see 'gentool plugins'). Example: --dataset folder",
+            ),
+            click.option(
+                "--data-root",
+                type=click.Path(path_type=str),
+                default=None,
+                help="Folder of the dataset (images for 'folder'). Example: --data-root ~/faces",
+            ),
+            click.option(
+                "--labels",
+                type=click.Path(dir_okay=False, path_type=str),
+                default=None,
+                help="CSV of labels/attributes (column 'file' + attributes). Example: --labels tags.csv",
+            ),
+            click.option(
+                "--label-column",
+                default=None,
+                help="CSV column used as class label. Example: --label-column hair",
+            ),
+            click.option(
+                "--image-size",
+                type=click.IntRange(1, 4096),
+                default=None,
+                help="Resolution images are resized to (default: the dataset's). Example: --image-size 64",
+            ),
+            click.option(
+                "--channels",
+                type=click.Choice(["1", "3"]),
+                default=None,
+                help="Force grayscale (1) or RGB (3).",
+            ),
+            click.option(
+                "--limit",
+                type=click.IntRange(1),
+                default=None,
+                help="Use at most this many images of the split (quick experiments).",
+            ),
+        ]
+        if split is not None:
+            opts.append(
+                click.option(
+                    "--split",
+                    type=click.Choice(["train", "test", "all"]),
+                    default=split,
+                    show_default=True,
+                    help="Which part of the dataset (a fixed 10% is held out as 'test').",
+                )
+            )
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+def data_spec_from(kwargs: dict[str, Any], split: str = "train") -> DataSpec:
+    """Pop the data options out of a command's keyword arguments."""
+    channels = kwargs.pop("channels", None)
+    return DataSpec(
+        name=kwargs.pop("dataset"),
+        root=kwargs.pop("data_root", None),
+        labels=kwargs.pop("labels", None),
+        label_column=kwargs.pop("label_column", None),
+        image_size=kwargs.pop("image_size", None),
+        channels=int(channels) if channels else None,
+        limit=kwargs.pop("limit", None),
+        split=kwargs.pop("split", split),
+    )

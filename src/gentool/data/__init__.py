@@ -1,0 +1,1 @@
+"""Dataset sources, the decoded-image cache and augmentation."""

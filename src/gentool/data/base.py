@@ -1,0 +1,145 @@
+"""The dataset plugin interface.
+
+A dataset plugin turns a :class:`DataSpec` (what the user asked for on the command line)
+into :class:`ImageData`: every image decoded once into one uint8 tensor ``(N, C, H, W)`` at
+the requested resolution, with integer labels and named attributes when the source has them.
+Training, evaluation and plotting all read this one structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+
+from gentool.errors import DataError
+
+SPLITS = ("train", "test", "all")
+
+
+@dataclass
+class DataSpec:
+    """Which data to load, as the user asked for it."""
+
+    name: str = "digits"
+    root: str | None = None
+    image_size: int | None = None
+    channels: int | None = None
+    labels: str | None = None
+    label_column: str | None = None
+    split: str = "train"
+    test_fraction: float = 0.1
+    limit: int | None = None
+
+    def validate(self) -> None:
+        if self.split not in SPLITS:
+            raise DataError(f"split must be one of {', '.join(SPLITS)}, not '{self.split}'.")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise DataError("test fraction must be in [0, 1).")
+        if self.image_size is not None and not 1 <= self.image_size <= 4096:
+            raise DataError(f"image size must be between 1 and 4096, not {self.image_size}.")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise DataError(f"channels must be 1 or 3, not {self.channels}.")
+
+
+@dataclass
+class ImageData:
+    """Decoded images and their annotations, all in memory.
+
+    ``images`` is uint8 ``(N, C, H, W)``. ``labels`` is int64 ``(N,)`` with -1 where an image
+    has no label. ``attributes`` maps an attribute name (e.g. ``hair``) to an int64 ``(N,)``
+    tensor of indices into ``attribute_names[name]`` (-1 when unknown).
+    """
+
+    images: torch.Tensor
+    name: str
+    labels: torch.Tensor | None = None
+    class_names: list[str] = field(default_factory=list)
+    attributes: dict[str, torch.Tensor] = field(default_factory=dict)
+    attribute_names: dict[str, list[str]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError("ImageData.images must be a uint8 tensor of shape (N, C, H, W)")
+        if len(self.images) == 0:
+            raise DataError(f"dataset '{self.name}' has no images.")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def subset(self, index: torch.Tensor) -> ImageData:
+        return ImageData(
+            images=self.images[index],
+            name=self.name,
+            labels=None if self.labels is None else self.labels[index],
+            class_names=list(self.class_names),
+            attributes={k: v[index] for k, v in self.attributes.items()},
+            attribute_names=dict(self.attribute_names),
+            files=[self.files[i] for i in index.tolist()] if self.files else [],
+            skipped=list(self.skipped),
+        )
+
+
+def split_indices(n: int, split: str, test_fraction: float, seed: int = 0) -> torch.Tensor:
+    """Deterministic train/test split: the same images are held out on every machine."""
+    if split == "all" or test_fraction <= 0:
+        return torch.arange(n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, round(n * test_fraction))
+    chosen = order[:n_test] if split == "test" else order[n_test:]
+    return chosen.sort().values
+
+
+def apply_split(data: ImageData, spec: DataSpec) -> ImageData:
+    index = split_indices(len(data), spec.split, spec.test_fraction)
+    if spec.limit is not None:
+        index = index[: spec.limit]
+    return data.subset(index)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], the range every gentool network works in."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255]."""
+    return images.detach().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+class DatasetPlugin:
+    """Base class of dataset plugins: subclass it and return it from ``gentool_register_datasets``."""
+
+    PLUGIN_NAME: ClassVar[str] = ""
+    DESCRIPTION: ClassVar[str] = ""
+    #: Resolution used when neither the user nor the model asks for one.
+    DEFAULT_SIZE: ClassVar[int | None] = None
+
+    def load(self, spec: DataSpec) -> ImageData:
+        """Return the whole source (all splits) decoded at ``spec.image_size``."""
+        raise NotImplementedError
+
+
+def load_data(spec: DataSpec) -> ImageData:
+    """Look the dataset up in the registry, load it and apply the requested split."""
+    from gentool.plugins import get_dataset_class
+
+    spec.validate()
+    plugin = get_dataset_class(spec.name)()
+    data = plugin.load(spec)
+    return apply_split(data, spec)

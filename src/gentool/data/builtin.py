@@ -1,0 +1,14 @@
+"""Built-in datasets, registered through the same hook as third-party ones."""
+
+from __future__ import annotations
+
+from gentool.data.base import DatasetPlugin
+from gentool.data.digits import DigitsDataset
+from gentool.data.folder import AnimeFacesDataset, FolderDataset
+from gentool.data.mnist import MnistDataset
+from gentool.hookspecs import hookimpl
+
+
+@hookimpl
+def gentool_register_datasets() -> list[type[DatasetPlugin]]:
+    return [DigitsDataset, MnistDataset, FolderDataset, AnimeFacesDataset]

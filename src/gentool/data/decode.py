@@ -1,0 +1,192 @@
+"""Decoding image files into uint8 arrays, robustly.
+
+Every file is opened, fully decoded (so a truncated JPEG fails here, not in the middle of
+training), converted to the requested channels and resized: the shorter side is scaled to
+``size`` and the centre square is cropped, in one bicubic resize with antialiasing.
+
+A file that cannot be decoded is never fatal: :func:`decode_files` returns it in
+``skipped`` with the reason, and :func:`warn_skipped` names the count and the first few
+files in one :class:`DataWarning` line. What counts as undecodable: unreadable or garbage
+bytes, zero-byte files, truncated data, and images that declare more than
+:data:`MAX_PIXELS` pixels (decompression bombs).
+
+Modes are mapped as follows:
+
+* 16-bit grey (``I;16``, ``I``): scaled to 8 bits by keeping the high byte (``v >> 8``),
+  so 65535 -> 255 and 32768 -> 128 (clipping would saturate everything above 255);
+* transparency (``RGBA``, ``LA``, ``PA``, ``P`` with a transparent colour): composited
+  on white;
+* palette, CMYK, YCbCr, bilevel: converted to RGB or L;
+* grey into 3 channels is replicated, colour into 1 channel uses ITU-R 601-2 luma.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: Bump when decoding changes what pixels come out: it is part of the cache key.
+DECODER_VERSION = 1
+
+#: Images declaring more pixels than this (width x height) are refused unread.
+MAX_PIXELS = 64_000_000
+
+#: File name suffixes that are treated as images (compared case-insensitively).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+#: How many skipped files a warning names before it says "and N more".
+NAMED_IN_WARNING = 3
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+class DataWarning(UserWarning):
+    """Some of the data could not be used (corrupt files, unmatched label rows); the rest is."""
+
+
+class UndecodableImage(Exception):
+    """One file that cannot be turned into an image; the message is the reason."""
+
+
+@dataclass
+class DecodedFiles:
+    """The result of :func:`decode_files`.
+
+    ``images`` is uint8 ``(len(kept), C, size, size)``; ``kept`` are the indices of the input
+    paths that decoded, in order; ``skipped`` pairs each failed index with its reason.
+    """
+
+    images: np.ndarray
+    kept: list[int]
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _to_mode(img: Image.Image, channels: int) -> Image.Image:
+    """Convert any PIL mode to ``L`` (1 channel) or ``RGB`` (3 channels)."""
+    target = "L" if channels == 1 else "RGB"
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(img).astype(np.int64)
+        img = Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8), mode="L")
+    elif mode == "F":
+        img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), mode="L")
+    elif mode == "P" or mode == "PA":
+        img = img.convert("RGBA" if "transparency" in img.info or mode == "PA" else "RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    if img.mode in ("RGBA", "LA"):
+        base = "L" if img.mode == "LA" else "RGB"
+        background = Image.new(base, img.size, "white")
+        background.paste(img.convert(base), mask=img.getchannel("A"))
+        img = background
+    return img if img.mode == target else img.convert(target)
+
+
+def _square_box(width: int, height: int) -> tuple[float, float, float, float]:
+    """The centred square of side ``min(width, height)``."""
+    side = min(width, height)
+    left = (width - side) / 2
+    top = (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def decode_image(path: str | os.PathLike[str], size: int, channels: int) -> np.ndarray:
+    """Decode one file to uint8 ``(channels, size, size)``; raise :class:`UndecodableImage`."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise UndecodableImage(
+                    f"declares {width}x{height} pixels, over the {MAX_PIXELS // 1_000_000} "
+                    "megapixel limit"
+                )
+            # JPEG only: decode at 1/2, 1/4 or 1/8 scale when that still covers `size`.
+            img.draft("L" if channels == 1 else "RGB", (size, size))
+            img.load()
+            converted = _to_mode(img, channels)
+    except UndecodableImage:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise UndecodableImage(f"decompression bomb ({exc})") from None
+    except Exception as exc:  # Untrusted bytes: Pillow raises many types; each is reported.
+        raise UndecodableImage(f"{type(exc).__name__}: {exc}") from None
+    if converted.size != (size, size):
+        box = _square_box(*converted.size)
+        converted = converted.resize(
+            (size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0
+        )
+    array = np.asarray(converted, dtype=np.uint8)
+    if array.ndim == 2:
+        return array[None]  # (1, H, W)
+    return array.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+
+
+def _decode_or_reason(path: Path, size: int, channels: int) -> np.ndarray | str:
+    try:
+        return decode_image(path, size, channels)
+    except UndecodableImage as exc:
+        return " ".join(str(exc).split()) or "unreadable"
+
+
+def default_workers() -> int:
+    """Threads for decoding: Pillow releases the GIL while it decodes and resizes."""
+    return min(8, os.cpu_count() or 1)
+
+
+def decode_files(
+    paths: Sequence[Path], size: int, channels: int, workers: int | None = None
+) -> DecodedFiles:
+    """Decode every path (in parallel threads), keeping the input order."""
+    workers = default_workers() if workers is None else max(1, workers)
+    out = np.empty((len(paths), channels, size, size), dtype=np.uint8)
+    kept: list[int] = []
+    skipped: list[tuple[int, str]] = []
+
+    def decode(path: Path) -> np.ndarray | str:
+        return _decode_or_reason(path, size, channels)
+
+    def collect(results: Iterable[np.ndarray | str]) -> None:
+        for index, result in enumerate(results):
+            if isinstance(result, str):
+                skipped.append((index, result))
+            else:
+                out[index] = result
+                kept.append(index)
+
+    with warnings.catch_warnings():
+        # Pillow warns about 89-178 megapixel images before MAX_PIXELS refuses them. The
+        # filter is process-wide, so it also covers the decoding threads started here.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if workers == 1 or len(paths) < 2 * workers:
+            results: Iterable[np.ndarray | str] = map(decode, paths)
+            collect(results)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                collect(pool.map(decode, paths))
+    images = out if len(kept) == len(paths) else out[kept]
+    return DecodedFiles(images=images, kept=kept, skipped=skipped)
+
+
+def skipped_message(skipped: Sequence[tuple[str, str]], total: int, where: str) -> str:
+    """One line: how many files were skipped, and the first few with their reasons."""
+    named = ", ".join(f"{name} ({reason})" for name, reason in skipped[:NAMED_IN_WARNING])
+    more = len(skipped) - NAMED_IN_WARNING
+    tail = f" and {more} more" if more > 0 else ""
+    noun = "image" if total == 1 else "images"
+    return (
+        f"skipped {len(skipped)} of {total} {noun} under {where} that could not be decoded: "
+        f"{named}{tail}."
+    )
+
+
+def warn_skipped(skipped: Sequence[tuple[str, str]], total: int, where: str) -> None:
+    """Emit :func:`skipped_message` as one :class:`DataWarning` (nothing when none skipped)."""
+    if skipped:
+        warnings.warn(skipped_message(skipped, total, where), DataWarning, stacklevel=3)

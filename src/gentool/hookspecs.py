@@ -1,0 +1,68 @@
+"""Every gentool hook signature, in one place.
+
+A plugin is a module (or object) that implements some of these hooks, marked with
+:data:`gentool.hookimpl`. Third-party plugins are found through the ``gentool``
+entry-point group::
+
+    # pyproject.toml of a plugin distribution
+    [project.entry-points.gentool]
+    relativistic = "gentool_relativistic"
+
+Each ``gentool_register_*`` hook returns a list of classes. Every class carries a
+``PLUGIN_NAME`` (the name users type) and a one-line ``DESCRIPTION``. Built-in plugins use
+exactly the same hooks.
+
+The hook API has a version, :data:`HOOK_API_VERSION`. A plugin module may declare the
+version it was written for as ``GENTOOL_API_VERSION = 1``; a plugin declaring a different
+major version is refused with a message naming both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from gentool.data.base import DatasetPlugin
+    from gentool.losses.base import GanLoss
+    from gentool.models.base import ModelPlugin
+
+PROJECT_NAME = "gentool"
+HOOK_API_VERSION = 1
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def gentool_register_models() -> list[type[ModelPlugin]]:
+    """Return model classes (subclasses of :class:`gentool.models.base.ModelPlugin`).
+
+    Each class has ``PLUGIN_NAME``, ``DESCRIPTION``, ``FAMILY`` and a dataclass ``Config``
+    from which ``cls(config)`` rebuilds every network of the model.
+    """
+
+
+@hookspec
+def gentool_register_losses() -> list[type[GanLoss]]:
+    """Return GAN loss classes (subclasses of :class:`gentool.losses.base.GanLoss`).
+
+    A loss turns discriminator outputs (raw scores, float32, shape ``(B,)`` or ``(B, ...)``)
+    into the discriminator's and the generator's scalar losses, and may add a regulariser
+    that sees the discriminator and the real and fake batches.
+    """
+
+
+@hookspec
+def gentool_register_datasets() -> list[type[DatasetPlugin]]:
+    """Return dataset classes (subclasses of :class:`gentool.data.base.DatasetPlugin`).
+
+    A dataset yields uint8 images ``(N, C, H, W)`` at a requested resolution, and labels
+    when it has them.
+    """
+
+
+@hookspec
+def gentool_register_commands(cli: Any) -> None:
+    """Add click commands to the ``gentool`` group (``cli.add_command(...)``)."""

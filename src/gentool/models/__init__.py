@@ -1,0 +1,1 @@
+"""Model architectures, one per file. See :mod:`gentool.models.base` for the interface."""

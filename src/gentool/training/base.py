@@ -1,0 +1,446 @@
+"""The machinery every training loop shares.
+
+:class:`Trainer` owns the run folder, batching from the in-memory dataset, the rich progress
+display, the JSON-lines log, periodic sample grids, atomic checkpoints, exact resume, the
+non-finite-loss guard and clean interruption (Ctrl-C / SIGTERM). A family's loop subclasses it
+and implements :meth:`Trainer.train_step` (and usually :meth:`Trainer.write_samples`).
+
+A run folder holds::
+
+    RUN/ckpt.safetensors    latest checkpoint (weights, optimizers, RNG, config)
+    RUN/log.jsonl           one JSON object per logged step
+    RUN/config.json         the model, loss, data and training settings, for people
+    RUN/samples/            sample grids from fixed inputs, step_000500.png, ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from gentool.checkpoint import (
+    Checkpoint,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    rng_from_tensors,
+    rng_to_tensors,
+    save_checkpoint,
+)
+from gentool.config import config_to_dict
+from gentool.data.base import DataSpec, ImageData, to_float
+from gentool.errors import GentoolError, TrainingStopped
+from gentool.models.base import ModelPlugin, load_weights
+from gentool.runtime import resolve_device
+
+
+@dataclass
+class TrainSettings:
+    """Options of the training loop (not of the model or the loss)."""
+
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    optimizer: str = "adam"
+    #: Discriminator updates per generator update (None: the loss's default).
+    d_steps: int | None = None
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    samples: int = 64
+    seed: int = 0
+    device: str = "auto"
+    out: str = "runs/run"
+    #: Decay of the exponential moving average of G's weights (0: off).
+    ema: float = 0.0
+    #: Extra options a family's loop understands (kept as strings, stored with the run).
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise GentoolError(f"--batch-size must be >= 1, not {self.batch_size}.")
+        if self.steps is not None and self.steps < 1:
+            raise GentoolError(f"--steps must be >= 1, not {self.steps}.")
+        if self.epochs is not None and self.epochs <= 0:
+            raise GentoolError(f"--epochs must be > 0, not {self.epochs}.")
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise GentoolError(
+                    f"--{name.replace('_', '-')} must be a positive number, not {value}."
+                )
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise GentoolError("Adam betas must be in [0, 1).")
+        if self.d_steps is not None and self.d_steps < 1:
+            raise GentoolError(f"--d-steps must be >= 1, not {self.d_steps}.")
+        for name in ("log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise GentoolError(f"--{name.replace('_', '-')} must be >= 1.")
+        if not 0 <= self.ema < 1:
+            raise GentoolError("--ema must be in [0, 1).")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise GentoolError("--optimizer must be adam or rmsprop.")
+
+
+def make_optimizer(
+    params: list[torch.nn.Parameter], lr: float, settings: TrainSettings, device: torch.device
+) -> torch.optim.Optimizer:
+    if settings.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    # foreach kernels batch the per-parameter updates; fused is faster still on CUDA.
+    fused = device.type == "cuda"
+    return torch.optim.Adam(
+        params,
+        lr=lr,
+        betas=(settings.beta1, settings.beta2),
+        fused=fused,
+        foreach=None if fused else True,
+    )
+
+
+class BatchSampler:
+    """Shuffled batches from an in-memory dataset, reproducible and resumable.
+
+    One permutation per epoch from a dedicated generator; the epoch's permutation and the
+    position in it are part of the checkpoint, so a resumed run sees the same batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        if batch_size > n:
+            batch_size = n
+        self.n = n
+        self.batch_size = batch_size
+        self.generator = torch.Generator().manual_seed(seed + 7919)
+        self.epoch = 0
+        self.position = 0
+        self.order = torch.randperm(n, generator=self.generator)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return max(1, self.n // self.batch_size)
+
+    def next_indices(self) -> torch.Tensor:
+        if self.position + self.batch_size > self.n:  # drop the ragged last batch
+            self.epoch += 1
+            self.position = 0
+            self.order = torch.randperm(self.n, generator=self.generator)
+        idx = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return idx
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+        return (
+            {"sampler.order": self.order, "sampler.rng": self.generator.get_state()},
+            {"epoch": self.epoch, "position": self.position},
+        )
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, int]) -> None:
+        if "sampler.order" in tensors and len(tensors["sampler.order"]) == self.n:
+            self.order = tensors["sampler.order"].long()
+            self.generator.set_state(tensors["sampler.rng"].to(torch.uint8))
+            self.epoch = int(meta["epoch"])
+            self.position = int(meta["position"])
+
+
+class _Interrupt:
+    """Turns the first SIGINT/SIGTERM into a flag; a second SIGINT stops at once."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = name
+
+    @contextmanager
+    def installed(self) -> Iterator[_Interrupt]:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+
+
+class Trainer:
+    """Shared training loop. Subclasses implement :meth:`train_step` and friends."""
+
+    #: Losses and statistics shown in the progress line, in this order.
+    progress_keys: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        model: ModelPlugin,
+        data: ImageData,
+        settings: TrainSettings,
+        *,
+        data_spec: DataSpec,
+        loss: Any = None,
+        console: Console | None = None,
+    ) -> None:
+        settings.validate()
+        self.model = model
+        self.data = data
+        self.settings = settings
+        self.data_spec = data_spec
+        self.loss = loss
+        self.console = console or Console(stderr=True)
+        self.device = resolve_device(settings.device)
+        self.out = Path(settings.out)
+        self.step = 0
+        self.is_main = int(os.environ.get("RANK", "0")) == 0
+        self.sampler = BatchSampler(len(data), settings.batch_size, settings.seed)
+        self.model.to(self.device)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._last_log_time = 0.0
+        self._last_log_step = 0
+
+    # --- to implement ----------------------------------------------------------------------
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One optimisation step; return named scalar tensors to log (not synced)."""
+        raise NotImplementedError
+
+    def write_samples(self, path: Path) -> None:
+        """Write a sample grid from fixed inputs to ``path``."""
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors besides the model and optimizers to keep in the checkpoint (``trainer.*``)."""
+        return {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`extra_state` saved."""
+
+    def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Additional named tensor sections (e.g. ``ema``)."""
+        return {}
+
+    # --- derived settings ------------------------------------------------------------------
+    @property
+    def total_steps(self) -> int:
+        s = self.settings
+        if s.steps is not None:
+            return s.steps
+        if s.epochs is not None:
+            return max(1, math.ceil(s.epochs * self.sampler.batches_per_epoch))
+        return 1000
+
+    def batch(self) -> dict[str, torch.Tensor]:
+        idx = self.sampler.next_indices()
+        images = to_float(self.data.images[idx].to(self.device, non_blocking=True))
+        out = {"images": images}
+        if self.data.labels is not None:
+            out["labels"] = self.data.labels[idx].to(self.device, non_blocking=True)
+        return out
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def run_meta(self) -> dict[str, Any]:
+        data_info = config_to_dict(self.data_spec)
+        data_info.update(
+            {
+                "num_images": len(self.data),
+                "class_names": self.data.class_names,
+                "attribute_names": self.data.attribute_names,
+            }
+        )
+        meta: dict[str, Any] = {
+            "model": self.model.PLUGIN_NAME,
+            "family": self.model.FAMILY,
+            "model_config": self.model.config_dict(),
+            "data": data_info,
+            "train": config_to_dict(self.settings),
+        }
+        if self.loss is not None:
+            meta["loss"] = self.loss.PLUGIN_NAME
+            meta["loss_config"] = self.loss.config_dict()
+        return meta
+
+    def save(self, path: Path | None = None) -> Path:
+        path = path or self.out / "ckpt.safetensors"
+        model = getattr(self.model, "module", self.model)
+        tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
+        optim_meta: dict[str, Any] = {}
+        for name, opt in self.optimizers.items():
+            t, m = optimizer_to_tensors(opt, f"optim.{name}")
+            tensors.update(t)
+            optim_meta[name] = m
+        rng_t, rng_meta = rng_to_tensors()
+        tensors.update(rng_t)
+        sampler_t, sampler_meta = self.sampler.state()
+        tensors.update({f"trainer.{k}": v for k, v in sampler_t.items()})
+        tensors.update({f"trainer.{k}": v for k, v in self.extra_state().items()})
+        for section, values in self.checkpoint_sections().items():
+            tensors.update({f"{section}.{k}": v for k, v in values.items()})
+        meta = self.run_meta()
+        meta.update(
+            {"step": self.step, "optim": optim_meta, "rng": rng_meta, "sampler": sampler_meta}
+        )
+        return save_checkpoint(path, tensors, meta)
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        """Continue from a checkpoint written by :meth:`save` (same model and config)."""
+        load_weights(self.model, ckpt.section("model"), str(ckpt.path))
+        self.model.to(self.device)
+        optim_meta = ckpt.meta.get("optim", {})
+        for name, opt in self.optimizers.items():
+            if name in optim_meta:
+                optimizer_from_tensors(opt, ckpt.section(f"optim.{name}"), optim_meta[name])
+        trainer = ckpt.section("trainer")
+        self.sampler.load_state(trainer, ckpt.meta.get("sampler", {"epoch": 0, "position": 0}))
+        self.load_extra_state(trainer)
+        rng_from_tensors(ckpt.tensors, ckpt.meta.get("rng", {}))
+        self.step = int(ckpt.meta.get("step", 0))
+
+    # --- the loop --------------------------------------------------------------------------
+    def check_output(self) -> None:
+        """Fail before training when the run folder cannot be written."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe = self.out / ".write-test"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise GentoolError(
+                f"cannot write to run folder {self.out}: {exc.strerror or exc}; choose another --out."
+            ) from None
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _write_config(self) -> None:
+        (self.out / "config.json").write_text(json.dumps(self.run_meta(), indent=2) + "\n")
+
+    def _samples(self) -> None:
+        (self.out / "samples").mkdir(exist_ok=True)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            self.write_samples(self.out / "samples" / f"step_{self.step:06d}.png")
+        finally:
+            self.model.train(was_training)
+
+    def _stop_non_finite(self, values: dict[str, float]) -> None:
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        ckpt = self.out / "ckpt.safetensors"
+        where = (
+            f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no checkpoint was written"
+        )
+        raise TrainingStopped(
+            f"loss '{bad[0]}' became {values[bad[0]]} at step {self.step}; training stopped and "
+            f"{where} (try a lower learning rate)."
+        )
+
+    def fit(self) -> Path:
+        """Train until ``total_steps``; return the checkpoint path."""
+        total = self.total_steps
+        if self.is_main:
+            self.check_output()
+            self._write_config()
+        self.model.train()
+        interrupt = _Interrupt()
+        check_every_step = self.device.type == "cpu"
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+            console=self.console,
+            disable=not self.is_main,
+            transient=False,
+        )
+        self._last_log_time = time.perf_counter()
+        self._last_log_step = self.step
+        with interrupt.installed(), progress:
+            task = progress.add_task(
+                f"train {self.model.PLUGIN_NAME}",
+                total=total,
+                completed=self.step,
+                rate="",
+                losses="",
+            )
+            if self.step == 0 and self.is_main:
+                self._samples()
+            while self.step < total:
+                stats = self.train_step(self.batch())
+                self.step += 1
+                if check_every_step or self.step % self.settings.log_every == 0:
+                    values = {k: float(v) for k, v in stats.items()}
+                    if not all(math.isfinite(v) for v in values.values()):
+                        self._stop_non_finite(values)
+                if self.step % self.settings.log_every == 0 or self.step == total:
+                    values = {k: float(v) for k, v in stats.items()}
+                    self._record(values, progress, task)
+                if self.is_main and (
+                    self.step % self.settings.sample_every == 0 or self.step == total
+                ):
+                    self._samples()
+                if self.step % self.settings.checkpoint_every == 0 or self.step == total:
+                    if self.is_main:
+                        self.save()
+                if interrupt.requested:
+                    if self.is_main:
+                        path = self.save()
+                    progress.stop()
+                    raise TrainingStopped(
+                        f"{interrupt.requested} received: saved step {self.step} to {self.out / 'ckpt.safetensors'}; "
+                        f"resume with: gentool train --resume {self.out}"
+                    )
+                progress.update(task, completed=self.step)
+        return self.out / "ckpt.safetensors"
+
+    def _record(self, values: dict[str, float], progress: Progress, task: Any) -> None:
+        now = time.perf_counter()
+        steps = self.step - self._last_log_step
+        elapsed = max(now - self._last_log_time, 1e-9)
+        images_per_s = steps * self.sampler.batch_size / elapsed
+        self._last_log_time, self._last_log_step = now, self.step
+        record: dict[str, Any] = {
+            "step": self.step,
+            "epoch": self.sampler.epoch,
+            "time": time.time(),
+        }
+        record.update(values)
+        for name, opt in self.optimizers.items():
+            record[f"lr_{name}"] = opt.param_groups[0]["lr"]
+        record["images_per_s"] = images_per_s
+        if self.is_main:
+            self._log(record)
+        shown = "  ".join(f"{k}={values[k]:.3f}" for k in self.progress_keys if k in values)
+        progress.update(task, rate=f"{steps / elapsed:.1f} step/s", losses=shown)

@@ -1,0 +1,158 @@
+"""The GAN training loop: alternating discriminator and generator updates.
+
+Each step makes ``d_steps`` discriminator updates (each on a fresh real batch), then one
+generator update. The GAN loss plugin turns scores into losses (and may add a regulariser
+such as WGAN-GP's gradient penalty); the model may add auxiliary terms (ACGAN, InfoGAN).
+Logged per step: ``loss_d``, ``loss_g``, ``d_real`` and ``d_fake`` (the loss's reading of
+D(x) and D(G(z)) as probabilities), gradient norms, and any auxiliary terms.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gentool.images import save_grid
+from gentool.losses.base import GanLoss
+from gentool.models.gan import GanModel, Latent
+from gentool.training.base import Trainer, make_optimizer
+
+
+def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+class GanTrainer(Trainer):
+    progress_keys = ("loss_d", "loss_g", "d_real", "d_fake")
+    model: GanModel
+    loss: GanLoss
+
+    def __init__(self, model: GanModel, data: Any, settings: Any, **kwargs: Any) -> None:
+        super().__init__(model, data, settings, **kwargs)
+        if self.loss is None:
+            raise ValueError("GanTrainer needs a GAN loss")
+        s = self.settings
+        self.g_params = model.generator_parameters()
+        self.d_params = model.discriminator_parameters()
+        self.optimizers = {
+            "generator": make_optimizer(self.g_params, s.lr_g, s, self.device),
+            "discriminator": make_optimizer(self.d_params, s.lr_d, s, self.device),
+        }
+        self.d_steps = s.d_steps or self.loss.DEFAULT_D_STEPS
+        fixed = torch.Generator().manual_seed(s.seed + 1)
+        self.fixed_latent: Latent = model.sample_latent(
+            s.samples, generator=fixed, device=self.device, fixed=True
+        )
+        self.ema_generator: torch.nn.Module | None = None
+        if s.ema > 0:
+            self.ema_generator = copy.deepcopy(model.generator).eval().requires_grad_(False)
+
+    # --- one step -------------------------------------------------------------------------
+    def _discriminator_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        model, loss = self.model, self.loss
+        real = batch["images"]
+        latent = model.sample_latent(real.shape[0], device=self.device, batch=batch)
+        with torch.no_grad():
+            fake = model.generate(latent)
+        real_scores, real_aux = model.discriminate(real)
+        fake_scores, fake_aux = model.discriminate(fake)
+        loss_d = loss.discriminator_loss(real_scores.float(), fake_scores.float())
+        total = loss_d
+        stats: dict[str, torch.Tensor] = {"loss_d": loss_d.detach()}
+        for name, term in model.discriminator_aux_loss(real_aux, batch, fake_aux, latent).items():
+            total = total + term
+            stats[name] = term.detach()
+        penalty = loss.regularizer(lambda x: model.discriminate(x)[0].float(), real, fake)
+        if penalty is not None:
+            total = total + penalty
+            stats["penalty"] = penalty.detach()
+        opt = self.optimizers["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        stats["grad_norm_d"] = _grad_norm(self.d_params)
+        opt.step()
+        stats["d_real"] = loss.probability(real_scores.detach().float()).mean()
+        stats["d_fake"] = loss.probability(fake_scores.detach().float()).mean()
+        return stats
+
+    def _generator_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        model = self.model
+        n = batch["images"].shape[0]
+        latent = model.sample_latent(n, device=self.device, batch=batch)
+        for p in self.d_params:
+            p.requires_grad_(False)
+        try:
+            fake = model.generate(latent)
+            fake_scores, fake_aux = model.discriminate(fake)
+            loss_g = self.loss.generator_loss(fake_scores.float())
+            total = loss_g
+            stats: dict[str, torch.Tensor] = {"loss_g": loss_g.detach()}
+            for name, term in model.generator_aux_loss(fake_aux, latent).items():
+                total = total + term
+                stats[name] = term.detach()
+            opt = self.optimizers["generator"]
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            stats["grad_norm_g"] = _grad_norm(self.g_params)
+            opt.step()
+        finally:
+            for p in self.d_params:
+                p.requires_grad_(True)
+        stats["d_gen"] = self.loss.probability(fake_scores.detach().float()).mean()
+        self._update_ema()
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema_generator is None:
+            return
+        decay = self.settings.ema
+        ema_params = list(self.ema_generator.parameters())
+        torch._foreach_lerp_(ema_params, self.g_params, 1.0 - decay)
+        for ema_buf, buf in zip(
+            self.ema_generator.buffers(), self.model.generator.buffers(), strict=True
+        ):
+            ema_buf.copy_(buf)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        stats = self._discriminator_step(batch)
+        for _ in range(self.d_steps - 1):
+            stats = self._discriminator_step(self.batch())
+        stats.update(self._generator_step(batch))
+        return stats
+
+    # --- samples and state ----------------------------------------------------------------
+    @torch.no_grad()
+    def write_samples(self, path: Path) -> None:
+        generator = self.model.generator
+        if self.ema_generator is not None:
+            self.model.generator = self.ema_generator
+        try:
+            images = self.model.generate(self.fixed_latent)
+        finally:
+            self.model.generator = generator
+        n = images.shape[0]
+        save_grid(
+            images, path, nrow=getattr(self.model, "grid_columns", None) or math.ceil(math.sqrt(n))
+        )
+
+    def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
+        if self.ema_generator is None:
+            return {}
+        return {"ema": dict(self.ema_generator.state_dict())}
+
+    def restore(self, ckpt: Any) -> None:
+        super().restore(ckpt)
+        if self.ema_generator is not None:
+            ema = ckpt.section("ema")
+            if ema:
+                self.ema_generator.load_state_dict(ema)
+            else:
+                self.ema_generator.load_state_dict(self.model.generator.state_dict())
