@@ -150,6 +150,10 @@ def test_csv_rows_without_image_warn_and_all_missing_is_error(tmp_path: Path) ->
     with pytest.raises(DataError, match="none of the 2 rows"):
         load_folder(tmp_path / "images", labels=str(tags))
 
+    tags.write_text("file,hair\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_folder(tmp_path / "images", labels=str(tags))
+
 
 def test_numeric_class_names_sort_as_numbers(tmp_path: Path) -> None:
     for digit in (2, 10, 1):
@@ -398,7 +402,7 @@ def test_cached_skips_are_still_reported(tmp_path: Path) -> None:
     save_solid(tmp_path / "ok.png", (1, 1, 1))
     (tmp_path / "bad.jpg").write_bytes(b"")
     for _ in range(2):
-        with pytest.warns(DataWarning, match=r"bad.jpg \(UnidentifiedImageError"):
+        with pytest.warns(DataWarning, match=r"bad.jpg \(not an image"):
             data = load_folder(tmp_path, image_size=4)
         assert [Path(s).name for s in data.skipped] == ["bad.jpg"]
 

@@ -33,4 +33,12 @@ class DataError(GentoolError):
 
 
 class TrainingStopped(GentoolError):
-    """Training stopped on purpose (a non-finite loss, an interruption)."""
+    """Training stopped on purpose because continuing would be wrong (a non-finite loss)."""
+
+    exit_code = 1
+
+
+class Interrupted(GentoolError):
+    """Training was interrupted (Ctrl-C, SIGTERM) after saving a checkpoint."""
+
+    exit_code = 130

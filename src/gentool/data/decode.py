@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 #: Bump when decoding changes what pixels come out: it is part of the cache key.
 DECODER_VERSION = 1
@@ -113,10 +113,12 @@ def decode_image(path: str | os.PathLike[str], size: int, channels: int) -> np.n
             converted = _to_mode(img, channels)
     except UndecodableImage:
         raise
-    except Image.DecompressionBombError as exc:
-        raise UndecodableImage(f"decompression bomb ({exc})") from None
+    except Image.DecompressionBombError:
+        raise UndecodableImage("decompression bomb: over Pillow's pixel limit") from None
+    except UnidentifiedImageError:
+        raise UndecodableImage("not an image Pillow can read") from None
     except Exception as exc:  # Untrusted bytes: Pillow raises many types; each is reported.
-        raise UndecodableImage(f"{type(exc).__name__}: {exc}") from None
+        raise UndecodableImage(str(exc) or type(exc).__name__) from None
     if converted.size != (size, size):
         box = _square_box(*converted.size)
         converted = converted.resize(

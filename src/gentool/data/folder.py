@@ -129,6 +129,8 @@ class LabelTable:
                     rows[_normalise(record[key_at])] = values
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise DataError(f"cannot read labels file {path}: {exc}.") from None
+        if not rows:
+            raise DataError(f"labels file {path} has a header but no rows naming images.")
         columns = [name for i, name in enumerate(header) if i != key_at and name]
         return cls(path=path, key_column=key_column, columns=columns, rows=rows)
 

@@ -49,7 +49,7 @@ from gentool.checkpoint import (
 )
 from gentool.config import config_to_dict
 from gentool.data.base import DataSpec, ImageData, to_float
-from gentool.errors import GentoolError, TrainingStopped
+from gentool.errors import GentoolError, Interrupted, TrainingStopped
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
 
@@ -288,7 +288,19 @@ class Trainer:
         return meta
 
     def save(self, path: Path | None = None) -> Path:
+        """Write the checkpoint atomically; on failure the previous one stays intact."""
         path = path or self.out / "ckpt.safetensors"
+        try:
+            return self._save(path)
+        except OSError as exc:
+            kept = (
+                "the previous checkpoint is intact" if path.exists() else "no checkpoint exists yet"
+            )
+            raise TrainingStopped(
+                f"could not write checkpoint {path} at step {self.step} ({exc.strerror or exc}); {kept}."
+            ) from None
+
+    def _save(self, path: Path) -> Path:
         model = getattr(self.model, "module", self.model)
         tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
         optim_meta: dict[str, Any] = {}
@@ -418,7 +430,7 @@ class Trainer:
                     if self.is_main:
                         path = self.save()
                     progress.stop()
-                    raise TrainingStopped(
+                    raise Interrupted(
                         f"{interrupt.requested} received: saved step {self.step} to {self.out / 'ckpt.safetensors'}; "
                         f"resume with: gentool train --resume {self.out}"
                     )

@@ -1,0 +1,312 @@
+"""Runs lose nothing and trust nothing: resume, interruption, crashes, hostile checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gentool.checkpoint import load_checkpoint, save_checkpoint
+from gentool.errors import CheckpointError, GentoolError, TrainingStopped
+from gentool.models.base import model_from_checkpoint
+from gentool.training import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = {"g_width": 4, "d_width": 4, "latent_dim": 8}
+
+
+def tiny_settings(out: Path, steps: int, **extra: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict(
+        steps=steps,
+        batch_size=8,
+        log_every=1,
+        sample_every=1000,
+        checkpoint_every=1000,
+        device="cpu",
+        out=str(out),
+        seed=3,
+    )
+    values.update(extra)
+    return values
+
+
+def tiny_train(out: Path, steps: int, loss: str = "ls", **extra: Any) -> Path:
+    from gentool.data.base import DataSpec
+
+    return runner.train(
+        "dcgan",
+        loss=loss,
+        model_options=dict(TINY_MODEL),
+        data=DataSpec(image_size=16),
+        overwrite=True,
+        **tiny_settings(out, steps, **extra),
+    )
+
+
+def state_of(path: Path) -> dict[str, torch.Tensor]:
+    ckpt = load_checkpoint(path)
+    return {
+        k: v
+        for k, v in ckpt.tensors.items()
+        if k.startswith(("model.", "optim.", "rng.", "trainer."))
+    }
+
+
+@pytest.mark.parametrize("loss", ["ls", "wgan-gp"])
+def test_resume_is_bit_identical_to_a_straight_run(tmp_path: Path, loss: str) -> None:
+    straight = state_of(tiny_train(tmp_path / "straight", 6, loss=loss))
+    tiny_train(tmp_path / "split", 3, loss=loss)
+    runner.resume(tmp_path / "split", steps=6)
+    resumed = state_of(tmp_path / "split" / "ckpt.safetensors")
+    assert straight.keys() == resumed.keys()
+    different = [k for k in straight if not torch.equal(straight[k], resumed[k])]
+    assert different == []
+    steps = [
+        json.loads(x)["step"] for x in (tmp_path / "split" / "log.jsonl").read_text().splitlines()
+    ]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    tiny_train(out, 2)
+    good = (out / "ckpt.safetensors").read_bytes()
+    from gentool.losses.builtin import LeastSquaresLoss
+
+    original = LeastSquaresLoss.generator_loss
+    calls = {"n": 0}
+
+    def exploding(self: Any, fake_scores: torch.Tensor, real_scores: Any = None) -> torch.Tensor:
+        calls["n"] += 1
+        value = original(self, fake_scores)
+        return value * float("nan") if calls["n"] >= 2 else value
+
+    monkeypatch.setattr(LeastSquaresLoss, "generator_loss", exploding)
+    with pytest.raises(TrainingStopped) as err:
+        runner.resume(out, steps=10, checkpoint_every=1)
+    assert "loss_g" in err.value.message and "step 4" in err.value.message
+    assert "last good checkpoint" in err.value.message
+    # the checkpoint written at step 3 is the last good one; nothing after the NaN was written
+    assert load_checkpoint(out / "ckpt.safetensors").meta["step"] == 3
+    assert good != (out / "ckpt.safetensors").read_bytes()
+
+
+def test_unwritable_output_fails_before_training(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(GentoolError, match="cannot write to run folder"):
+        tiny_train(blocker / "run", 2)
+    assert not (blocker.parent / "run").exists()
+
+
+def test_disk_full_while_saving_keeps_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    tiny_train(out, 2)
+    before = (out / "ckpt.safetensors").read_bytes()
+
+    def full_disk(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("gentool.checkpoint.atomic_write_bytes", full_disk)
+    with pytest.raises(
+        TrainingStopped, match="No space left on device.*previous checkpoint is intact"
+    ):
+        runner.resume(out, steps=4)
+    assert (out / "ckpt.safetensors").read_bytes() == before
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT / "src"), GENTOOL_PLUGINS="none", OMP_NUM_THREADS="1"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "gentool", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_steps(log: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text().count("\n") >= 2:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(proc.communicate())
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("training did not start in time")
+
+
+TRAIN_FOREVER = [
+    "train",
+    "dcgan",
+    "--loss",
+    "ls",
+    "--steps",
+    "100000",
+    "--batch-size",
+    "8",
+    "--image-size",
+    "16",
+    "--log-every",
+    "1",
+    "--sample-every",
+    "100000",
+    "--checkpoint-every",
+    "100000",
+    "--device",
+    "cpu",
+    "--model-opt",
+    "g_width=4",
+    "--model-opt",
+    "d_width=4",
+    "--model-opt",
+    "latent_dim=8",
+]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path, sig: int) -> None:
+    out = tmp_path / "run"
+    proc = _cli(*TRAIN_FOREVER, "--out", str(out), cwd=tmp_path)
+    _wait_for_steps(out / "log.jsonl", proc)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "resume with: gentool train --resume" in stderr
+    assert "Traceback" not in stderr
+    ckpt = load_checkpoint(out / "ckpt.safetensors")
+    assert ckpt.meta["step"] >= 2
+
+
+def test_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _cli(*TRAIN_FOREVER, "--out", str(out), "--checkpoint-every", "1", cwd=tmp_path)
+    _wait_for_steps(out / "log.jsonl", proc)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 30
+    load_checkpoint(out / "ckpt.safetensors")  # whatever happened, the checkpoint is readable
+
+
+SAVE_FOREVER = """
+import sys, torch
+from gentool.checkpoint import save_checkpoint
+path = sys.argv[1]
+i = 0
+while True:
+    i += 1
+    big = torch.full((4_000_000,), float(i))
+    save_checkpoint(path, {"model.w": big}, {"model": "x", "model_config": {}, "version_written": i})
+    print(i, flush=True)
+"""
+
+
+def test_kill_9_while_saving_leaves_previous_checkpoint_readable(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.safetensors"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    for delay in (0.05, 0.3, 0.7):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SAVE_FOREVER, str(path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        proc.stdout.readline()  # at least one complete save
+        time.sleep(delay)
+        proc.kill()  # SIGKILL, possibly in the middle of a write
+        proc.wait()
+        ckpt = load_checkpoint(path)
+        written = ckpt.meta["version_written"]
+        assert torch.equal(ckpt.tensors["model.w"], torch.full((4_000_000,), float(written)))
+
+
+@pytest.fixture(scope="module")
+def valid_checkpoint_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    from gentool.models.dcgan import Dcgan, DcganConfig
+
+    model = Dcgan(DcganConfig(image_size=8, channels=1, g_width=2, d_width=2, latent_dim=2))
+    path = tmp_path_factory.mktemp("fuzz") / "c.safetensors"
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    save_checkpoint(path, tensors, {"model": "dcgan", "model_config": model.config_dict()})
+    return path.read_bytes()
+
+
+def _read_and_rebuild(data: bytes, path: Path) -> None:
+    path.write_bytes(data)
+    try:
+        model_from_checkpoint(load_checkpoint(path))
+    except GentoolError:
+        pass  # a clean, one-line refusal is the only acceptable failure
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzzed_checkpoints_only_raise_clean_errors(
+    valid_checkpoint_bytes: bytes, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    raw = bytearray(valid_checkpoint_bytes)
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    _read_and_rebuild(bytes(raw), tmp_path_factory.getbasetemp() / "fuzz.safetensors")
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(header=st.binary(max_size=200), body=st.binary(max_size=64))
+def test_random_bytes_only_raise_clean_errors(
+    tmp_path_factory: pytest.TempPathFactory, header: bytes, body: bytes
+) -> None:
+    import struct
+
+    raw = struct.pack("<Q", len(header)) + header + body
+    _read_and_rebuild(raw, tmp_path_factory.getbasetemp() / "random.safetensors")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    meta=st.dictionaries(
+        st.sampled_from(["format", "schema_version", "model", "model_config", "x"]),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=5),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
+        max_size=5,
+    )
+)
+def test_hostile_metadata_only_raises_clean_errors(
+    valid_checkpoint_bytes: bytes, tmp_path_factory: pytest.TempPathFactory, meta: dict[str, Any]
+) -> None:
+    from safetensors.torch import save
+
+    raw = save({"model.x": torch.zeros(2)}, metadata={"gentool": json.dumps(meta)})
+    path = tmp_path_factory.getbasetemp() / "meta.safetensors"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointError):
+        model_from_checkpoint(load_checkpoint(path))
