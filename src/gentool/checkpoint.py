@@ -13,6 +13,7 @@ previous checkpoint readable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -77,10 +78,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp_name)
-        except OSError:
-            pass
         raise
     _fsync_dir(path.parent)
 
@@ -214,7 +213,7 @@ def rng_to_tensors() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    name, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     tensors["rng.numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
     version, internal, gauss_next = random.getstate()
     tensors["rng.python"] = torch.tensor(internal, dtype=torch.int64)

@@ -42,6 +42,7 @@ def gentool_register_models() -> list[type[ModelPlugin]]:
     Each class has ``PLUGIN_NAME``, ``DESCRIPTION``, ``FAMILY`` and a dataclass ``Config``
     from which ``cls(config)`` rebuilds every network of the model.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -52,6 +53,7 @@ def gentool_register_losses() -> list[type[GanLoss]]:
     into the discriminator's and the generator's scalar losses, and may add a regulariser
     that sees the discriminator and the real and fake batches.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -61,6 +63,7 @@ def gentool_register_datasets() -> list[type[DatasetPlugin]]:
     A dataset yields uint8 images ``(N, C, H, W)`` at a requested resolution, and labels
     when it has them.
     """
+    raise NotImplementedError
 
 
 @hookspec

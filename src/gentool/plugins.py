@@ -204,14 +204,14 @@ def build_registry(selection: str | None = None, *, use_env: bool = True) -> Reg
             plugin_name = pm.get_name(impl.plugin) or "?"
             dist = distributions.get(plugin_name, "unknown")
             try:
-                returned = impl.function()
+                returned: Any = impl.function()
             except Exception as exc:
                 registry.problems.append(
                     f"plugin {plugin_name} ({dist}) raised while registering {kind}s: "
                     f"{type(exc).__name__}: {exc}"
                 )
                 continue
-            for cls in returned or []:
+            for cls in list(returned or []):
                 if not (isinstance(cls, type) and issubclass(cls, bases[kind])):
                     registry.problems.append(
                         f"plugin {plugin_name} ({dist}) returned {cls!r} from its {kind} hook, "

@@ -77,7 +77,7 @@ class ModelPlugin(nn.Module):
             for key in DATA_FIELDS:
                 if key in names and key not in values:
                     values[key] = derived[key]
-        config = build_config(cls.Config, values, what="model option")
+        config: Any = build_config(cls.Config, values, what="model option")
         size = getattr(config, "image_size", None)
         if cls.SUPPORTED_SIZES and size not in cls.SUPPORTED_SIZES:
             raise GentoolError(

@@ -53,7 +53,8 @@ class GanModel(ModelPlugin):
 
     def generate(self, latent: Latent) -> torch.Tensor:
         """Images in [-1, 1] from latent inputs."""
-        return self.generator(latent["z"])  # type: ignore[no-any-return]
+        images: torch.Tensor = self.generator(latent["z"])
+        return images
 
     def discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Real/fake scores ``(B,)`` and any auxiliary outputs of the discriminator."""

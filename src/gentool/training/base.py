@@ -191,8 +191,8 @@ class _Interrupt:
         try:
             yield self
         finally:
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
 
 
 class Trainer:
@@ -423,12 +423,13 @@ class Trainer:
                     self.step % self.settings.sample_every == 0 or self.step == total
                 ):
                     self._samples()
-                if self.step % self.settings.checkpoint_every == 0 or self.step == total:
-                    if self.is_main:
-                        self.save()
+                if self.is_main and (
+                    self.step % self.settings.checkpoint_every == 0 or self.step == total
+                ):
+                    self.save()
                 if interrupt.requested:
                     if self.is_main:
-                        path = self.save()
+                        self.save()
                     progress.stop()
                     raise Interrupted(
                         f"{interrupt.requested} received: saved step {self.step} to {self.out / 'ckpt.safetensors'}; "

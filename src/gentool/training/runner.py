@@ -52,7 +52,7 @@ def build_trainer(
     model_cls: type[ModelPlugin] = get_model_class(model_name)
     loss_obj = None
     if model_cls.FAMILY in ("gan", "image2image", "translation") or loss is not None:
-        loss_name = loss or getattr(model_cls, "DEFAULT_LOSS", "bce")
+        loss_name = str(loss or getattr(model_cls, "DEFAULT_LOSS", "bce"))
         loss_obj = get_loss_class(loss_name).from_options(loss_options or {})
     elif loss_options:
         raise GentoolError(f"model '{model_name}' takes no GAN loss, so --loss-opt does not apply.")
