@@ -35,6 +35,9 @@ class GanLoss:
     DEFAULT_D_STEPS: ClassVar[int] = 1
     #: False when the critic must not use BatchNorm (per-sample penalties, e.g. WGAN-GP).
     ALLOWS_BATCHNORM: ClassVar[bool] = True
+    #: True when ``generator_loss`` needs the scores of a real batch too (relativistic losses);
+    #: the training loop then scores a real batch during the generator step.
+    GENERATOR_NEEDS_REAL: ClassVar[bool] = False
 
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.Config()

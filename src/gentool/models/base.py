@@ -51,6 +51,8 @@ class ModelPlugin(nn.Module):
     Config: ClassVar[type] = ModelConfig
     #: Image sizes the architecture supports (empty: any).
     SUPPORTED_SIZES: ClassVar[tuple[int, ...]] = ()
+    #: Model options giving a tiny network, for smoke tests (``gentool.testing``).
+    TEST_OPTIONS: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -140,6 +140,7 @@ class Dcgan(GanModel):
         "deep convolutional GAN (Radford et al. 2016), any power-of-two size"
     )
     Config: ClassVar[type] = DcganConfig
+    TEST_OPTIONS: ClassVar[dict[str, Any]] = {"g_width": 4, "d_width": 4, "latent_dim": 8}
 
     def __init__(self, config: DcganConfig) -> None:
         super().__init__(config)

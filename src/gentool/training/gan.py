@@ -91,7 +91,10 @@ class GanTrainer(Trainer):
         try:
             fake = model.generate(latent)
             fake_scores, fake_aux = model.discriminate(fake)
-            loss_g = self.loss.generator_loss(fake_scores.float())
+            real_scores = None
+            if self.loss.GENERATOR_NEEDS_REAL:
+                real_scores = model.discriminate(batch["images"])[0].float()
+            loss_g = self.loss.generator_loss(fake_scores.float(), real_scores)
             total = loss_g
             stats: dict[str, torch.Tensor] = {"loss_g": loss_g.detach()}
             for name, term in model.generator_aux_loss(fake_aux, latent).items():
