@@ -134,3 +134,15 @@ def test_non_checkpoint_file_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sample", str(fake)])
     assert result.exit_code == 2
     assert "Error" in result.output and "Traceback" not in result.output
+
+
+def test_bf16_autocast_and_channels_last_train_with_finite_losses(tmp_path: Path) -> None:
+    out = tmp_path / "bf16"
+    result = CliRunner().invoke(
+        cli, ["train", "dcgan", "--loss", "ls", "--out", str(out), "--precision", "bf16", "--channels-last", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    import math
+
+    last = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert math.isfinite(last["loss_d"]) and math.isfinite(last["loss_g"])

@@ -269,6 +269,7 @@ CORRUPT = {
     "empty.jpg": lambda p: p.write_bytes(b""),
     "bomb.png": lambda p: p.write_bytes(png_header(20_000, 20_000)),
     "large.png": lambda p: p.write_bytes(png_header(9_000, 9_000)),  # under Pillow's own limit
+    "dangling.png": lambda p: p.symlink_to(p.parent / "no-such-target.png"),
 }
 
 

@@ -74,6 +74,23 @@ from gentool.config import parse_key_values
     default=0.0,
     help="EMA decay of G's weights used for sampling (0 = off). Example: --ema 0.999",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    help="bf16 autocasts forward passes (losses and gradient penalty stay fp32).",
+)
+@click.option(
+    "--channels-last",
+    is_flag=True,
+    help="channels_last memory format (faster convolutions on GPUs).",
+)
+@click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    help="torch.compile G and D separately (D stays eager with a gradient penalty).",
+)
 @click.option("--log-every", type=int, default=50, help="Steps between log lines.")
 @click.option("--sample-every", type=int, default=500, help="Steps between sample grids.")
 @click.option("--checkpoint-every", type=int, default=1000, help="Steps between checkpoints.")
@@ -115,7 +132,7 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
         if kwargs.get("device") != "auto":
             overrides["device"] = kwargs["device"]
         ckpt = resume(resume_from, console=app.console, **overrides)
-        app.console.print(f"[green]done:[/] {ckpt}")
+        _done(app, ckpt)
         return
     if not model:
         raise GentoolError(
@@ -127,6 +144,7 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
     extra = parse_key_values(kwargs.pop("train_opts"), "--train-opt")
     loss = kwargs.pop("loss")
     overwrite = kwargs.pop("overwrite")
+    kwargs["compile"] = kwargs.pop("compile_")
     if kwargs["out"] is None:
         kwargs["out"] = f"runs/{model}-{loss}" if loss else f"runs/{model}"
     if kwargs["steps"] is None and kwargs["epochs"] is None:
@@ -142,4 +160,11 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
         extra=extra,
         **kwargs,
     )
-    app.console.print(f"[green]done:[/] {ckpt}")
+    _done(app, ckpt)
+
+
+def _done(app: Any, ckpt: Any) -> None:
+    from gentool.distributed import current_world
+
+    if current_world().is_main:
+        app.console.print(f"[green]done:[/] {ckpt}")

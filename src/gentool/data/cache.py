@@ -56,10 +56,18 @@ def cache_enabled() -> bool:
 
 
 def file_signatures(base: Path, relative_paths: list[str]) -> list[tuple[str, int, int]]:
-    """``(relative path, size, mtime_ns)`` for each file, in the given order."""
+    """``(relative path, size, mtime_ns)`` for each file, in the given order.
+
+    A file that cannot be stat'ed (a dangling link) gets ``(path, -1, -1)``: the decoder
+    then reports it as unreadable.
+    """
     signatures = []
     for relative in relative_paths:
-        stat = (base / relative).stat()
+        try:
+            stat = (base / relative).stat()
+        except OSError:
+            signatures.append((relative, -1, -1))
+            continue
         signatures.append((relative, stat.st_size, stat.st_mtime_ns))
     return signatures
 

@@ -38,6 +38,8 @@ class GanLoss:
     #: True when ``generator_loss`` needs the scores of a real batch too (relativistic losses);
     #: the training loop then scores a real batch during the generator step.
     GENERATOR_NEEDS_REAL: ClassVar[bool] = False
+    #: True when ``regularizer`` differentiates through D twice (keeps D out of torch.compile).
+    NEEDS_DOUBLE_BACKWARD: ClassVar[bool] = False
 
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.Config()

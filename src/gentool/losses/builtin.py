@@ -111,6 +111,7 @@ class WganGpLoss(GanLoss):
     Config: ClassVar[type] = WganGpConfig
     DEFAULT_D_STEPS: ClassVar[int] = 5
     ALLOWS_BATCHNORM: ClassVar[bool] = False
+    NEEDS_DOUBLE_BACKWARD: ClassVar[bool] = True
 
     def discriminator_loss(
         self, real_scores: torch.Tensor, fake_scores: torch.Tensor

@@ -41,6 +41,8 @@ class DcganConfig(ModelConfig):
     d_norm: str = "auto"
     #: Spectral normalisation on every discriminator layer.
     spectral_norm: bool = False
+    #: Generator normalisation: batch (the paper), instance, layer or none.
+    g_norm: str = "batch"
 
     def validate(self) -> None:
         if self.image_size < 8 or self.image_size & (self.image_size - 1):
@@ -50,6 +52,8 @@ class DcganConfig(ModelConfig):
             )
         if self.d_norm not in (*NORMS, "auto"):
             raise GentoolError(f"d_norm must be one of {', '.join(NORMS)} or auto.")
+        if self.g_norm not in NORMS:
+            raise GentoolError(f"g_norm must be one of {', '.join(NORMS)}.")
         if self.latent_dim < 1:
             raise GentoolError("latent_dim must be >= 1.")
         for name in ("g_width", "d_width"):
@@ -78,20 +82,23 @@ def resolve_d_norm(config: Any, loss_allows_batchnorm: bool) -> None:
 
 
 class DcganGenerator(nn.Module):
-    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int) -> None:
+    def __init__(
+        self, latent_dim: int, channels: int, image_size: int, width: int, norm: str = "batch"
+    ) -> None:
         super().__init__()
         n_up = int(math.log2(image_size)) - 2  # 4x4 -> image_size in stride-2 steps
         top = width * 2 ** (n_up - 1)
+        bias = norm == "none"
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, top, 4, 1, 0, bias=False),  # (B, top, 4, 4)
-            nn.BatchNorm2d(top),
+            nn.ConvTranspose2d(latent_dim, top, 4, 1, 0, bias=bias),  # (B, top, 4, 4)
+            norm_layer(norm, top),
             nn.ReLU(True),
         ]
         c = top
         for _ in range(n_up - 1):
             layers += [
-                nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(c // 2),
+                nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=bias),
+                norm_layer(norm, c // 2),
                 nn.ReLU(True),
             ]
             c //= 2
@@ -146,7 +153,7 @@ class Dcgan(GanModel):
         super().__init__(config)
         norm = config.d_norm if config.d_norm != "auto" else "batch"
         self.generator = DcganGenerator(
-            config.latent_dim, config.channels, config.image_size, config.g_width
+            config.latent_dim, config.channels, config.image_size, config.g_width, config.g_norm
         )
         self.discriminator = DcganDiscriminator(
             config.channels, config.image_size, config.d_width, norm, config.spectral_norm

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -49,6 +48,7 @@ from gentool.checkpoint import (
 )
 from gentool.config import config_to_dict
 from gentool.data.base import DataSpec, ImageData, to_float
+from gentool.distributed import barrier, check_batch, init_distributed, plain_state_dict
 from gentool.errors import GentoolError, Interrupted, TrainingStopped
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
@@ -77,6 +77,13 @@ class TrainSettings:
     out: str = "runs/run"
     #: Decay of the exponential moving average of G's weights (0: off).
     ema: float = 0.0
+    #: Forward passes in bf16 autocast ("bf16") or plain float32 ("fp32"). Losses, the
+    #: gradient penalty and optimizer state stay in float32.
+    precision: str = "fp32"
+    #: Keep activations in channels_last memory format (faster convolutions on GPUs).
+    channels_last: bool = False
+    #: Compile the networks with torch.compile (each network separately).
+    compile: bool = False
     #: Extra options a family's loop understands (kept as strings, stored with the run).
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -104,6 +111,8 @@ class TrainSettings:
             raise GentoolError("--ema must be in [0, 1).")
         if self.optimizer not in ("adam", "rmsprop"):
             raise GentoolError("--optimizer must be adam or rmsprop.")
+        if self.precision not in ("fp32", "bf16"):
+            raise GentoolError("--precision must be fp32 or bf16.")
 
 
 def make_optimizer(
@@ -129,11 +138,14 @@ class BatchSampler:
     position in it are part of the checkpoint, so a resumed run sees the same batches.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
         if batch_size > n:
-            batch_size = n
+            batch_size = max(world, n - n % world)
         self.n = n
+        #: The global batch; each of ``world`` ranks takes its own contiguous slice of it.
         self.batch_size = batch_size
+        self.rank = rank
+        self.world = world
         self.generator = torch.Generator().manual_seed(seed + 7919)
         self.epoch = 0
         self.position = 0
@@ -150,6 +162,9 @@ class BatchSampler:
             self.order = torch.randperm(self.n, generator=self.generator)
         idx = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
+        if self.world > 1:
+            local = self.batch_size // self.world
+            idx = idx[self.rank * local : (self.rank + 1) * local]
         return idx
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
@@ -219,11 +234,18 @@ class Trainer:
         self.loss = loss
         self.console = console or Console(stderr=True)
         self.device = resolve_device(settings.device)
+        self.world = init_distributed(self.device)
+        check_batch(settings.batch_size, self.world)
         self.out = Path(settings.out)
         self.step = 0
-        self.is_main = int(os.environ.get("RANK", "0")) == 0
-        self.sampler = BatchSampler(len(data), settings.batch_size, settings.seed)
+        self.is_main = self.world.is_main
+        self.sampler = BatchSampler(
+            len(data), settings.batch_size, settings.seed, self.world.rank, self.world.size
+        )
         self.model.to(self.device)
+        if settings.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self._hold_data_on_device()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self._last_log_time = 0.0
         self._last_log_step = 0
@@ -247,6 +269,36 @@ class Trainer:
         """Additional named tensor sections (e.g. ``ema``)."""
         return {}
 
+    def wrap_distributed(self) -> None:
+        """Wrap the trained networks in DistributedDataParallel (called once, under torchrun)."""
+        raise GentoolError(
+            f"{type(self).__name__} does not support multi-process training yet; run one process."
+        )
+
+    def _hold_data_on_device(self) -> None:
+        """Keep the uint8 dataset on the GPU when it takes under a quarter of free memory."""
+        if self.device.type != "cuda":
+            return
+        free, _ = torch.cuda.mem_get_info(self.device)
+        if self.data.images.numel() < free // 4:
+            self.data.images = self.data.images.to(self.device)
+            if self.data.labels is not None:
+                self.data.labels = self.data.labels.to(self.device)
+
+    def autocast(self) -> Any:
+        """Context for forward passes: bf16 autocast when asked, else nothing."""
+        enabled = self.settings.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def maybe_compile(self, module: torch.nn.Module) -> Any:
+        if not self.settings.compile:
+            return module
+        try:
+            return torch.compile(module)
+        except Exception as exc:  # compile is an optimisation: never a reason to stop
+            self.console.print(f"[yellow]torch.compile unavailable ({exc}); running eagerly[/]")
+            return module
+
     # --- derived settings ------------------------------------------------------------------
     @property
     def total_steps(self) -> int:
@@ -259,7 +311,10 @@ class Trainer:
 
     def batch(self) -> dict[str, torch.Tensor]:
         idx = self.sampler.next_indices()
+        idx = idx.to(self.data.images.device)
         images = to_float(self.data.images[idx].to(self.device, non_blocking=True))
+        if self.settings.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         out = {"images": images}
         if self.data.labels is not None:
             out["labels"] = self.data.labels[idx].to(self.device, non_blocking=True)
@@ -301,8 +356,7 @@ class Trainer:
             ) from None
 
     def _save(self, path: Path) -> Path:
-        model = getattr(self.model, "module", self.model)
-        tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
+        tensors = {f"model.{k}": v for k, v in plain_state_dict(self.model).items()}
         optim_meta: dict[str, Any] = {}
         for name, opt in self.optimizers.items():
             t, m = optimizer_to_tensors(opt, f"optim.{name}")
@@ -381,6 +435,8 @@ class Trainer:
         if self.is_main:
             self.check_output()
             self._write_config()
+        if self.world.distributed:
+            self.wrap_distributed()
         self.model.train()
         interrupt = _Interrupt()
         check_every_step = self.device.type == "cpu"
@@ -436,6 +492,7 @@ class Trainer:
                         f"resume with: gentool train --resume {self.out}"
                     )
                 progress.update(task, completed=self.step)
+        barrier()
         return self.out / "ckpt.safetensors"
 
     def _record(self, values: dict[str, float], progress: Progress, task: Any) -> None:

@@ -9,6 +9,7 @@ D(x) and D(G(z)) as probabilities), gradient norms, and any auxiliary terms.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from gentool.distributed import wrap
 from gentool.images import save_grid
 from gentool.losses.base import GanLoss
 from gentool.models.gan import GanModel, Latent
@@ -53,16 +55,40 @@ class GanTrainer(Trainer):
         self.ema_generator: torch.nn.Module | None = None
         if s.ema > 0:
             self.ema_generator = copy.deepcopy(model.generator).eval().requires_grad_(False)
+        if s.compile:
+            model.generator = self.maybe_compile(model.generator)
+            if getattr(self.loss, "NEEDS_DOUBLE_BACKWARD", False):
+                self.console.print(
+                    "[yellow]--compile: the discriminator stays eager (the gradient penalty needs "
+                    "double backward, which compiled graphs do not support)[/]"
+                )
+            else:
+                model.discriminator = self.maybe_compile(model.discriminator)
+
+    # --- multi-process --------------------------------------------------------------------
+    def wrap_distributed(self) -> None:
+        self.model.generator = wrap(self.model.generator, self.device)
+        self.model.discriminator = wrap(self.model.discriminator, self.device)
+
+    def _latent(self, n: int, batch: dict[str, torch.Tensor]) -> Latent:
+        """Latent inputs for this rank: under torchrun, each rank takes its slice of the inputs
+        a single process would draw for the global batch, so the runs match."""
+        if not self.world.distributed:
+            return self.model.sample_latent(n, device=self.device, batch=batch)
+        full = self.model.sample_latent(n * self.world.size, device=self.device)
+        start = self.world.rank * n
+        return {k: v[start : start + n] for k, v in full.items()}
 
     # --- one step -------------------------------------------------------------------------
     def _discriminator_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model, loss = self.model, self.loss
         real = batch["images"]
-        latent = model.sample_latent(real.shape[0], device=self.device, batch=batch)
-        with torch.no_grad():
+        latent = self._latent(real.shape[0], batch)
+        with torch.no_grad(), self.autocast():
             fake = model.generate(latent)
-        real_scores, real_aux = model.discriminate(real)
-        fake_scores, fake_aux = model.discriminate(fake)
+        with self.autocast():
+            real_scores, real_aux = model.discriminate(real)
+            fake_scores, fake_aux = model.discriminate(fake)
         loss_d = loss.discriminator_loss(real_scores.float(), fake_scores.float())
         total = loss_d
         stats: dict[str, torch.Tensor] = {"loss_d": loss_d.detach()}
@@ -85,15 +111,19 @@ class GanTrainer(Trainer):
     def _generator_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model = self.model
         n = batch["images"].shape[0]
-        latent = model.sample_latent(n, device=self.device, batch=batch)
+        latent = self._latent(n, batch)
         for p in self.d_params:
             p.requires_grad_(False)
+        # D only passes gradients through to G here: no DDP gradient sync for D in this step.
+        no_sync = getattr(model.discriminator, "no_sync", contextlib.nullcontext)
         try:
-            fake = model.generate(latent)
-            fake_scores, fake_aux = model.discriminate(fake)
-            real_scores = None
-            if self.loss.GENERATOR_NEEDS_REAL:
-                real_scores = model.discriminate(batch["images"])[0].float()
+            with self.autocast():
+                fake = model.generate(latent)
+            with no_sync(), self.autocast():
+                fake_scores, fake_aux = model.discriminate(fake)
+                real_scores = None
+                if self.loss.GENERATOR_NEEDS_REAL:
+                    real_scores = model.discriminate(batch["images"])[0].float()
             loss_g = self.loss.generator_loss(fake_scores.float(), real_scores)
             total = loss_g
             stats: dict[str, torch.Tensor] = {"loss_g": loss_g.detach()}
