@@ -120,7 +120,10 @@ def main() -> None:
         f"vae, {args.image_size}x{args.image_size}, width {args.width}, {args.likelihood} "
         f"likelihood (sigma {args.sigma}), {args.epochs} epochs each; test split"
     )
-    header = "| latent | batch | steps | train s | test MSE/px | reference | test ELBO (nats) | KL | bits/dim |"
+    header = (
+        "| latent | batch | steps | train s | test MSE/px | reference "
+        "| test ELBO (nats) | KL | bits/dim |"
+    )
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for r in rows:

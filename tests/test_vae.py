@@ -196,8 +196,8 @@ def test_reconstruct_takes_files_and_folders(vae_run: Path, tmp_path: Path) -> N
     single = tmp_path / "single.png"
     Image.new("L", (16, 16), 30).save(single)
     metrics = tmp_path / "m.json"
-    result = invoke("reconstruct", str(vae_run), str(folder), str(single),
-                    "-o", str(tmp_path / "r.png"), "--json", str(metrics), "--device", "cpu")  # fmt: skip
+    result = invoke("reconstruct", str(vae_run), str(folder), str(single), "--device", "cpu",
+                    "-o", str(tmp_path / "r.png"), "--json", str(metrics))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(metrics.read_text())["images"] == 4
     result = CliRunner().invoke(cli, ["reconstruct", str(vae_run), str(folder / "sub"),

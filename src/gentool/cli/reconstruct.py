@@ -64,6 +64,7 @@ def reconstruct(
     from gentool.data.base import DataSpec, ImageData, load_data, to_float
     from gentool.errors import GentoolError
     from gentool.images import save_grid
+    from gentool.models.vae import VaeModel
 
     model, meta = load_model(checkpoint, device)
     require_family(model, ("vae",), "gentool reconstruct")
@@ -98,7 +99,8 @@ def reconstruct(
         data = load_data(spec)
         source, split = spec.name, spec.split
     dev = next(model.parameters()).device
-    elbo_terms = getattr(model, "negative_elbo_terms", None)
+    # gentool's VAEs also report the ELBO; other VAE plugins get the MSE alone.
+    vae = model if isinstance(model, VaeModel) else None
     noise = torch.Generator(device=dev).manual_seed(0)  # one fixed z per image for the ELBO
     total_sq, count = 0.0, 0
     sums = {"recon": 0.0, "kl": 0.0}
@@ -111,8 +113,8 @@ def reconstruct(
             # per-pixel MSE with images in [0, 1]
             total_sq += float(((y - x) / 2).pow(2).sum())
             count += x.numel()
-            if callable(elbo_terms):
-                terms = elbo_terms(x, generator=noise)
+            if vae is not None:
+                terms = vae.negative_elbo_terms(x, generator=noise)
                 for key in sums:
                     sums[key] += float(terms[key].sum())
             if sum(t.shape[0] for t in shown_in) < show:
@@ -136,7 +138,7 @@ def reconstruct(
     message = (
         f"reconstruction MSE per pixel ([0,1] scale) over {len(data)} images: [bold]{mse:.6f}[/]"
     )
-    if callable(elbo_terms):
+    if vae is not None:
         recon, kl = sums["recon"] / len(data), sums["kl"] / len(data)
         result.update(
             {
@@ -144,7 +146,7 @@ def reconstruct(
                 "recon_nll_per_image": recon,
                 "kl_per_image": kl,
                 "elbo_per_image": -(recon + kl),
-                "bits_per_dim": float(model.bits_per_dim(torch.tensor(recon + kl))),
+                "bits_per_dim": float(vae.bits_per_dim(torch.tensor(recon + kl))),
             }
         )
         message += f", ELBO per image {-(recon + kl):.2f} nats"

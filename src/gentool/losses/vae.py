@@ -38,7 +38,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 def reparameterize(
     mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``: a differentiable draw of q(z|x)."""
+    """``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``: a differentiable draw of q(z|x)."""
     if generator is None:
         eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype)
     else:  # the generator may live on another device than mu

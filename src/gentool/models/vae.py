@@ -123,7 +123,8 @@ class VaeModel(ModelPlugin):
 
     # --- the two networks ----------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images in [-1, 1] ``(B, C, H, W)`` -> mean and log-variance of q(z|x), ``(B, latent)``."""
+        """Images in [-1, 1] ``(B, C, H, W)`` -> mean and log-variance of q(z|x), each
+        ``(B, latent)``."""
         stats = self.encoder(images)  # (B, 2 * latent)
         mu, logvar = stats.chunk(2, dim=1)
         return mu, logvar.clamp(*LOGVAR_RANGE)
@@ -354,7 +355,8 @@ class ConvDecoder(nn.Module):
 class ConvVae(VaeModel):
     PLUGIN_NAME: ClassVar[str] = "vae"
     DESCRIPTION: ClassVar[str] = (
-        "convolutional VAE (Kingma & Welling 2014), Bernoulli or Gaussian decoder, beta/KL annealing"
+        "convolutional VAE (Kingma & Welling 2014); Bernoulli or Gaussian decoder, beta, "
+        "KL annealing"
     )
     Config: ClassVar[type] = ConvVaeConfig
 
