@@ -227,7 +227,8 @@ class VaeModel(ModelPlugin):
         if options:
             raise GentoolError(
                 f"model '{self.PLUGIN_NAME}' does not take sample option(s) "
-                f"{', '.join(sorted(options))}; it takes --interpolate and --sample-opt "
+                f"{', '.join('--' + k.replace('_', '-') for k in sorted(options))}; it takes "
+                "--interpolate and --sample-opt "
                 "from=IMAGE, to=IMAGE, temperature=T."
             )
         if (start is None) != (end is None):
