@@ -59,9 +59,9 @@ class VaeConfig(ModelConfig):
     #: Decoder likelihood p(x|z): bernoulli (binary cross-entropy on [0, 1] pixels) or
     #: gaussian (squared error weighted 1 / (2 sigma^2)).
     likelihood: str = "bernoulli"
-    #: Gaussian likelihood only: the pixel standard deviation on the [0, 1] scale (e.g. 0.1),
-    #: or "learned" (one trainable sigma for all pixels; Rybkin et al. 2021).
-    gaussian_sigma: str = "learned"
+    #: Gaussian likelihood only: the pixel standard deviation on the [0, 1] scale, or
+    #: "learned" (one trainable sigma for all pixels, starting at 1; Rybkin et al. 2021).
+    gaussian_sigma: str = "0.1"
     #: Weight of the KL term (beta-VAE, Higgins et al. 2017; 1 = the ELBO).
     beta: float = 1.0
     #: KL annealing: none, linear (0 -> beta over kl_warmup steps) or cyclical (kl_cycles
