@@ -62,38 +62,48 @@ def reconstruct(
 
     from gentool.cli.common import load_model, require_family
     from gentool.data.base import DataSpec, ImageData, load_data, to_float
+    from gentool.errors import GentoolError
     from gentool.images import save_grid
+    from gentool.models.vae import VaeModel
 
     model, meta = load_model(checkpoint, device)
     require_family(model, ("vae",), "gentool reconstruct")
     spec = data_spec_from(kwargs, split="test")
     cfg = model.config
     if images:
-        spec = DataSpec(
-            name="folder",
-            root=images[0],
-            image_size=cfg.image_size,
-            channels=cfg.channels,
-            split="all",
-        )
-    elif spec.name is None:
-        saved = meta.get("data", {})
-        spec = DataSpec(
-            name=saved.get("name", "digits"),
-            root=saved.get("root"),
-            labels=saved.get("labels"),
-            label_column=saved.get("label_column"),
-            image_size=cfg.image_size,
-            channels=cfg.channels,
-            split=spec.split,
-            limit=spec.limit,
-        )
+        if spec.name is not None:
+            raise GentoolError("pass IMAGES or --dataset, not both.")
+        data: ImageData = images_from_paths(images, cfg.image_size, cfg.channels)
+        source, split = "files", "all"
     else:
-        spec.image_size = spec.image_size or cfg.image_size
-        spec.channels = spec.channels or cfg.channels
-    data: ImageData = load_data(spec)
+        if spec.name is None:
+            saved = meta.get("data", {})
+            spec = DataSpec(
+                name=saved.get("name", "digits"),
+                root=saved.get("root"),
+                labels=saved.get("labels"),
+                label_column=saved.get("label_column"),
+                test_fraction=saved.get("test_fraction", 0.1),
+                split=spec.split,
+                limit=spec.limit,
+            )
+        # The model fixes the resolution and channels; a different --image-size is an error.
+        for name in ("image_size", "channels"):
+            asked, built = getattr(spec, name), getattr(cfg, name)
+            if asked is not None and asked != built:
+                raise GentoolError(
+                    f"the model was trained at {name.replace('_', ' ')} {built}, not {asked}; "
+                    f"drop --{name.replace('_', '-')}."
+                )
+            setattr(spec, name, built)
+        data = load_data(spec)
+        source, split = spec.name, spec.split
     dev = next(model.parameters()).device
+    # gentool's VAEs also report the ELBO; other VAE plugins get the MSE alone.
+    vae = model if isinstance(model, VaeModel) else None
+    noise = torch.Generator(device=dev).manual_seed(0)  # one fixed z per image for the ELBO
     total_sq, count = 0.0, 0
+    sums = {"recon": 0.0, "kl": 0.0}
     shown_in: list[torch.Tensor] = []
     shown_out: list[torch.Tensor] = []
     with torch.no_grad():
@@ -103,6 +113,10 @@ def reconstruct(
             # per-pixel MSE with images in [0, 1]
             total_sq += float(((y - x) / 2).pow(2).sum())
             count += x.numel()
+            if vae is not None:
+                terms = vae.negative_elbo_terms(x, generator=noise)
+                for key in sums:
+                    sums[key] += float(terms[key].sum())
             if sum(t.shape[0] for t in shown_in) < show:
                 shown_in.append(x.cpu())
                 shown_out.append(y.cpu())
@@ -114,16 +128,63 @@ def reconstruct(
     for i in range(0, originals.shape[0], nrow):
         rows += [originals[i : i + nrow], recons[i : i + nrow]]
     save_grid(torch.cat(rows), output, nrow=nrow)
-    result = {
+    result: dict[str, Any] = {
         "checkpoint": str(checkpoint),
-        "dataset": spec.name,
-        "split": spec.split,
+        "dataset": source,
+        "split": split,
         "images": len(data),
         "mse_per_pixel": mse,
     }
-    app.console.print(
+    message = (
         f"reconstruction MSE per pixel ([0,1] scale) over {len(data)} images: [bold]{mse:.6f}[/]"
     )
+    if vae is not None:
+        recon, kl = sums["recon"] / len(data), sums["kl"] / len(data)
+        result.update(
+            {
+                "likelihood": cfg.likelihood,
+                "recon_nll_per_image": recon,
+                "kl_per_image": kl,
+                "elbo_per_image": -(recon + kl),
+                "bits_per_dim": float(vae.bits_per_dim(torch.tensor(recon + kl))),
+            }
+        )
+        message += f", ELBO per image {-(recon + kl):.2f} nats"
+    app.console.print(message)
     app.console.print(f"wrote {output}")
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def images_from_paths(paths: tuple[str, ...], size: int, channels: int) -> Any:
+    """Decode image files, and every image below folders, at the model's resolution."""
+    import torch
+
+    from gentool.data.base import ImageData
+    from gentool.data.decode import IMAGE_SUFFIXES, decode_files, warn_skipped
+    from gentool.data.folder import list_images
+    from gentool.errors import GentoolError
+
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files += [path / name for name in list_images(path)]
+        else:
+            files.append(path)
+    if not files:
+        raise GentoolError(
+            f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(paths)}; pass image files "
+            "or folders."
+        )
+    decoded = decode_files(files, size, channels)
+    warn_skipped(
+        [(str(files[i]), reason) for i, reason in decoded.skipped], len(files), ", ".join(paths)
+    )
+    if not decoded.kept:
+        raise GentoolError(f"none of the {len(files)} images could be decoded.")
+    return ImageData(
+        images=torch.from_numpy(decoded.images),
+        name="files",
+        files=[str(files[i]) for i in decoded.kept],
+    )

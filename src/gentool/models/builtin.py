@@ -5,8 +5,10 @@ from __future__ import annotations
 from gentool.hookspecs import hookimpl
 from gentool.models.base import ModelPlugin
 from gentool.models.dcgan import Dcgan
+from gentool.models.vae import ConvVae
+from gentool.models.vae_mlp import MlpVae
 
 
 @hookimpl
 def gentool_register_models() -> list[type[ModelPlugin]]:
-    return [Dcgan]
+    return [Dcgan, ConvVae, MlpVae]

@@ -1,0 +1,112 @@
+"""The VAE training loop: one Adam optimizer over encoder and decoder, minimising
+``recon + beta(step) * kl`` per image (see :mod:`gentool.losses.vae`).
+
+The learning rate is ``--lr-g`` (the "generator" rate is the whole model's here), with
+``--beta1``/``--beta2`` as Adam's betas; the CLI defaults (2e-4, 0.5) are GAN settings, and
+``--lr-g 1e-3 --beta1 0.9`` is the usual VAE choice.
+
+Logged per step, all per image and in nats unless said otherwise:
+
+* ``recon``: -log p(x|z) for one z drawn from q(z|x) (Bernoulli: binary cross-entropy;
+  Gaussian: the Gaussian negative log-density of the [0, 1] pixels);
+* ``kl``: KL(q(z|x) || N(0, I)), closed form;
+* ``elbo``: -(recon + kl), the evidence lower bound itself (higher is better; a
+  log-likelihood, so usually negative for Bernoulli);
+* ``loss``: the optimised ``recon + beta * kl`` (what ``beta`` and annealing change);
+* ``beta``: the KL weight at this step (beta times the annealing factor);
+* ``bits_per_dim``: -elbo in bits per pixel and channel (an upper bound on the NLL);
+* ``mse``: squared error per pixel of the sampled reconstruction, images in [0, 1];
+* ``sigma``: the Gaussian decoder's standard deviation (Gaussian likelihood only).
+
+Sample grids from fixed inputs: ``samples/step_XXXXXX.png`` decodes fixed prior draws and
+``samples/recon_step_XXXXXX.png`` shows a fixed batch of training images (odd rows) above
+their reconstructions (even rows).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gentool.data.base import to_float
+from gentool.errors import GentoolError
+from gentool.images import save_grid
+from gentool.models.vae import VaeModel
+from gentool.training.base import Trainer, make_optimizer
+
+#: Columns of the reconstruction grid: a row of originals, then a row of reconstructions.
+RECON_COLUMNS = 8
+
+
+class VaeTrainer(Trainer):
+    progress_keys = ("elbo", "recon", "kl", "beta")
+    model: VaeModel
+
+    def __init__(self, model: VaeModel, data: Any, settings: Any, **kwargs: Any) -> None:
+        super().__init__(model, data, settings, **kwargs)
+        if settings.extra:
+            key = sorted(settings.extra)[0]
+            hint = (
+                f"; VAE objective options are model options: --model-opt {key}=..."
+                if key in model.config_dict()
+                else ""
+            )
+            raise GentoolError(f"the VAE loop takes no --train-opt, got '{key}'{hint}.")
+        s = self.settings
+        self.optimizers = {
+            "model": make_optimizer(list(model.parameters()), s.lr_g, s, self.device)
+        }
+        fixed = torch.Generator().manual_seed(s.seed + 1)
+        self.fixed_z = model.sample_prior(s.samples, generator=fixed)
+        n_recon = min(
+            len(data), max(RECON_COLUMNS, s.samples // 2 // RECON_COLUMNS * RECON_COLUMNS)
+        )
+        self.fixed_images = to_float(data.images[:n_recon]).to(self.device)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        model = self.model
+        images = batch["images"]
+        terms = model.negative_elbo_terms(images)
+        recon, kl = terms["recon"].mean(), terms["kl"].mean()
+        beta = model.kl_factor(self.step, self.total_steps)
+        loss = recon + beta * kl
+        opt = self.optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        negative_elbo = (recon + kl).detach()
+        stats = {
+            "loss": loss.detach(),
+            "recon": recon.detach(),
+            "kl": kl.detach(),
+            "elbo": -negative_elbo,
+            "beta": torch.tensor(beta),
+            "bits_per_dim": model.bits_per_dim(negative_elbo),
+            "mse": terms["mse"].mean(),
+        }
+        if model.sigma is not None:
+            stats["sigma"] = torch.tensor(model.sigma)
+        return stats
+
+    @torch.no_grad()
+    def write_samples(self, path: Path) -> None:
+        n = self.fixed_z.shape[0]
+        save_grid(self.model.decode(self.fixed_z), path, nrow=math.ceil(math.sqrt(n)))
+        originals = self.fixed_images
+        recons = self.model.reconstruct(originals)
+        save_grid(
+            interleave_rows(originals, recons, RECON_COLUMNS),
+            path.with_name(f"recon_{path.name}"),
+            nrow=RECON_COLUMNS,
+        )
+
+
+def interleave_rows(top: torch.Tensor, bottom: torch.Tensor, columns: int) -> torch.Tensor:
+    """Stack rows of ``columns`` images: a row of ``top``, the matching row of ``bottom``, ..."""
+    rows = []
+    for i in range(0, top.shape[0], columns):
+        rows += [top[i : i + columns], bottom[i : i + columns]]
+    return torch.cat(rows)
