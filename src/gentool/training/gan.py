@@ -80,12 +80,19 @@ class GanTrainer(Trainer):
         return {k: v[start : start + n] for k, v in full.items()}
 
     # --- one step -------------------------------------------------------------------------
-    def _discriminator_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _discriminator_step(
+        self,
+        batch: dict[str, torch.Tensor],
+        latent: Latent | None = None,
+        fake: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         model, loss = self.model, self.loss
         real = batch["images"]
-        latent = self._latent(real.shape[0], batch)
-        with torch.no_grad(), self.autocast():
-            fake = model.generate(latent)
+        if latent is None or fake is None:
+            latent = self._latent(real.shape[0], batch)
+            with torch.no_grad(), self.autocast():
+                fake = model.generate(latent)
+        fake = fake.detach()
         with self.autocast():
             real_scores, real_aux = model.discriminate(real)
             fake_scores, fake_aux = model.discriminate(fake)
@@ -108,17 +115,22 @@ class GanTrainer(Trainer):
         stats["d_fake"] = loss.probability(fake_scores.detach().float()).mean()
         return stats
 
-    def _generator_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _generator_step(
+        self,
+        batch: dict[str, torch.Tensor],
+        latent: Latent | None = None,
+        fake: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         model = self.model
-        n = batch["images"].shape[0]
-        latent = self._latent(n, batch)
+        if latent is None or fake is None:
+            latent = self._latent(batch["images"].shape[0], batch)
+            with self.autocast():
+                fake = model.generate(latent)
         for p in self.d_params:
             p.requires_grad_(False)
         # D only passes gradients through to G here: no DDP gradient sync for D in this step.
         no_sync = getattr(model.discriminator, "no_sync", contextlib.nullcontext)
         try:
-            with self.autocast():
-                fake = model.generate(latent)
             with no_sync(), self.autocast():
                 fake_scores, fake_aux = model.discriminate(fake)
                 real_scores = None
@@ -156,10 +168,24 @@ class GanTrainer(Trainer):
             ema_buf.copy_(buf)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.d_steps == 1:
+            # One generator pass serves both updates (as in Radford et al.'s reference code):
+            # D learns from the detached fakes, then G from the same fakes.
+            latent = self._latent(batch["images"].shape[0], batch)
+            with self.autocast():
+                fake = self.model.generate(latent)
+            stats = self._discriminator_step(batch, latent, fake)
+            stats.update(self._generator_step(batch, latent, fake))
+            return stats
         stats = self._discriminator_step(batch)
-        for _ in range(self.d_steps - 1):
+        for _ in range(self.d_steps - 2):
             stats = self._discriminator_step(self.batch())
-        stats.update(self._generator_step(batch))
+        # the last critic update shares its generator pass with the generator update
+        latent = self._latent(batch["images"].shape[0], batch)
+        with self.autocast():
+            fake = self.model.generate(latent)
+        stats = self._discriminator_step(self.batch(), latent, fake)
+        stats.update(self._generator_step(batch, latent, fake))
         return stats
 
     # --- samples and state ----------------------------------------------------------------
