@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from gentool.hookspecs import hookimpl
+from gentool.models.acgan import Acgan
 from gentool.models.base import ModelPlugin
 from gentool.models.dcgan import Dcgan
+from gentool.models.infogan import Infogan
+from gentool.models.mlp_gan import MlpGan
 
 
 @hookimpl
 def gentool_register_models() -> list[type[ModelPlugin]]:
-    return [Dcgan]
+    return [Dcgan, MlpGan, Acgan, Infogan]
