@@ -15,17 +15,20 @@ The reference row is ``benchmarks/reference_dcgan.py``, a plain loop in the styl
 PyTorch examples (own modules, BCELoss) with the same architecture, width, batch and steps.
 Sample grids are written to ``--img-dir`` (one PNG per row of the table).
 
-Example (the budget used in docs/gan.md, 2 shared CPU cores)::
+Example (the budget used in docs/gan.md; on a shared 2-core CPU one thread per process is
+much faster than two, which fight over the cores)::
 
-    OMP_NUM_THREADS=2 python benchmarks/gan_losses.py \
-        --data-root /work/shared/data/anime-faces --image-size 32 --steps 300 \
-        --out runs/bench-gan --img-dir docs/img/gan
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/gan_losses.py \
+        --data-root /work/shared/data/anime-faces --image-size 32 --width 16 \
+        --batch-size 64 --steps 500 --eval-images 256 --out runs/bench-gan \
+        --img-dir docs/img/gan
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = evaluate(fake, real, args.seed)
         rows.append({"run": name, "seconds": seconds, "note": extra, **metrics})
         grid = fake[:64].float() / 127.5 - 1 if fake.dtype == torch.uint8 else fake[:64]
-        save_grid(grid, img_dir / f"{name.replace(' ', '-').strip('()')}.png", nrow=8)
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")  # "real (train)" -> real-train
+        save_grid(grid, img_dir / f"{slug}.png", nrow=8)
         print(json.dumps(rows[-1]), flush=True)
         (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
 
