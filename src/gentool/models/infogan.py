@@ -132,9 +132,13 @@ class Infogan(GanModel):
     def _random_codes(
         self, n: int, generator: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        cat = torch.stack(
-            [torch.randint(0, k, (n,), generator=generator) for k in self.categorical], dim=1
-        ) if self.categorical else torch.zeros(n, 0, dtype=torch.long)
+        cat = (
+            torch.stack(
+                [torch.randint(0, k, (n,), generator=generator) for k in self.categorical], dim=1
+            )
+            if self.categorical
+            else torch.zeros(n, 0, dtype=torch.long)
+        )
         cont = torch.rand(n, self.n_continuous, generator=generator) * 2 - 1
         return cat, cont
 

@@ -137,8 +137,9 @@ class GanTrainer(Trainer):
         if self.ema_generator is None:
             return
         decay = self.settings.ema
-        ema_params = list(self.ema_generator.parameters())
-        torch._foreach_lerp_(ema_params, self.g_params, 1.0 - decay)
+        ema_params: list[torch.Tensor] = list(self.ema_generator.parameters())
+        g_params: list[torch.Tensor] = list(self.g_params)
+        torch._foreach_lerp_(ema_params, g_params, 1.0 - decay)
         for ema_buf, buf in zip(
             self.ema_generator.buffers(), self.model.generator.buffers(), strict=True
         ):
