@@ -139,7 +139,19 @@ def test_non_checkpoint_file_is_refused(tmp_path: Path) -> None:
 def test_bf16_autocast_and_channels_last_train_with_finite_losses(tmp_path: Path) -> None:
     out = tmp_path / "bf16"
     result = CliRunner().invoke(
-        cli, ["train", "dcgan", "--loss", "ls", "--out", str(out), "--precision", "bf16", "--channels-last", *TINY]
+        cli,
+        [
+            "train",
+            "dcgan",
+            "--loss",
+            "ls",
+            "--out",
+            str(out),
+            "--precision",
+            "bf16",
+            "--channels-last",
+            *TINY,
+        ],
     )
     assert result.exit_code == 0, result.output
     import math

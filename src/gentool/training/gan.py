@@ -5,6 +5,10 @@ generator update. The GAN loss plugin turns scores into losses (and may add a re
 such as WGAN-GP's gradient penalty); the model may add auxiliary terms (ACGAN, InfoGAN).
 Logged per step: ``loss_d``, ``loss_g``, ``d_real`` and ``d_fake`` (the loss's reading of
 D(x) and D(G(z)) as probabilities), gradient norms, and any auxiliary terms.
+
+``--train-opt augment=flip,crop`` augments the real images; ``--train-opt
+diffaugment=color,translation,cutout`` applies DiffAugment to real and fake images before
+every pass through D (see :mod:`gentool.training.augment`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ from typing import Any
 import torch
 
 from gentool.distributed import wrap
+from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.losses.base import GanLoss
 from gentool.models.gan import GanModel, Latent
+from gentool.training.augment import classic_augmentation, diff_augmentation
 from gentool.training.base import Trainer, make_optimizer
+
+#: The ``--train-opt`` keys the GAN loop understands.
+TRAIN_OPTIONS = ("augment", "diffaugment")
 
 
 def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -48,6 +57,14 @@ class GanTrainer(Trainer):
             "discriminator": make_optimizer(self.d_params, s.lr_d, s, self.device),
         }
         self.d_steps = s.d_steps or self.loss.DEFAULT_D_STEPS
+        unknown = sorted(set(s.extra) - set(TRAIN_OPTIONS))
+        if unknown:
+            raise GentoolError(
+                f"GAN training does not take --train-opt {unknown[0]}; it takes "
+                f"{', '.join(TRAIN_OPTIONS)}."
+            )
+        self.augment_real = classic_augmentation(s.extra.get("augment"))
+        self.diffaugment = diff_augmentation(s.extra.get("diffaugment"))
         fixed = torch.Generator().manual_seed(s.seed + 1)
         self.fixed_latent: Latent = model.sample_latent(
             s.samples, generator=fixed, device=self.device, fixed=True
@@ -88,11 +105,15 @@ class GanTrainer(Trainer):
     ) -> dict[str, torch.Tensor]:
         model, loss = self.model, self.loss
         real = batch["images"]
+        if self.augment_real is not None:
+            real = self.augment_real(real)
         if latent is None or fake is None:
             latent = self._latent(real.shape[0], batch)
             with torch.no_grad(), self.autocast():
                 fake = model.generate(latent)
         fake = fake.detach()
+        if self.diffaugment is not None:
+            real, fake = self.diffaugment(real), self.diffaugment(fake)
         with self.autocast():
             real_scores, real_aux = model.discriminate(real)
             fake_scores, fake_aux = model.discriminate(fake)
@@ -131,11 +152,16 @@ class GanTrainer(Trainer):
         # D only passes gradients through to G here: no DDP gradient sync for D in this step.
         no_sync = getattr(model.discriminator, "no_sync", contextlib.nullcontext)
         try:
+            if self.diffaugment is not None:
+                fake = self.diffaugment(fake)
             with no_sync(), self.autocast():
                 fake_scores, fake_aux = model.discriminate(fake)
                 real_scores = None
                 if self.loss.GENERATOR_NEEDS_REAL:
-                    real_scores = model.discriminate(batch["images"])[0].float()
+                    real = batch["images"]
+                    if self.diffaugment is not None:
+                        real = self.diffaugment(real)
+                    real_scores = model.discriminate(real)[0].float()
             loss_g = self.loss.generator_loss(fake_scores.float(), real_scores)
             total = loss_g
             stats: dict[str, torch.Tensor] = {"loss_g": loss_g.detach()}
