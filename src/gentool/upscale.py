@@ -177,9 +177,10 @@ def upscale_array(
             region[channels] += weight
         # Rows above the next band's top are final; the rest is carried into the next band.
         done = (ys[row + 1] - y0) * s if row + 1 < len(ys) else th * s
-        values = band[:channels, :done] / band[channels, :done].clamp_min(1e-8)
-        quantised = values.mul(top_peak).round().clamp(0, top_peak).permute(1, 2, 0)
-        output[y0 * s : y0 * s + done] = quantised.numpy().astype(out_dtype)
+        values = band[:channels, :done]  # normalised and quantised in place
+        values.div_(band[channels, :done].clamp_min(1e-8)).mul_(top_peak).round_()
+        values.clamp_(0, top_peak)
+        output[y0 * s : y0 * s + done] = values.permute(1, 2, 0).numpy().astype(out_dtype)
         carry = band[:, done:].clone() if row + 1 < len(ys) else None
         del band
     return output

@@ -21,6 +21,7 @@ Conventions (those of the super-resolution literature, e.g. Dong et al. 2014, Li
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,9 @@ class Lpips:
 
         # pnet_rand=True builds the backbone without downloading; its weights are loaded
         # below from the local file, and lpips's own linear layers ship with the package.
-        model = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
+        with warnings.catch_warnings():  # torchvision's notes on its deprecated 'pretrained'
+            warnings.simplefilter("ignore", UserWarning)
+            model = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
         state = _read_backbone(path)
         for slice_name, block in model.net.named_children():
             if not slice_name.startswith("slice"):

@@ -166,7 +166,7 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*modules)
 
     def forward(self, condition: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([condition, images], 1))  # type: ignore[no-any-return]
+        return self.net(torch.cat([condition, images], 1))
 
 
 class Image2ImageModel(ModelPlugin):
@@ -195,14 +195,14 @@ class Image2ImageModel(ModelPlugin):
 
     def upscale(self, low: torch.Tensor) -> torch.Tensor:
         """``(B, C, h, w)`` in [-1, 1] -> ``(B, C, h*scale, w*scale)`` in [-1, 1]."""
-        return self.generator(self.upsample_input(low))  # type: ignore[no-any-return]
+        return self.generator(self.upsample_input(low))
 
     def discriminate(self, upsampled: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         if self.discriminator is None:
             raise GentoolError(
                 f"this '{self.PLUGIN_NAME}' model was exported without its discriminator."
             )
-        return self.discriminator(upsampled, images)  # type: ignore[no-any-return]
+        return self.discriminator(upsampled, images)
 
     def generator_parameters(self) -> list[nn.Parameter]:
         return list(self.generator.parameters())
@@ -228,8 +228,10 @@ class SrUnet(Image2ImageModel):
         )
         self.apply(dcgan_init)
         if config.residual:  # start as plain bilinear upsampling
-            nn.init.zeros_(self.generator.head.weight)
-            nn.init.zeros_(self.generator.head.bias)
+            head = self.generator.head
+            nn.init.zeros_(head.weight)
+            if head.bias is not None:
+                nn.init.zeros_(head.bias)
 
     @classmethod
     def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
