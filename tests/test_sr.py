@@ -128,7 +128,8 @@ def test_default_weights_are_small_and_half_precision() -> None:
         from safetensors import safe_open
 
         with safe_open(str(path), "pt") as handle:
-            assert {handle.get_tensor(k).dtype for k in handle.keys()} <= {
+            dtypes = {handle.get_tensor(k).dtype for k in handle.keys()}  # noqa: SIM118
+            assert dtypes <= {
                 torch.float16,
                 torch.int64,
             }
