@@ -87,11 +87,10 @@ def psnr_y(output: torch.Tensor, target: torch.Tensor, border: int = 0) -> torch
     return psnr(shave(rgb_to_y(output), border), shave(rgb_to_y(target), border))
 
 
-def _gaussian_window(size: int, sigma: float, dtype: torch.dtype) -> torch.Tensor:
+def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype) -> torch.Tensor:
     coords = torch.arange(size, dtype=dtype) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g).view(1, 1, size, size)
+    return g / g.sum()
 
 
 def ssim(
@@ -108,10 +107,12 @@ def ssim(
     if min(x.shape[-2:]) < window:
         raise GentoolError(f"SSIM needs images of at least {window}x{window} pixels.")
     channels = x.shape[1]
-    kernel = _gaussian_window(window, sigma, x.dtype).to(x.device).repeat(channels, 1, 1, 1)
+    g = _gaussian_1d(window, sigma, x.dtype).to(x.device)
+    rows = g.view(1, 1, window, 1).repeat(channels, 1, 1, 1)
+    cols = g.view(1, 1, 1, window).repeat(channels, 1, 1, 1)
 
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, kernel, groups=channels)
+    def blur(t: torch.Tensor) -> torch.Tensor:  # the 2-D Gaussian, as two 1-D passes
+        return F.conv2d(F.conv2d(t, rows, groups=channels), cols, groups=channels)
 
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
