@@ -201,13 +201,16 @@ def test_cli_upscales_files_and_folders(tmp_path: Path) -> None:
     Image.fromarray(china_crop()[:24, :30]).save(photos / "a.png")
     Image.fromarray(china_crop()[:10, :10]).convert("L").save(photos / "b.jpg")
     runner = CliRunner()
+    out = tmp_path / "big"
+    result = runner.invoke(
+        cli, ["upscale", str(photos), "-o", str(out), "--tile", "16", "--overlap", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a_x4.png", "b_x4.png"]
+    assert Image.open(out / "b_x4.png").mode == "L"
     result = runner.invoke(cli, ["upscale", str(photos / "a.png"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert Image.open(photos / "a_x4.png").size == (120, 96)
-    out = tmp_path / "big"
-    result = runner.invoke(cli, ["upscale", str(photos), "-o", str(out), "--tile", "16"])
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["a_x4.png", "b_x4.png"]
     result = runner.invoke(cli, ["upscale", str(photos / "a.png"), "--scale", "2"])
     assert result.exit_code == 2 and "upscales by 4" in result.output
 
