@@ -52,7 +52,7 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 @contextmanager
 def default_weights_path() -> Iterator[Path]:
     """The shipped default weights as a real file (``importlib.resources``)."""
-    ref = resources.files("gentool.weights").joinpath(DEFAULT_WEIGHTS)
+    ref = resources.files("gentool").joinpath("weights", DEFAULT_WEIGHTS)
     if not ref.is_file():
         raise GentoolError(
             f"the default upscaler {DEFAULT_WEIGHTS} is missing from this gentool "
