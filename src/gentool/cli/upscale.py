@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,13 +17,14 @@ from gentool.cli.options import device_option
     "--output",
     type=click.Path(path_type=str),
     default=None,
-    help="Output file (one input) or folder (several) [default: NAME_x4.png beside each input].",
+    help="Output file (one input) or folder (several, or a folder input) "
+    "[default: NAME_x4.png beside each input; DIR_x4/ for a folder].",
 )
 @click.option(
     "--ckpt",
     type=click.Path(path_type=str),
     default=None,
-    help="An image2image checkpoint [default: the model shipped with gentool].",
+    help="An image2image checkpoint [default: the 4x model shipped with gentool].",
 )
 @click.option(
     "--scale", type=click.IntRange(2, 8), default=4, help="Upscaling factor (must match the model)."
@@ -53,19 +55,50 @@ def upscale(
 ) -> None:
     """Upscale images (files or folders) by --scale with a super-resolution model.
 
+    Grey, palette, RGBA (alpha resized with bicubic) and 16-bit grey images are kept in
+    their kind; inputs over 64 megapixels and files that are not images are refused.
+
     \b
     Examples:
       gentool upscale photo.png                      # writes photo_x4.png
       gentool upscale photos/ -o big/                # a folder at once
       gentool upscale scan.tif --ckpt runs/sr/ckpt.safetensors --tile 128
     """
-    from gentool.cli.common import load_model, require_family
+    from gentool.data.folder import list_images
     from gentool.errors import GentoolError
+    from gentool.upscale import load_upscaler, open_image, save_image, upscale_image
 
-    if ckpt is None:
+    if overlap >= tile:
+        raise GentoolError(f"--overlap ({overlap}) must be smaller than --tile ({tile}).")
+    model = load_upscaler(ckpt, device)
+    if model.scale != scale:
         raise GentoolError(
-            "no default upscaler is installed yet; pass --ckpt of an image2image checkpoint."
+            f"this model upscales by {model.scale}, not {scale}; pass --scale {model.scale} "
+            "or another --ckpt."
         )
-    model, _ = load_model(ckpt, device)
-    require_family(model, ("image2image",), "gentool upscale")
-    raise GentoolError(f"model '{model.PLUGIN_NAME}' does not support upscaling.")
+    jobs: list[tuple[Path, Path]] = []
+    many = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
+    for name in inputs:
+        source = Path(name)
+        if source.is_dir():
+            files = list_images(source)
+            if not files:
+                raise GentoolError(f"folder {source} holds no images.")
+            target = Path(output) if output else source.with_name(f"{source.name}_x{scale}")
+            for rel in files:
+                stem = Path(rel).with_suffix("")
+                jobs.append((source / rel, target / f"{stem}_x{scale}.png"))
+        elif output is None:
+            jobs.append((source, source.with_name(f"{source.stem}_x{scale}.png")))
+        elif many or Path(output).is_dir():
+            jobs.append((source, Path(output) / f"{source.stem}_x{scale}.png"))
+        else:
+            jobs.append((source, Path(output)))
+    for source, target in jobs:
+        img = open_image(source)
+        result = upscale_image(model, img, tile=tile, overlap=overlap)
+        save_image(result, target)
+        app.console.print(
+            f"{source} ({img.width}x{img.height} {img.mode}) -> {target} "
+            f"({result.width}x{result.height} {result.mode})"
+        )

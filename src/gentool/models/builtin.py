@@ -8,10 +8,11 @@ from gentool.models.base import ModelPlugin
 from gentool.models.dcgan import Dcgan
 from gentool.models.infogan import Infogan
 from gentool.models.mlp_gan import MlpGan
+from gentool.models.srunet import SrUnet
 from gentool.models.vae import ConvVae
 from gentool.models.vae_mlp import MlpVae
 
 
 @hookimpl
 def gentool_register_models() -> list[type[ModelPlugin]]:
-    return [Dcgan, MlpGan, Acgan, Infogan, ConvVae, MlpVae]
+    return [Dcgan, MlpGan, Acgan, Infogan, ConvVae, MlpVae, SrUnet]

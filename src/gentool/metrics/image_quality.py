@@ -1,0 +1,311 @@
+"""Full-reference image quality: MSE, PSNR (on the Y channel, as SR papers), SSIM and LPIPS.
+
+Conventions (those of the super-resolution literature, e.g. Dong et al. 2014, Lim et al. 2017):
+
+* images are float tensors ``(C, H, W)`` or ``(B, C, H, W)`` with values in ``[0, 255]``;
+* **Y channel**: ITU-R BT.601 luma of the studio-swing YCbCr that MATLAB's ``rgb2ycbcr``
+  returns, ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for R, G, B in [0, 255];
+* **shave**: ``scale`` pixels are cut from every border before measuring (SR outputs are
+  unreliable there, and every paper does it);
+* **PSNR** ``= 10 log10(255^2 / MSE)`` dB; identical images give ``+inf``;
+* **SSIM** (Wang et al. 2004): Gaussian window 11x11, sigma 1.5, ``K1 = 0.01``, ``K2 = 0.03``,
+  ``L = 255``, computed on the window positions that fit inside the image ("valid", as the
+  reference MATLAB code) and averaged; identical images give exactly 1;
+* **LPIPS** (Zhang et al. 2018) through the ``lpips`` package, AlexNet backbone. The package
+  ships its linear calibration layers, but the backbone is torchvision's ImageNet AlexNet,
+  normally downloaded at first use. gentool never downloads at run time and never measures
+  with a randomly initialised backbone: the weights must be a local file (``weights=``) or
+  already be in the torch hub cache, else :class:`LpipsWeightsMissing` says where to put them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gentool.errors import GentoolError
+
+#: torchvision's file names for the LPIPS backbones, in ``<torch hub dir>/checkpoints/``.
+BACKBONE_FILES = {
+    "alex": "alexnet-owt-7be5be79.pth",
+    "vgg": "vgg16-397923af.pth",
+}
+BACKBONE_URLS = {
+    "alex": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "vgg": "https://download.pytorch.org/models/vgg16-397923af.pth",
+}
+
+
+def _batched(images: torch.Tensor) -> torch.Tensor:
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4:
+        raise ValueError(f"expected (C, H, W) or (B, C, H, W) images, got {tuple(images.shape)}")
+    return images.double()
+
+
+def rgb_to_y(images: torch.Tensor) -> torch.Tensor:
+    """BT.601 studio-swing luma ``(B, 1, H, W)`` in [16, 235] of RGB in [0, 255]; grey passes."""
+    images = _batched(images)
+    if images.shape[1] == 1:
+        return images
+    weights = images.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1) / 255.0
+    return (images * weights).sum(1, keepdim=True) + 16.0
+
+
+def shave(images: torch.Tensor, border: int) -> torch.Tensor:
+    """Cut ``border`` pixels from every side of ``(..., H, W)``."""
+    if border <= 0:
+        return images
+    if images.shape[-1] <= 2 * border or images.shape[-2] <= 2 * border:
+        raise GentoolError(
+            f"image of {images.shape[-1]}x{images.shape[-2]} is too small to shave "
+            f"{border} pixels from each border."
+        )
+    return images[..., border:-border, border:-border]
+
+
+def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per image ``(B,)``, in the units of the inputs."""
+    output, target = _batched(output), _batched(target)
+    return (output - target).pow(2).flatten(1).mean(1)
+
+
+def psnr(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    """PSNR in dB per image ``(B,)``; ``+inf`` where the images are identical."""
+    error = mse(output, target)
+    return 10.0 * torch.log10(data_range**2 / error)  # log10(x / 0) = inf
+
+
+def psnr_y(output: torch.Tensor, target: torch.Tensor, border: int = 0) -> torch.Tensor:
+    """PSNR (dB) of the BT.601 Y channel with ``border`` pixels shaved, per image ``(B,)``."""
+    return psnr(shave(rgb_to_y(output), border), shave(rgb_to_y(target), border))
+
+
+def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype) -> torch.Tensor:
+    coords = torch.arange(size, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 255.0,
+    window: int = 11,
+    sigma: float = 1.5,
+) -> torch.Tensor:
+    """Mean SSIM per image ``(B,)`` (channels averaged), Gaussian window, valid positions."""
+    x, y = _batched(output), _batched(target)
+    if x.shape != y.shape:
+        raise ValueError(f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+    if min(x.shape[-2:]) < window:
+        raise GentoolError(f"SSIM needs images of at least {window}x{window} pixels.")
+    channels = x.shape[1]
+    g = _gaussian_1d(window, sigma, x.dtype).to(x.device)
+    rows = g.view(1, 1, window, 1).repeat(channels, 1, 1, 1)
+    cols = g.view(1, 1, 1, window).repeat(channels, 1, 1, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:  # the 2-D Gaussian, as two 1-D passes
+        return F.conv2d(F.conv2d(t, rows, groups=channels), cols, groups=channels)
+
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    )
+    return ssim_map.flatten(1).mean(1)
+
+
+# --- LPIPS -----------------------------------------------------------------------------------
+class LpipsWeightsMissing(GentoolError):
+    """The LPIPS backbone weights are neither given nor in the torch hub cache."""
+
+
+def lpips_backbone_path(net: str = "alex") -> Path:
+    """Where torchvision keeps (and lpips looks for) the backbone weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
+
+
+def _read_backbone(path: Path) -> dict[str, torch.Tensor]:
+    """A torchvision state dict from ``.pth`` (tensors only, no code) or ``.safetensors``."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise GentoolError(f"cannot read LPIPS backbone weights {path}: {exc}") from None
+    if not isinstance(state, dict):
+        raise GentoolError(f"{path} does not hold a state dict of backbone weights.")
+    return state
+
+
+class Lpips:
+    """LPIPS distance with a backbone loaded from a local file, never downloaded.
+
+    ``Lpips(weights=None)`` uses ``<torch hub dir>/checkpoints/alexnet-owt-7be5be79.pth``
+    (``$TORCH_HOME/hub`` or ``~/.cache/torch/hub``); ``weights=PATH`` takes the same
+    torchvision state dict (``.pth`` or ``.safetensors``) from anywhere.
+    """
+
+    def __init__(
+        self, net: str = "alex", weights: str | Path | None = None, device: Any = "cpu"
+    ) -> None:
+        if net not in BACKBONE_FILES:
+            raise GentoolError(f"LPIPS backbone must be one of {', '.join(BACKBONE_FILES)}.")
+        path = Path(weights).expanduser() if weights is not None else lpips_backbone_path(net)
+        if not path.is_file():
+            raise LpipsWeightsMissing(
+                f"LPIPS needs the {net} backbone weights {path} (not found; gentool does not "
+                f"download at run time): download {BACKBONE_URLS[net]} to "
+                f"{lpips_backbone_path(net)}, or pass its path as the LPIPS weights option."
+            )
+        import lpips
+
+        # pnet_rand=True builds the backbone without downloading; its weights are loaded
+        # below from the local file, and lpips's own linear layers ship with the package.
+        with warnings.catch_warnings():  # torchvision's notes on its deprecated 'pretrained'
+            warnings.simplefilter("ignore", UserWarning)
+            model = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
+        state = _read_backbone(path)
+        for slice_name, block in model.net.named_children():
+            if not slice_name.startswith("slice"):
+                continue
+            for index, layer in block.named_children():
+                own = layer.state_dict()
+                if not own:
+                    continue
+                try:
+                    layer.load_state_dict({k: state[f"features.{index}.{k}"] for k in own})
+                except (KeyError, RuntimeError) as exc:
+                    raise GentoolError(
+                        f"{path} is not a torchvision {net} state dict ({exc})."
+                    ) from None
+        self.model = model.eval().requires_grad_(False).to(device)
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """LPIPS per image ``(B,)`` of RGB images in [0, 255] (lower is closer)."""
+        x = _batched(output).float().to(self.device) / 127.5 - 1
+        y = _batched(target).float().to(self.device) / 127.5 - 1
+        if x.shape[1] == 1:
+            x, y = x.repeat(1, 3, 1, 1), y.repeat(1, 3, 1, 1)
+        return self.model(x, y).flatten().double().cpu()
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of ``values``; ``inf`` if any is infinite, ``nan`` for none."""
+    if not values:
+        return math.nan
+    return float(sum(values) / len(values))
+
+
+# --- evaluating an upscaler ------------------------------------------------------------------
+def _read_rgb(path: Path) -> torch.Tensor:
+    """An image file as float ``(3, H, W)`` in [0, 255] (grey and alpha dropped to RGB)."""
+    import numpy as np
+
+    from gentool.upscale import open_image
+
+    img = open_image(path)
+    rgb = img.convert("RGB") if img.mode != "RGB" else img
+    return torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)
+
+
+def evaluate_upscaler(
+    model: Any,
+    hr_paths: list[str | Path] | list[Path],
+    scale: int = 4,
+    device: str = "cpu",
+    lpips_weights: str | Path | None = None,
+    *,
+    baseline: str = "bicubic",
+    tile: int = 256,
+    overlap: int = 16,
+) -> dict[str, Any]:
+    """Measure an upscaler (or only the baseline, ``model=None``) on high-resolution images.
+
+    Each image is cropped to a multiple of ``scale``, shrunk by ``scale`` with antialiased
+    bicubic resampling and rounded to 8 bits (the training degradation), then upscaled by
+    the model (tiled, as ``gentool upscale``) and by plain ``baseline`` interpolation
+    (``bicubic`` or ``bilinear``); both are rounded to 8 bits and compared with the original.
+
+    Returns ``{"scale", "baseline", "lpips" (None or the reason it is missing), "rows":
+    [{"file", "width", "height", "model": {...}, "baseline": {...}}], "mean": {"model":
+    {...}, "baseline": {...}}}`` where each ``{...}`` holds ``psnr_y`` (dB, ``scale`` pixels
+    shaved), ``ssim_y`` (shaved), ``mse`` (RGB, [0, 1] units, shaved), ``psnr_rgb`` and
+    ``lpips`` (RGB, shaved; only when the backbone weights are available). ``"model"`` is
+    absent when ``model`` is None.
+    """
+    import numpy as np
+
+    from gentool.training.image2image import degrade
+    from gentool.upscale import upscale_array
+
+    if baseline not in ("bicubic", "bilinear"):
+        raise GentoolError(f"baseline must be bicubic or bilinear, not '{baseline}'.")
+    if model is not None and model.scale != scale:
+        raise GentoolError(f"the model upscales by {model.scale}, not {scale}.")
+    if not hr_paths:
+        raise GentoolError("no high-resolution images to evaluate on.")
+    lpips_metric: Lpips | None = None
+    lpips_note: str | None = None
+    try:
+        lpips_metric = Lpips(weights=lpips_weights, device=device)
+    except LpipsWeightsMissing as exc:
+        lpips_note = exc.message
+    rows: list[dict[str, Any]] = []
+    for path in hr_paths:
+        hr = _read_rgb(Path(path))
+        height = hr.shape[1] // scale * scale
+        width = hr.shape[2] // scale * scale
+        if height < 2 * scale + 11 or width < 2 * scale + 11:
+            raise GentoolError(f"{path} is too small to evaluate at {scale}x.")
+        hr = hr[:, :height, :width]
+        low = degrade(hr.unsqueeze(0) / 127.5 - 1, scale)  # (1, 3, h, w) in [-1, 1]
+        outputs: dict[str, torch.Tensor] = {}
+        up = F.interpolate(low, scale_factor=scale, mode=baseline, align_corners=False)
+        outputs["baseline"] = up.clamp(-1, 1).add(1).mul(127.5).round()[0]
+        if model is not None:
+            low_image = low[0].permute(1, 2, 0).add(1).div(2).numpy().astype(np.float32)
+            if int(model.config.channels) == 1:
+                raise GentoolError("evaluate_upscaler measures RGB models only.")
+            result = upscale_array(model, low_image, tile=tile, overlap=overlap)
+            outputs["model"] = torch.from_numpy(result.astype(np.float32)).permute(2, 0, 1)
+        row: dict[str, Any] = {"file": str(path), "width": width, "height": height}
+        target = shave(hr, scale)
+        for name, image in outputs.items():
+            image = shave(image, scale)
+            scores = {
+                "psnr_y": float(psnr_y(image, target)[0]),
+                "ssim_y": float(ssim(rgb_to_y(image), rgb_to_y(target))[0]),
+                "mse": float(mse(image / 255.0, target / 255.0)[0]),
+                "psnr_rgb": float(psnr(image, target)[0]),
+            }
+            if lpips_metric is not None:
+                scores["lpips"] = float(lpips_metric(image, target)[0])
+            row[name] = scores
+        rows.append(row)
+    names = ["baseline"] + (["model"] if model is not None else [])
+    means = {
+        name: {key: _mean([r[name][key] for r in rows]) for key in rows[0][name]} for name in names
+    }
+    return {
+        "scale": scale,
+        "baseline": baseline,
+        "lpips": lpips_note,
+        "rows": rows,
+        "mean": means,
+    }

@@ -1,0 +1,230 @@
+"""The image-to-image (super-resolution) training loop.
+
+Pairs are made on the fly from any dataset of high-resolution images: each step takes a
+random ``patch x patch`` crop of every image in the batch (with a random flip and 90-degree
+rotation), shrinks it by the model's scale with antialiased bicubic resampling, rounds it to
+8-bit levels (as a real low-resolution PNG would be) and asks the generator to restore it.
+
+The generator's loss is a pixel loss plus, when ``adv_weight > 0``, the GAN loss plugin's
+generator term on a conditional PatchGAN::
+
+    L_G = pixel_weight * |G(x) - y|_1  (or squared: pixel=mse)  +  adv_weight * L_adv(D(x, G(x)))
+    L_D = L_disc(D(x, y), D(x, G(x)))   (+ the loss's regulariser)
+
+alternating one D update and one G update per step. ``adv_weight=0`` is the pixel-only mode:
+the discriminator is not updated at all (and costs nothing).
+
+Options (``--train-opt key=value``): ``patch`` (crop side in output pixels, default
+``min(64, image_size)``), ``pixel`` (``l1`` or ``mse``), ``pixel_weight`` (1.0),
+``adv_weight`` (0.01), ``lr_schedule`` (``cosine`` decay to 0 over the run, or ``constant``),
+``augment`` (flips and rotations, true).
+
+Logged: ``loss_pixel``, ``psnr`` (of the batch, RGB, dB), and with a GAN ``loss_g``,
+``loss_d``, ``d_real``, ``d_fake``. Samples: ``samples/step_XXXXXX.png`` with one row per
+fixed input: input (nearest-neighbour enlarged) | output | target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gentool.config import build_config
+from gentool.data.base import to_float
+from gentool.errors import GentoolError
+from gentool.images import save_grid
+from gentool.models.srunet import Image2ImageModel
+from gentool.training.base import Trainer, make_optimizer
+
+
+@dataclass
+class Image2ImageOptions:
+    """``--train-opt`` fields of the image2image loop."""
+
+    patch: int = 0
+    pixel: str = "l1"
+    pixel_weight: float = 1.0
+    adv_weight: float = 0.01
+    lr_schedule: str = "cosine"
+    augment: bool = True
+    #: Fixed inputs shown in the sample grids.
+    sample_rows: int = 6
+
+    def validate(self) -> None:
+        if self.pixel not in ("l1", "mse"):
+            raise GentoolError(f"--train-opt pixel must be l1 or mse, not '{self.pixel}'.")
+        if self.pixel_weight < 0 or self.adv_weight < 0:
+            raise GentoolError("--train-opt pixel_weight and adv_weight must be >= 0.")
+        if self.pixel_weight == 0 and self.adv_weight == 0:
+            raise GentoolError("pixel_weight and adv_weight are both 0: nothing to train.")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise GentoolError("--train-opt lr_schedule must be cosine or constant.")
+        if self.patch < 0 or self.sample_rows < 1:
+            raise GentoolError("--train-opt patch must be >= 0 and sample_rows >= 1.")
+
+
+def degrade(images: torch.Tensor, scale: int) -> torch.Tensor:
+    """High resolution ``(B, C, H, W)`` in [-1, 1] -> low resolution ``(B, C, H//s, W//s)``.
+
+    Antialiased bicubic downsampling (as MATLAB's ``imresize``, the SR-paper convention),
+    rounded to 8-bit levels so training sees what a saved low-resolution image holds.
+    """
+    height, width = images.shape[-2:]
+    low = F.interpolate(
+        images, size=(height // scale, width // scale), mode="bicubic", antialias=True
+    )
+    return low.clamp(-1, 1).add(1).mul(127.5).round().div(127.5).sub(1)
+
+
+def psnr_batch(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean PSNR (dB) of images in [-1, 1] (peak-to-peak 2), over the batch; for logs."""
+    mse = (output.float() - target.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return (10 * torch.log10(4.0 / mse)).mean()
+
+
+class Image2ImageTrainer(Trainer):
+    progress_keys = ("loss_pixel", "psnr", "loss_g", "loss_d")
+    model: Image2ImageModel
+
+    def __init__(self, model: Image2ImageModel, data: Any, settings: Any, **kwargs: Any) -> None:
+        super().__init__(model, data, settings, **kwargs)
+        self.options: Image2ImageOptions = build_config(
+            Image2ImageOptions, dict(settings.extra), what="--train-opt"
+        )
+        scale = model.scale
+        size = data.image_size
+        self.patch = self.options.patch or min(64, size)
+        if self.patch > size:
+            raise GentoolError(
+                f"--train-opt patch={self.patch} is larger than the images ({size}); "
+                "lower it or raise --image-size."
+            )
+        if self.patch % scale or self.patch < 2 * scale:
+            raise GentoolError(
+                f"--train-opt patch={self.patch} must be a multiple of the scale ({scale}) "
+                f"and at least {2 * scale}."
+            )
+        self.adversarial = self.options.adv_weight > 0
+        if self.adversarial and (self.loss is None or model.discriminator is None):
+            raise GentoolError("adv_weight > 0 needs a GAN loss and a discriminator.")
+        s = self.settings
+        self.optimizers = {
+            "generator": make_optimizer(model.generator_parameters(), s.lr_g, s, self.device)
+        }
+        if self.adversarial:
+            self.optimizers["discriminator"] = make_optimizer(
+                model.discriminator_parameters(), s.lr_d, s, self.device
+            )
+        self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+        # Fixed sample inputs: centre crops of the first images (at least 64 px when possible).
+        rows = min(self.options.sample_rows, len(data))
+        side = min(size, max(self.patch, 64)) // scale * scale
+        top = (size - side) // 2
+        self.fixed_targets = to_float(data.images[:rows, :, top : top + side, top : top + side])
+
+    # --- data -----------------------------------------------------------------------------
+    def batch(self) -> dict[str, torch.Tensor]:
+        idx = self.sampler.next_indices()
+        images = self.data.images[idx]  # (B, C, S, S) uint8
+        size, patch = images.shape[-1], self.patch
+        tops = torch.randint(0, size - patch + 1, (len(idx),)).tolist()
+        lefts = torch.randint(0, size - patch + 1, (len(idx),)).tolist()
+        crops = torch.stack(
+            [
+                im[:, y : y + patch, x : x + patch]
+                for im, y, x in zip(images, tops, lefts, strict=True)
+            ]
+        )
+        if self.options.augment:
+            flips = torch.randint(0, 2, (len(idx),)).tolist()
+            turns = torch.randint(0, 4, (len(idx),)).tolist()
+            crops = torch.stack(
+                [
+                    torch.rot90(c.flip(-1) if f else c, k, (1, 2))
+                    for c, f, k in zip(crops, flips, turns, strict=True)
+                ]
+            )
+        target = to_float(crops.to(self.device, non_blocking=True))
+        return {"target": target, "low": degrade(target, self.model.scale)}
+
+    # --- one step -------------------------------------------------------------------------
+    def _set_learning_rates(self) -> None:
+        if self.options.lr_schedule == "constant":
+            return
+        progress = min(self.step / max(self.total_steps, 1), 1.0)
+        factor = 0.5 * (1 + math.cos(math.pi * progress))
+        for name, opt in self.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = self.base_lr[name] * factor
+
+    def _pixel_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.options.pixel == "mse":
+            return F.mse_loss(output, target)
+        return F.l1_loss(output, target)
+
+    def _discriminator_step(
+        self, upsampled: torch.Tensor, output: torch.Tensor, target: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        model, loss = self.model, self.loss
+        fake = output.detach()
+        real_scores = model.discriminate(upsampled, target).float()
+        fake_scores = model.discriminate(upsampled, fake).float()
+        loss_d = loss.discriminator_loss(real_scores, fake_scores)
+        total = loss_d
+        penalty = loss.regularizer(lambda x: model.discriminate(upsampled, x).float(), target, fake)
+        if penalty is not None:
+            total = total + penalty
+        opt = self.optimizers["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        return {
+            "loss_d": loss_d.detach(),
+            "d_real": loss.probability(real_scores.detach()).mean(),
+            "d_fake": loss.probability(fake_scores.detach()).mean(),
+        }
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        self._set_learning_rates()
+        model, target = self.model, batch["target"]
+        upsampled = model.upsample_input(batch["low"])
+        output = model.generator(upsampled)
+        stats: dict[str, torch.Tensor] = {}
+        if self.adversarial:
+            stats.update(self._discriminator_step(upsampled, output, target))
+        loss_pixel = self._pixel_loss(output, target)
+        total = self.options.pixel_weight * loss_pixel
+        if self.adversarial:
+            d_params = model.discriminator_parameters()
+            for p in d_params:
+                p.requires_grad_(False)
+            try:
+                fake_scores = model.discriminate(upsampled, output).float()
+                loss_g = self.loss.generator_loss(fake_scores)
+            finally:
+                for p in d_params:
+                    p.requires_grad_(True)
+            total = total + self.options.adv_weight * loss_g
+            stats["loss_g"] = loss_g.detach()
+        opt = self.optimizers["generator"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        stats["loss_pixel"] = loss_pixel.detach()
+        stats["psnr"] = psnr_batch(output.detach(), target)
+        return stats
+
+    # --- samples --------------------------------------------------------------------------
+    @torch.no_grad()
+    def write_samples(self, path: Path) -> None:
+        target = self.fixed_targets.to(self.device)
+        low = degrade(target, self.model.scale)
+        output = self.model.upscale(low)
+        shown = F.interpolate(low, scale_factor=self.model.scale, mode="nearest")
+        rows = torch.stack([shown, output.clamp(-1, 1), target], 1).flatten(0, 1)
+        save_grid(rows, path, nrow=3)

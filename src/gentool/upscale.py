@@ -1,0 +1,300 @@
+"""Upscaling image files with an image2image model: what ``gentool upscale`` calls.
+
+* **The model**: a checkpoint of the ``image2image`` family, or with none the default 4x
+  upscaler shipped inside the package (``gentool/weights/sr-unet-x4.safetensors``, fp16
+  weights cast back to float32 when loaded).
+* **Any size, bounded memory**: the image is cut into ``tile x tile`` input tiles that
+  overlap by ``overlap`` pixels; each tile is upscaled alone and the tiles are blended with
+  weights that ramp linearly across the overlaps, so seams do not show. Tiles are processed
+  one row of tiles at a time: besides the output picture itself, memory holds one row of
+  float accumulators and one tile's activations.
+* **Formats**: RGB, grey (``L``: fed as RGB, the output is converted back to grey),
+  palette (converted to RGB or RGBA), alpha (``RGBA``/``LA``/``PA``: colour through the
+  model, alpha upscaled separately with bicubic resampling), 16-bit grey (``I;16``/``I``:
+  fed at full precision, written as a 16-bit PNG when the output format allows, else 8-bit),
+  CMYK/YCbCr (converted to RGB). Pillow reads 16-bit-per-channel RGB PNGs as 8-bit, so those
+  come out 8-bit.
+* **Refused, one line each**: files Pillow cannot read, images declaring more than
+  :data:`MAX_INPUT_PIXELS` pixels (decompression bombs), and checkpoints that are not
+  upscalers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gentool.checkpoint import load_checkpoint, save_checkpoint
+from gentool.errors import GentoolError
+from gentool.models.base import model_from_checkpoint
+from gentool.models.srunet import Image2ImageModel
+from gentool.runtime import resolve_device
+
+#: The model used when no checkpoint is given, inside the package.
+DEFAULT_WEIGHTS = "sr-unet-x4.safetensors"
+#: Largest input accepted (pixels); larger declared sizes are refused before decoding.
+MAX_INPUT_PIXELS = 64_000_000
+#: Suffixes of output formats that keep 16-bit grey.
+SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+# --- the model -------------------------------------------------------------------------------
+@contextmanager
+def default_weights_path() -> Iterator[Path]:
+    """The shipped default weights as a real file (``importlib.resources``)."""
+    ref = resources.files("gentool").joinpath("weights", DEFAULT_WEIGHTS)
+    if not ref.is_file():
+        raise GentoolError(
+            f"the default upscaler {DEFAULT_WEIGHTS} is missing from this gentool "
+            "installation; reinstall gentool or pass --ckpt."
+        )
+    with resources.as_file(ref) as path:
+        yield path
+
+
+def load_upscaler(ckpt: str | Path | None = None, device: str = "auto") -> Image2ImageModel:
+    """An image2image model from ``ckpt`` (file or run folder), or the shipped default."""
+    if ckpt is None:
+        with default_weights_path() as path:
+            checkpoint = load_checkpoint(path)
+    else:
+        checkpoint = load_checkpoint(ckpt)
+    family = checkpoint.meta.get("family")
+    if family != "image2image":
+        raise GentoolError(
+            f"{checkpoint.path} holds '{checkpoint.meta.get('model')}' ({family}), not an "
+            "upscaler; pass an image2image checkpoint (e.g. from 'gentool train sr-unet')."
+        )
+    model = model_from_checkpoint(checkpoint)
+    if not isinstance(model, Image2ImageModel):
+        raise GentoolError(f"{checkpoint.path}: model '{model.PLUGIN_NAME}' cannot upscale.")
+    return model.to(resolve_device(device)).eval()
+
+
+def export_upscaler(run: str | Path, dest: str | Path, half: bool = True) -> Path:
+    """Write the generator of a trained run as a small inference-only checkpoint.
+
+    The discriminator is dropped (``with_discriminator=False``) and, with ``half``, the
+    weights are stored as float16 (loading casts them back to float32).
+    """
+    checkpoint = load_checkpoint(run)
+    meta = checkpoint.meta
+    if meta.get("family") != "image2image":
+        raise GentoolError(f"{checkpoint.path} is not an image2image checkpoint.")
+    config = dict(meta["model_config"], with_discriminator=False)
+    model = {k: v for k, v in checkpoint.section("model").items() if k.startswith("generator.")}
+    dtype = torch.float16 if half else torch.float32
+    tensors = {f"model.{k}": v.to(dtype) if v.is_floating_point() else v for k, v in model.items()}
+    keep = {"model": meta["model"], "family": meta["family"], "model_config": config}
+    keep["trained"] = {
+        "step": meta.get("step"),
+        "data": meta.get("data"),
+        "train": meta.get("train"),
+    }
+    return save_checkpoint(dest, tensors, keep)
+
+
+# --- tiles -----------------------------------------------------------------------------------
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = max(tile - overlap, 1)
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return sorted(set(starts))
+
+
+def _ramp(length: int, ramp_in: int, ramp_out: int) -> torch.Tensor:
+    """1 in the middle, rising linearly over ``ramp_in`` and falling over ``ramp_out``."""
+    weights = torch.ones(length)
+    if ramp_in > 0:
+        weights[:ramp_in] = (torch.arange(ramp_in) + 0.5) / ramp_in
+    if ramp_out > 0:
+        weights[length - ramp_out :] = torch.minimum(
+            weights[length - ramp_out :], (torch.arange(ramp_out).flip(0) + 0.5) / ramp_out
+        )
+    return weights
+
+
+@torch.no_grad()
+def upscale_array(
+    model: Image2ImageModel,
+    image: np.ndarray,
+    tile: int = 256,
+    overlap: int = 16,
+    out_dtype: Any = np.uint8,
+) -> np.ndarray:
+    """Upscale ``(H, W, C)`` float32 in [0, 1] to ``(H*s, W*s, C)`` of ``out_dtype``.
+
+    ``C`` must be the model's channel count. Tiles of ``tile`` input pixels overlapping by
+    ``overlap`` are blended with linear ramps; one row of tiles is in flight at a time.
+    """
+    if tile < 1 or overlap < 0:
+        raise GentoolError("tile must be >= 1 and overlap >= 0.")
+    if overlap >= tile:
+        raise GentoolError(f"overlap ({overlap}) must be smaller than the tile ({tile}).")
+    s = model.scale
+    device = next(model.parameters()).device
+    height, width, channels = image.shape
+    top_peak = float(np.iinfo(out_dtype).max)
+    output = np.empty((height * s, width * s, channels), dtype=out_dtype)
+    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    carry: torch.Tensor | None = None  # accumulated (value * weight, weight) below this band
+    for row, y0 in enumerate(ys):
+        th = min(tile, height)
+        band = torch.zeros(channels + 1, th * s, width * s)
+        if carry is not None:
+            band[:, : carry.shape[1]] += carry
+        ramp_y = _ramp(
+            th * s,
+            (ys[row - 1] + th - y0) * s if row > 0 else 0,
+            (y0 + th - ys[row + 1]) * s if row + 1 < len(ys) else 0,
+        )
+        for col, x0 in enumerate(xs):
+            tw = min(tile, width)
+            piece = torch.from_numpy(np.ascontiguousarray(image[y0 : y0 + th, x0 : x0 + tw]))
+            low = piece.permute(2, 0, 1).unsqueeze(0).to(device) * 2 - 1  # (1, C, th, tw)
+            high = model.upscale(low).clamp(-1, 1).add(1).div(2).float().cpu()[0]
+            ramp_x = _ramp(
+                tw * s,
+                (xs[col - 1] + tw - x0) * s if col > 0 else 0,
+                (x0 + tw - xs[col + 1]) * s if col + 1 < len(xs) else 0,
+            )
+            weight = ramp_y[:, None] * ramp_x[None, :]  # (th*s, tw*s)
+            region = band[:, :, x0 * s : (x0 + tw) * s]
+            region[:channels] += high * weight
+            region[channels] += weight
+        # Rows above the next band's top are final; the rest is carried into the next band.
+        done = (ys[row + 1] - y0) * s if row + 1 < len(ys) else th * s
+        values = band[:channels, :done]  # normalised and quantised in place
+        values.div_(band[channels, :done].clamp_min(1e-8)).mul_(top_peak).round_()
+        values.clamp_(0, top_peak)
+        output[y0 * s : y0 * s + done] = values.permute(1, 2, 0).numpy().astype(out_dtype)
+        carry = band[:, done:].clone() if row + 1 < len(ys) else None
+        del band
+    return output
+
+
+# --- files -----------------------------------------------------------------------------------
+@dataclass
+class DecodedInput:
+    """An input image as the model sees it, plus what is put back afterwards."""
+
+    colour: np.ndarray  # (H, W, C) float32 in [0, 1], C = 1 or 3
+    alpha: Image.Image | None  # 8-bit alpha band, upscaled separately
+    grey: bool
+    sixteen_bit: bool
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode ``path``, refusing non-images and decompression bombs."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            width, height = img.size
+            if width * height > MAX_INPUT_PIXELS:
+                raise GentoolError(
+                    f"{path} declares {width}x{height} pixels, over the "
+                    f"{MAX_INPUT_PIXELS // 1_000_000} megapixel input limit; crop or shrink "
+                    "it first."
+                )
+            img.load()
+    except GentoolError:
+        raise
+    except Image.DecompressionBombError:
+        raise GentoolError(f"{path} is a decompression bomb (declared size too large).") from None
+    except OSError as exc:
+        raise GentoolError(f"{path} is not an image Pillow can read ({exc}).") from None
+    except Exception as exc:  # untrusted bytes: Pillow raises many types
+        raise GentoolError(f"{path} could not be decoded ({type(exc).__name__}: {exc}).") from None
+    return img
+
+
+def decode_input(img: Image.Image) -> DecodedInput:
+    """Split a PIL image into float colour in [0, 1] and an optional alpha band."""
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(img).astype(np.float32)
+        peak = 65535.0 if mode != "I" or wide.max(initial=0) > 255 else 255.0
+        colour = np.clip(wide / peak, 0, 1)[:, :, None]
+        return DecodedInput(colour, None, grey=True, sixteen_bit=peak > 255)
+    if mode == "F":
+        colour = np.clip(np.asarray(img, dtype=np.float32) / 255.0, 0, 1)[:, :, None]
+        return DecodedInput(colour, None, grey=True, sixteen_bit=False)
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode == "PA":
+        img = img.convert("RGBA")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in mode else "RGB")
+    alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
+    grey = img.mode in ("L", "LA")
+    base = img.convert("L" if grey else "RGB") if alpha is not None else img
+    colour = np.asarray(base, dtype=np.float32) / 255.0
+    if colour.ndim == 2:
+        colour = colour[:, :, None]
+    return DecodedInput(colour, alpha, grey=grey, sixteen_bit=False)
+
+
+def upscale_image(
+    model: Image2ImageModel,
+    img: Image.Image,
+    tile: int = 256,
+    overlap: int = 16,
+    sixteen: bool = True,
+) -> Image.Image:
+    """Upscale a PIL image of any mode; returns L, I;16, LA, RGB or RGBA."""
+    decoded = decode_input(img)
+    colour = decoded.colour
+    channels = int(model.config.channels)
+    if channels == 3 and colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    elif channels == 1 and colour.shape[2] == 3:
+        colour = colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    wide = decoded.sixteen_bit and sixteen
+    out_dtype = np.uint16 if wide else np.uint8
+    result = upscale_array(model, colour, tile=tile, overlap=overlap, out_dtype=out_dtype)
+    if decoded.grey and result.shape[2] == 3:
+        # The model saw a grey image as RGB; its three outputs agree closely: average them.
+        result = result.astype(np.float32).mean(2, keepdims=True).round().astype(out_dtype)
+    if result.shape[2] == 1:
+        out = Image.fromarray(np.ascontiguousarray(result[:, :, 0]))  # L, or I;16 for uint16
+    else:
+        out = Image.fromarray(result)  # RGB
+    if decoded.alpha is not None:
+        alpha = decoded.alpha.resize(out.size, Image.Resampling.BICUBIC)
+        out.putalpha(alpha)
+    return out
+
+
+def save_image(img: Image.Image, path: Path) -> Path:
+    """Save, converting what the format cannot hold (alpha or 16 bits in JPEG)."""
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        if img.mode in ("RGBA", "LA"):
+            img = img.convert("RGB" if img.mode == "RGBA" else "L")
+        if img.mode == "I;16":
+            img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
+    elif img.mode == "I;16" and suffix not in SIXTEEN_BIT_SUFFIXES:
+        img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        img.save(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise GentoolError(f"cannot write {path}: {exc}") from None
+    return path
