@@ -1,0 +1,14 @@
+"""Evaluation metrics: pure functions of image tensors, no network weights needed.
+
+* :func:`gentool.metrics.swd.sliced_wasserstein_distance`: multi-scale patch statistics of a
+  generated set against a real set (Karras et al., 2018).
+* :func:`gentool.metrics.diversity.pairwise_diversity`: how different a set's images are from
+  each other (0 for a collapsed generator).
+"""
+
+from __future__ import annotations
+
+from gentool.metrics.diversity import pairwise_diversity
+from gentool.metrics.swd import sliced_wasserstein_distance
+
+__all__ = ["pairwise_diversity", "sliced_wasserstein_distance"]
