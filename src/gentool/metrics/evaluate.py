@@ -380,3 +380,29 @@ def append_to_log(run_dir: Path, result: EvaluationResult) -> Path:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
     return path
+
+
+_KEY_MEANINGS = {
+    "fid": "Fréchet Inception distance (lower is better)",
+    "kid": "kernel Inception distance, mean over subsets (lower)",
+    "kid_std": "standard deviation of KID over subsets",
+    "is": "Inception score (higher is better)",
+    "is_std": "standard deviation of IS over splits",
+    "swd_avg": "sliced Wasserstein distance x1e3, mean of levels (lower)",
+    "precision": "share of generated images near real ones (fidelity)",
+    "recall": "share of real images near generated ones (diversity)",
+    "density": "real neighbourhoods per generated image (~1 matches data)",
+    "coverage": "share of real neighbourhoods holding a generated image",
+    "diversity": "mean pairwise RMS distance of generated images, [0,1]",
+    "diversity_real": "the same among real images (collapse: generated << real)",
+    "label_accuracy": "generated images classified as the requested class",
+    "label_accuracy_real": "the classifier's accuracy on real images of the split",
+    "recon_mse": "reconstruction mean squared error, pixels in [-1, 1] (lower)",
+}
+
+
+def describe(key: str) -> str:
+    """One line saying what a result key means."""
+    if key.startswith("swd_") and key.endswith("px"):
+        return f"sliced Wasserstein distance x1e3 at {key[4:-2]}px (lower)"
+    return _KEY_MEANINGS.get(key, "")

@@ -38,6 +38,7 @@ from gentool.errors import GentoolError
 INCEPTION_ENV = "GENTOOL_INCEPTION_WEIGHTS"
 #: The file torch-fidelity downloads for ``inception-v3-compat``.
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = (
     "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
 )
@@ -130,7 +131,8 @@ def resolve_inception_weights(path: str | os.PathLike[str] | None = None) -> Pat
     )
     if not chosen:
         raise GentoolError(
-            f"FID/KID/IS need the Inception weights {INCEPTION_FILE}, which gentool never "
+            f"FID/KID/IS need the Inception weights {INCEPTION_FILE} (pytorch-fid's "
+            f"{PYTORCH_FID_FILE} is accepted too if its tensors fit), which gentool never "
             f"downloads at run time: {how}; or leave fid,kid,is out of --metrics."
         )
     file = Path(chosen).expanduser()
