@@ -23,11 +23,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-from gentool.errors import GentoolError  # noqa: E402
+from gentool.errors import GentoolError
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Log fields that are bookkeeping, not curves.
@@ -228,10 +228,7 @@ def plot_curves(
             ax = axes[k] if stacked else axes[0]
             color = cycle[(r if (several or stacked) else k) % len(cycle)]
             style = "-" if stacked else styles[k % len(styles)] if several else "-"
-            if stacked:
-                name = label if several else key
-            else:
-                name = f"{label}: {key}" if several else key
+            name = key if not several else label if stacked else f"{label}: {key}"
             ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8, linestyle=style)
             ax.plot(
                 steps,
@@ -247,8 +244,7 @@ def plot_curves(
         ax.legend(fontsize="small", loc="best")
     axes[-1].set_xlabel("training step")
     figure.suptitle(
-        title
-        or f"Training curves (faint: raw; solid: moving average of {window} logged points)",
+        title or f"Training curves (faint: raw; solid: moving average of {window} logged points)",
         fontsize="medium",
     )
     figure.tight_layout()

@@ -75,7 +75,7 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     \b
     Examples:
       gentool evaluate runs/dcgan-ls --metrics swd,diversity
-      gentool evaluate runs/dcgan-ls --metrics fid,kid --inception-weights ~/weights-inception-2015-12-05-6726825d.pth
+      gentool evaluate runs/dcgan-ls --metrics fid,kid --inception-weights weights.pth
       gentool evaluate runs/vae --dataset folder --data-root faces/ --split test --json m.json
     """
     import json
@@ -109,7 +109,9 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
             f"{requested_size} cannot be compared with them."
         )
     if requested_channels and int(requested_channels) != spec.channels:
-        raise GentoolError(f"the model makes {spec.channels}-channel images, not {requested_channels}.")
+        raise GentoolError(
+            f"the model makes {spec.channels}-channel images, not {requested_channels}."
+        )
     settings = EvaluationSettings(
         metrics=parse_metric_list(kwargs.pop("metrics")),
         num_samples=kwargs.pop("num_samples"),

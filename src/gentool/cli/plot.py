@@ -30,7 +30,8 @@ def plot() -> None:
 @click.option(
     "--keys",
     default=None,
-    help="Comma list of logged values [default: every loss-like value]. Example: --keys loss_d,loss_g",
+    help="Comma list of logged values [default: every loss-like value]. "
+    "Example: --keys loss_d,loss_g",
 )
 @click.option(
     "--window",
@@ -78,7 +79,8 @@ def curves(
 @click.option(
     "--steps",
     default=None,
-    help="Comma list of steps to show [default: --count evenly spread]. Example: --steps 0,500,1000",
+    help="Comma list of steps to show [default: --count evenly spread]. "
+    "Example: --steps 0,500,1000",
 )
 @click.option(
     "--count",
@@ -107,7 +109,9 @@ def timeline(
         try:
             chosen = [int(s) for s in steps.split(",") if s.strip()]
         except ValueError:
-            raise GentoolError(f"--steps must be integers separated by commas, not '{steps}'.") from None
+            raise GentoolError(
+                f"--steps must be integers separated by commas, not '{steps}'."
+            ) from None
     figure = plot_timeline(run, chosen, count=count, columns=columns)
     app.console.print(f"wrote {save_figure(figure, output)}")
 
@@ -130,7 +134,11 @@ def timeline(
     help="Encode at most this many images (a random, seeded subset).",
 )
 @click.option(
-    "--perplexity", type=click.FloatRange(1.0), default=30.0, show_default=True, help="t-SNE perplexity."
+    "--perplexity",
+    type=click.FloatRange(1.0),
+    default=30.0,
+    show_default=True,
+    help="t-SNE perplexity.",
 )
 @device_option
 @seed_option
@@ -175,9 +183,11 @@ def tsne(app: Any, checkpoint: str, output: str, **kwargs: Any) -> None:
     groups, names, color_by = _grouping(data, color_by)
     index = torch.arange(len(data))
     if len(data) > max_points:
-        index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[
-            :max_points
-        ].sort().values
+        index = (
+            torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:max_points]
+            .sort()
+            .values
+        )
         app.console.print(
             f"capped to {max_points} of {len(data)} images (random, seed {seed}); "
             "raise --max-points to show more"

@@ -62,7 +62,7 @@ class LabelClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits ``(B, num_classes)`` of images ``(B, C, H, W)`` in [-1, 1]."""
-        return self.head(self.features(images))  # type: ignore[no-any-return]
+        return self.head(self.features(images))
 
 
 @dataclass

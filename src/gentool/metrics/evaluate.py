@@ -93,8 +93,12 @@ def evaluation_data_spec(
     base: dict[str, Any] = {}
     if chosen.get("name") is None:
         if not saved.get("name"):
-            raise GentoolError("the checkpoint does not say which data it was trained on; pass --dataset.")
-        base = {k: saved.get(k) for k in ("name", "root", "labels", "label_column", "test_fraction")}
+            raise GentoolError(
+                "the checkpoint does not say which data it was trained on; pass --dataset."
+            )
+        base = {
+            k: saved.get(k) for k in ("name", "root", "labels", "label_column", "test_fraction")
+        }
     base.update(chosen)
     base["split"] = split
     base["image_size"] = int(getattr(model_config, "image_size", 0)) or base.get("image_size")
@@ -148,9 +152,7 @@ def choose_metrics(
         return chosen, notes
     unknown = [n for n in requested if n not in METRICS]
     if unknown:
-        raise GentoolError(
-            f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}."
-        )
+        raise GentoolError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}.")
     not_here = [n for n in requested if n not in usable]
     if not_here:
         name = not_here[0]
@@ -252,11 +254,15 @@ def _condition_metrics(
     class Labelled:  # model.sample with labels on the model's device
         @staticmethod
         def sample(n: int, *, generator: Any = None, label: torch.Tensor) -> torch.Tensor:
-            return model.sample(n, generator=generator, label=label.to(device))  # type: ignore[no-any-return]
+            return model.sample(n, generator=generator, label=label.to(device))
 
     generator = torch.Generator().manual_seed(settings.seed + 1)
     fake_accuracy = condition_accuracy(
-        Labelled(), classifier, settings.num_samples, generator=generator, batch_size=settings.batch_size
+        Labelled(),
+        classifier,
+        settings.num_samples,
+        generator=generator,
+        batch_size=settings.batch_size,
     )
     return {"label_accuracy": fake_accuracy, "label_accuracy_real": real_accuracy}
 

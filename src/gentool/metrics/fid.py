@@ -74,7 +74,9 @@ def frechet_distance(
 
     stats1 = {"mu": np.asarray(mu1, np.float64), "sigma": np.asarray(sigma1, np.float64)}
     stats2 = {"mu": np.asarray(mu2, np.float64), "sigma": np.asarray(sigma2, np.float64)}
-    return float(fid_statistics_to_metric(stats1, stats2, verbose=False)["frechet_inception_distance"])
+    return float(
+        fid_statistics_to_metric(stats1, stats2, verbose=False)["frechet_inception_distance"]
+    )
 
 
 def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
@@ -222,7 +224,9 @@ def to_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def extract_features(
-    images: torch.Tensor, extractor: Callable[[torch.Tensor], dict[str, torch.Tensor]], batch_size: int = 64
+    images: torch.Tensor,
+    extractor: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    batch_size: int = 64,
 ) -> dict[str, torch.Tensor]:
     """Run ``extractor`` over uint8 ``images`` in batches; concatenate each output."""
     parts: dict[str, list[torch.Tensor]] = {}

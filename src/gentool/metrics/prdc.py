@@ -31,11 +31,13 @@ PIXEL_FEATURE_NAME = f"pixels{PIXEL_FEATURE_SIZE}-rp{PIXEL_FEATURE_DIM}-seed{PIX
 
 
 def pixel_features(images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """uint8 or [-1, 1] images ``(N, C, H, W)`` -> ``(N, 256)`` random projections of 32x32 pixels."""
+    """uint8 or [-1, 1] images ``(N, C, H, W)`` -> ``(N, 256)`` projections of 32x32 pixels."""
     n, c = images.shape[:2]
     generator = torch.Generator().manual_seed(PIXEL_FEATURE_SEED)
     inputs = c * PIXEL_FEATURE_SIZE * PIXEL_FEATURE_SIZE
-    projection = torch.randn(inputs, PIXEL_FEATURE_DIM, generator=generator) / PIXEL_FEATURE_DIM**0.5
+    projection = (
+        torch.randn(inputs, PIXEL_FEATURE_DIM, generator=generator) / PIXEL_FEATURE_DIM**0.5
+    )
     out = []
     for start in range(0, n, batch_size):
         chunk = images[start : start + batch_size].cpu()
@@ -52,7 +54,9 @@ CHUNK = 1024
 def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     """Distance of each sample to its k-th nearest other sample of the same set."""
     if len(features) <= k:
-        raise ValueError(f"k={k} nearest neighbours need more than {k} samples, got {len(features)}")
+        raise ValueError(
+            f"k={k} nearest neighbours need more than {k} samples, got {len(features)}"
+        )
     radii = []
     for start in range(0, len(features), CHUNK):
         distances = torch.cdist(features[start : start + CHUNK], features)
