@@ -63,6 +63,8 @@ class EvaluationSettings:
     #: Retrain the condition classifier even when RUN/classifier.safetensors fits.
     train_classifier: bool = False
     classifier_steps: int = 600
+    classifier_width: int = 32
+    classifier_batch_size: int = 64
 
 
 @dataclass
@@ -240,6 +242,8 @@ def _condition_metrics(
         classifier = train_classifier(
             load_data(train_spec),
             steps=settings.classifier_steps,
+            width=settings.classifier_width,
+            batch_size=settings.classifier_batch_size,
             seed=settings.seed,
             device=device,
         )
