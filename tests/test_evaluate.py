@@ -119,6 +119,19 @@ def test_prdc_partial_and_disjoint_sets_by_hand() -> None:
     assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
 
 
+def test_precision_recall_agree_with_torch_fidelity() -> None:
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(60, 8, generator=generator, dtype=torch.float64)
+    fake = 1.3 * torch.randn(50, 8, generator=generator, dtype=torch.float64) + 0.4
+    ours = precision_recall_density_coverage(real, fake, k=3)
+    precision, recall = calculate_precision_recall_full(fake, real, neighborhood=3)
+    assert ours["precision"] == pytest.approx(precision)
+    assert ours["recall"] == pytest.approx(recall)
+    assert 0 < ours["precision"] < 1 and 0 < ours["recall"] < 1
+
+
 def test_pixel_features_are_fixed_and_distance_preserving() -> None:
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
     a, b = pixel_features(images), pixel_features(images.clone())
