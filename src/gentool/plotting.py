@@ -369,14 +369,18 @@ def plot_latent_tsne(
 
 
 def tsne_embedding(latents: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """scikit-learn t-SNE of ``latents`` ``(N, D)`` to 2-D (perplexity capped for small N)."""
+    """scikit-learn t-SNE of ``latents`` ``(N, D)`` to 2-D (perplexity capped for small N).
+
+    Up to 500 points use the exact gradient (Barnes-Hut's tree costs more than it saves there).
+    """
     from sklearn.manifold import TSNE
 
     n = len(latents)
     if n < 5:
         raise GentoolError(f"t-SNE needs at least 5 points, got {n}.")
     perplexity = min(perplexity, (n - 1) / 3)
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    method = "exact" if n <= 500 else "barnes_hut"
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, method=method)
     return np.asarray(tsne.fit_transform(latents.astype(np.float32)))
 
 
