@@ -51,6 +51,7 @@ def _make_run(
                 "time": 1.0 * step,
                 "loss_d": float(slope / step**0.5 + 0.05 * rng.standard_normal()),
                 "loss_g": float(1.0 + 0.1 * rng.standard_normal()),
+                "d_real": 0.5,
                 "lr_generator": 0.0002,
                 "images_per_s": 100.0,
             }
@@ -107,10 +108,8 @@ def test_curves_overlay_runs_with_their_settings_in_the_legend(
 
 def test_stacked_curves_get_one_panel_per_key(two_runs: list[Path], tmp_path: Path) -> None:
     figure = plot_curves(two_runs, None, stacked=True)
-    assert [ax.get_ylabel() for ax in figure.axes] == [
-        "loss_d",
-        "loss_g",
-    ]  # lr_/images_per_s left out
+    # By default the losses; d_real, lr_* and images_per_s are left out.
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss_d", "loss_g"]
     for ax in figure.axes:
         legend = [t.get_text() for t in ax.get_legend().texts]
         assert legend == ["loss=ls, latent_dim=16", "loss=bce, latent_dim=64"]
@@ -121,7 +120,7 @@ def test_stacked_curves_get_one_panel_per_key(two_runs: list[Path], tmp_path: Pa
 
 
 def test_unknown_curve_key_lists_the_logged_ones(two_runs: list[Path]) -> None:
-    with pytest.raises(GentoolError, match=r"no run logs 'kl'.*loss_d, loss_g"):
+    with pytest.raises(GentoolError, match=r"no run logs 'kl'.*loss_d, loss_g, d_real"):
         plot_curves(two_runs, ["kl"])
 
 

@@ -32,6 +32,8 @@ from gentool.errors import GentoolError
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Log fields that are bookkeeping, not curves.
 NOT_CURVES = {"step", "epoch", "time", "images_per_s", "event"}
+#: Parts of names of the values drawn when no keys are given (GAN losses; VAE terms).
+DEFAULT_CURVES = ("loss", "recon", "kl", "elbo")
 #: Config fields that never explain a difference between runs.
 IGNORED_SETTINGS = {"train.out", "train.device", "data.num_images", "gentool_version"}
 
@@ -189,7 +191,8 @@ def plot_curves(
 ) -> Figure:
     """Learning curves of ``runs``: raw values faint, the moving average over ``window`` on top.
 
-    ``keys`` default to every loss-like field the runs log. Shared axes put all keys in one
+    ``keys`` default to the logged values whose names hold ``loss``, ``recon``, ``kl`` or
+    ``elbo`` (all logged values if none do). Shared axes put all keys in one
     panel (colour per key for one run, per run for several, line style per key); ``stacked``
     gives each key its own panel, runs overlaid.
     """
@@ -208,7 +211,8 @@ def plot_curves(
             )
         chosen = list(keys)
     else:
-        chosen = list(available)
+        chosen = [k for k in available if any(part in k for part in DEFAULT_CURVES)]
+        chosen = chosen or list(available)
     if not chosen:
         raise GentoolError("the logs hold no numeric values to plot.")
     labels = run_labels(runs)
