@@ -153,7 +153,7 @@ class ReplayConfig(ModelConfig):
 class Replay(ModelPlugin):
     """'Generates' real images: an oracle against which every metric must say 'like the data'.
 
-    With ``label=`` it draws images of the requested classes (a perfectly obedient conditional
+    With ``labels=`` it draws images of the requested classes (a perfectly obedient conditional
     model); ``ignore_labels`` makes it draw class 0 whatever it is asked.
     """
 
@@ -167,7 +167,7 @@ class Replay(ModelPlugin):
         self.ignore_labels = ignore_labels
 
     def sample(self, n: int, *, generator: Any = None, **conditions: Any) -> torch.Tensor:
-        label = conditions.get("label")
+        label = conditions.get("labels")
         if label is None:
             index = torch.randint(len(self.data), (n,), generator=generator)
         else:

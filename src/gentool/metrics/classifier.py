@@ -7,7 +7,7 @@ recognise the requested class in generated images. The accuracy on held-out *rea
 reported beside it: a generator cannot be judged more precisely than the judge.
 
 The generator protocol (what a conditional model must offer): ``model.sample(n, generator=g,
-label=labels)`` with ``labels`` a ``LongTensor`` ``(n,)`` of class indices returns ``n`` images
+labels=labels)`` with ``labels`` a ``LongTensor`` ``(n,)`` of class indices returns ``n`` images
 in [-1, 1], image ``i`` drawn for class ``labels[i]``.
 """
 
@@ -192,11 +192,11 @@ def condition_accuracy(
     generator: torch.Generator | None = None,
     batch_size: int = 256,
 ) -> float:
-    """Fraction of ``n`` images drawn with ``model.sample(.., label=y)`` classified as ``y``."""
+    """Fraction of ``n`` images drawn with ``model.sample(.., labels=y)`` classified as ``y``."""
     labels = balanced_labels(n, len(classifier.class_names))
     correct = 0
     for start in range(0, n, batch_size):
         asked = labels[start : start + batch_size]
-        images = model.sample(len(asked), generator=generator, label=asked)
+        images = model.sample(len(asked), generator=generator, labels=asked)
         correct += int((classifier.predict(images.cpu()) == asked).sum())
     return correct / n

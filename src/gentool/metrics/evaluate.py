@@ -257,8 +257,8 @@ def _condition_metrics(
 
     class Labelled:  # model.sample with labels on the model's device
         @staticmethod
-        def sample(n: int, *, generator: Any = None, label: torch.Tensor) -> torch.Tensor:
-            return model.sample(n, generator=generator, label=label.to(device))
+        def sample(n: int, *, generator: Any = None, labels: torch.Tensor) -> torch.Tensor:
+            return model.sample(n, generator=generator, labels=labels.to(device))
 
     generator = torch.Generator().manual_seed(settings.seed + 1)
     fake_accuracy = condition_accuracy(
