@@ -38,6 +38,7 @@ def _make_run(
         "model": "dcgan",
         "model_config": {"image_size": 32, "channels": 1, "latent_dim": latent_dim},
         "loss": loss,
+        "loss_config": {"a": 0.0, "b": 1.0} if loss == "ls" else {"non_saturating": True},
         "data": {"name": "digits", "image_size": 32},
         "train": {"batch_size": batch_size, "lr_g": 0.0002, "out": str(folder), "seed": 0},
     }

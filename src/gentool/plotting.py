@@ -136,6 +136,17 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
         for k in keys
         if len({json.dumps(c.get(k, "<unset>"), default=str, sort_keys=True) for c in configs}) > 1
     ]
+    # Options of different plugins (loss_config.a of ls vs loss_config.non_saturating of bce)
+    # follow from the plugin choice, which is already in the label.
+    differing = [
+        k
+        for k in differing
+        if not (
+            k.split(".", 1)[0].endswith("_config")
+            and k.split(".", 1)[0][: -len("_config")] in differing
+            and any(k not in c for c in configs)
+        )
+    ]
     short = {k: k.rsplit(".", 1)[-1] for k in differing}
     counts: dict[str, int] = {}
     for s in short.values():
