@@ -51,10 +51,20 @@ def real_images(size: int, n: int) -> tuple[torch.Tensor, str]:
     )
 
 
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
+class Row:
+    """One timed step: wall and CPU seconds, scaled to ``--num`` images when extrapolated."""
+
+    def __init__(self, name: str, images: int, scale: float = 1.0) -> None:
+        self.name, self.images, self.scale, self.note = name, images, scale, ""
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> Row:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
 
 
 def main() -> None:
@@ -68,70 +78,53 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     torch.manual_seed(0)
-    rows: list[tuple[str, int, float, float, str]] = []  # name, images, seconds, per --num, note
+    rows: list[Row] = []
 
     model = Dcgan(Dcgan.configure({"image_size": args.size, "channels": 3})).eval()
     sample_count = min(args.sample_count or args.num, args.num)
     generator = torch.Generator().manual_seed(0)
-    start = time.perf_counter()
     fakes = []
-    with torch.no_grad():
+    scale = args.num / sample_count
+    with Row("sampling (DCGAN-64, paper widths)", sample_count, scale) as row, torch.no_grad():
         for begin in range(0, sample_count, args.batch_size):
             count = min(args.batch_size, sample_count - begin)
             fakes.append(to_uint8(model.sample(count, generator=generator)))
-    seconds = time.perf_counter() - start
-    note = "" if sample_count == args.num else f"extrapolated from {sample_count}"
-    rows.append(
-        ("sampling (DCGAN-64)", sample_count, seconds, seconds * args.num / sample_count, note)
-    )
+    if sample_count != args.num:
+        row.note = f"extrapolated from {sample_count}"
+    rows.append(row)
     fake = torch.cat(fakes)
     if len(fake) < args.num:  # tile the drawn images up to --num for the metrics
         fake = fake.repeat((args.num + len(fake) - 1) // len(fake), 1, 1, 1)[: args.num]
+    # Distinct images for the weight-free metrics: the untrained DCGAN draws near-constant
+    # images, and tiled copies would make k-NN balls degenerate. Cost does not depend on content.
+    fake = torch.randint(0, 256, fake.shape, generator=generator, dtype=torch.uint8)
     real, real_what = real_images(args.size, args.num)
 
     if "swd" not in skip:
-        out, seconds = timed(sliced_wasserstein_distance, real, fake)
-        rows.append(("swd", len(fake), seconds, seconds, f"swd_avg={out['swd_avg']:.1f}"))
+        with Row("swd", len(fake)) as row:
+            out = sliced_wasserstein_distance(real, fake)
+        row.note = f"swd_avg={out['swd_avg']:.1f}"
+        rows.append(row)
     if "prdc" not in skip:
-        (f_real, f_fake), seconds_f = timed(lambda: (pixel_features(real), pixel_features(fake)))
-        out, seconds = timed(precision_recall_density_coverage, f_real, f_fake, 5)
-        total = seconds_f + seconds
-        rows.append(
-            (
-                "prdc (features + k-NN)",
-                len(fake),
-                total,
-                total,
-                f"P={out['precision']:.4f} R={out['recall']:.4f} D={out['density']:.3f} "
-                f"C={out['coverage']:.4f}",
-            )
+        with Row("prdc (features + k-NN, k=5)", len(fake)) as row:
+            f_real, f_fake = pixel_features(real), pixel_features(fake)
+            out = precision_recall_density_coverage(f_real, f_fake, 5)
+        row.note = (
+            f"P={out['precision']:.4f} R={out['recall']:.4f} D={out['density']:.3f} "
+            f"C={out['coverage']:.4f}"
         )
+        rows.append(row)
         from torch_fidelity.metric_prc import calculate_precision_recall_part
 
-        (p, r), seconds = timed(
-            calculate_precision_recall_part, f_fake, f_real, neighborhood=5, batch_size=1024
-        )
-        rows.append(
-            (
-                "  reference: torch-fidelity P/R",
-                len(fake),
-                seconds,
-                seconds,
-                f"P={p:.4f} R={r:.4f} (same features, k=5)",
-            )
-        )
+        with Row("  reference: torch-fidelity P/R", len(fake)) as row:
+            p, r = calculate_precision_recall_part(f_fake, f_real, neighborhood=5, batch_size=1024)
+        row.note = f"P={p:.4f} R={r:.4f} (same features, k=5)"
+        rows.append(row)
     if "diversity" not in skip:
-        out_g, seconds = timed(pairwise_diversity, fake)
-        out_r, seconds_r = timed(pairwise_diversity, real)
-        rows.append(
-            (
-                "diversity (gen + real)",
-                len(fake),
-                seconds + seconds_r,
-                seconds + seconds_r,
-                f"gen={out_g:.4f} real={out_r:.4f}",
-            )
-        )
+        with Row("diversity (generated + real)", len(fake)) as row:
+            out_g, out_r = pairwise_diversity(fake), pairwise_diversity(real)
+        row.note = f"generated={out_g:.4f} real={out_r:.4f}"
+        rows.append(row)
     if "inception" not in skip:
         network = build_inception(None)  # RANDOM weights: timing only, never a metric value
 
@@ -141,32 +134,34 @@ def main() -> None:
             return {"pool": pool, "logits": logits}
 
         count = min(args.inception_count, len(fake))
-        _, seconds = timed(extract_features, fake[:count], extractor, min(32, count))
-        rows.append(
-            (
-                "inception forward",
-                count,
-                seconds,
-                seconds * args.num / count,
-                f"RANDOM weights, timing only; extrapolated from {count}",
-            )
-        )
+        with Row("inception forward (299x299)", count, args.num / count) as row:
+            extract_features(fake[:count], extractor, min(32, count))
+        row.note = f"RANDOM weights, timing only; extrapolated from {count}"
+        rows.append(row)
 
     print(
         f"# gentool evaluation speed: {args.num} generated {args.size}x{args.size} images vs "
         f"{real_what}"
     )
     print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads, load average "
-        f"{os.getloadavg()[0]:.1f}"
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the end"
     )
-    print(f"| {'step':32} | {'images':>7} | {'seconds':>8} | {f's per {args.num}':>12} | note |")
-    print(f"|{'-' * 34}|{'-' * 9}|{'-' * 10}|{'-' * 14}|------|")
-    for name, count, seconds, per, note in rows:
-        print(f"| {name:32} | {count:7d} | {seconds:8.1f} | {per:12.1f} | {note} |")
-    weight_free = sum(r[3] for r in rows if not r[0].startswith(("inception", "  ")))
-    print(f"\nsampling + swd + prdc + diversity for {args.num} images: {weight_free:.0f} s")
+    per = f"wall s / {args.num}"
+    print(f"| {'step':34} | {'images':>6} | {'wall s':>7} | {'CPU s':>7} | {per:>14} | note |")
+    print(f"|{'-' * 36}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 16}|------|")
+    for r in rows:
+        print(
+            f"| {r.name:34} | {r.images:6d} | {r.wall:7.1f} | {r.cpu:7.1f} | "
+            f"{r.wall * r.scale:14.1f} | {r.note} |"
+        )
+    main_rows = [r for r in rows if not r.name.startswith(("inception", "  "))]
+    wall = sum(r.wall * r.scale for r in main_rows)
+    cpu = sum(r.cpu * r.scale for r in main_rows)
+    print(
+        f"\nsampling + swd + prdc + diversity for {args.num} images: {wall:.0f} s wall, "
+        f"{cpu:.0f} s CPU"
+    )
 
 
 if __name__ == "__main__":
