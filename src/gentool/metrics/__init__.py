@@ -1,9 +1,11 @@
-"""Evaluation metrics: pure functions of image tensors, no network weights needed.
+"""Evaluation metrics.
 
 * :func:`gentool.metrics.swd.sliced_wasserstein_distance`: multi-scale patch statistics of a
   generated set against a real set (Karras et al., 2018).
 * :func:`gentool.metrics.diversity.pairwise_diversity`: how different a set's images are from
   each other (0 for a collapsed generator).
+* :mod:`gentool.metrics.image_quality`: PSNR-Y, SSIM, MSE and LPIPS for reconstructions and
+  upscalers, and ``evaluate_upscaler``.
 """
 
 from __future__ import annotations
