@@ -35,17 +35,122 @@ from gentool.cli.options import data_options, device_option, seed_option
     default=None,
     help="High-resolution images to evaluate an upscaler on.",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=100,
+    help="Images per batch for sampling and feature extraction.",
+)
+@click.option(
+    "--inception-weights",
+    type=click.Path(dir_okay=False, path_type=str),
+    envvar="GENTOOL_INCEPTION_WEIGHTS",
+    default=None,
+    help="Inception weights for FID/KID/IS (weights-inception-2015-12-05-6726825d.pth); "
+    "env GENTOOL_INCEPTION_WEIGHTS.",
+)
+@click.option(
+    "--train-classifier",
+    is_flag=True,
+    help="Retrain the condition classifier (RUN/classifier.safetensors) even if one fits.",
+)
+@click.option(
+    "--classifier-steps",
+    type=click.IntRange(1),
+    default=600,
+    help="Training steps of the condition classifier.",
+)
+@click.option("--no-log", is_flag=True, help="Do not append the results to the run's log.jsonl.")
 @device_option
 @seed_option
 @click.pass_obj
 def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     """Compute metrics for CHECKPOINT against a dataset split (or --hr-dir for upscalers).
 
+    The data defaults to the run's own (saved in the checkpoint), at the model's resolution.
+    Metrics: fid, kid, is (need --inception-weights), swd, prdc, diversity, labels
+    (conditional models), recon (VAEs). Results go to the terminal, to --json, and to a line
+    {"event": "evaluate", ...} in the run's log.jsonl.
+
     \b
     Examples:
       gentool evaluate runs/dcgan-ls --metrics swd,diversity
+      gentool evaluate runs/dcgan-ls --metrics fid,kid --inception-weights weights.pth
       gentool evaluate runs/vae --dataset folder --data-root faces/ --split test --json m.json
     """
-    from gentool.errors import GentoolError
+    import json
+    from pathlib import Path
 
-    raise GentoolError("gentool evaluate has no metrics in this build yet.")
+    from gentool.cli.common import load_model
+    from gentool.errors import GentoolError
+    from gentool.metrics.evaluate import (
+        EvaluationSettings,
+        append_to_log,
+        evaluate_model,
+        evaluation_data_spec,
+        parse_metric_list,
+    )
+
+    if kwargs.pop("hr_dir"):
+        raise GentoolError("--hr-dir (upscaler evaluation) is not available in this build.")
+    model, meta = load_model(checkpoint, kwargs.pop("device"))
+    overrides = {
+        "name": kwargs.pop("dataset"),
+        "root": kwargs.pop("data_root"),
+        "labels": kwargs.pop("labels"),
+        "label_column": kwargs.pop("label_column"),
+        "limit": kwargs.pop("limit"),
+    }
+    requested_size, requested_channels = kwargs.pop("image_size"), kwargs.pop("channels")
+    spec = evaluation_data_spec(meta, overrides, model.config, kwargs.pop("split"))
+    if requested_size and int(requested_size) != spec.image_size:
+        raise GentoolError(
+            f"the model makes {spec.image_size}x{spec.image_size} images; --image-size "
+            f"{requested_size} cannot be compared with them."
+        )
+    if requested_channels and int(requested_channels) != spec.channels:
+        raise GentoolError(
+            f"the model makes {spec.channels}-channel images, not {requested_channels}."
+        )
+    settings = EvaluationSettings(
+        metrics=parse_metric_list(kwargs.pop("metrics")),
+        num_samples=kwargs.pop("num_samples"),
+        batch_size=kwargs.pop("batch_size"),
+        seed=kwargs.pop("seed"),
+        inception_weights=kwargs.pop("inception_weights"),
+        train_classifier=kwargs.pop("train_classifier"),
+        classifier_steps=kwargs.pop("classifier_steps"),
+    )
+    path = Path(checkpoint)
+    run_dir = path if path.is_dir() else path.parent
+    result = evaluate_model(model, meta, spec, settings, run_dir=run_dir, console=app.console)
+    app.console.print(results_table(result, str(checkpoint)))
+    for note in result.notes:
+        app.console.print(f"[dim]{note}[/dim]")
+    json_path = kwargs.pop("json_path")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(result.record(), indent=2) + "\n")
+        app.console.print(f"wrote {json_path}")
+    if not kwargs.pop("no_log"):
+        log = append_to_log(run_dir, result)
+        app.console.print(f"appended the results to {log}")
+
+
+def results_table(result: Any, title: str) -> Any:
+    """A rich table: metric, value, what it means."""
+    from rich.table import Table
+
+    from gentool.metrics.evaluate import describe
+
+    info = result.info
+    table = Table(
+        title=f"{title}: step {info.get('step')}, {info['num_generated']} generated vs "
+        f"{info['num_real']} {info['dataset']}/{info['split']} images at {info['image_size']}px"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("meaning")
+    for key, value in result.metrics.items():
+        table.add_row(key, f"{value:.4g}", describe(key))
+    return table

@@ -6,6 +6,18 @@ from typing import Any
 
 import click
 
+from gentool.cli.options import data_options, device_option, seed_option
+
+
+def _output_option(default: str) -> Any:
+    return click.option(
+        "-o",
+        "--output",
+        default=default,
+        show_default=True,
+        help="Image to write (.png, .svg, .pdf).",
+    )
+
 
 @click.group()
 def plot() -> None:
@@ -14,12 +26,12 @@ def plot() -> None:
 
 @plot.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
+@_output_option("curves.png")
 @click.option(
-    "-o",
-    "--output",
-    default="curves.png",
-    show_default=True,
-    help="Image to write (.png, .svg, .pdf).",
+    "--keys",
+    default=None,
+    help="Comma list of logged values [default: every loss-like value]. "
+    "Example: --keys loss_d,loss_g",
 )
 @click.option(
     "--window",
@@ -28,9 +40,186 @@ def plot() -> None:
     show_default=True,
     help="Moving-average window in logged points.",
 )
+@click.option("--stacked", is_flag=True, help="One panel per key instead of shared axes.")
+@click.option("--title", default=None, help="Figure title.")
 @click.pass_obj
-def curves(app: Any, runs: tuple[str, ...], output: str, window: int) -> None:
-    """Learning curves of one or more RUNS (folders with log.jsonl), overlaid."""
+def curves(
+    app: Any,
+    runs: tuple[str, ...],
+    output: str,
+    keys: str | None,
+    window: int,
+    stacked: bool,
+    title: str | None,
+) -> None:
+    """Learning curves of one or more RUNS (folders with log.jsonl), overlaid.
+
+    Several runs are labelled by the settings that differ in their config.json.
+
+    \b
+    Examples:
+      gentool plot curves runs/dcgan-ls --keys loss_d,loss_g -o curves.png
+      gentool plot curves runs/dcgan-ls runs/dcgan-bce --stacked -o compare.svg
+      gentool plot curves runs/vae --keys recon,kl --window 50
+    """
+    from gentool.plotting import plot_curves, run_labels, save_figure
+
+    chosen = [k.strip() for k in keys.split(",") if k.strip()] if keys else None
+    figure = plot_curves(runs, chosen, window=window, stacked=stacked, title=title)
+    path = save_figure(figure, output)
+    if len(runs) > 1:
+        for run, label in zip(runs, run_labels(runs), strict=True):
+            app.console.print(f"  {run}: {label}")
+    app.console.print(f"wrote {path}")
+
+
+@plot.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=str))
+@_output_option("timeline.png")
+@click.option(
+    "--steps",
+    default=None,
+    help="Comma list of steps to show [default: --count evenly spread]. "
+    "Example: --steps 0,500,1000",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(1),
+    default=6,
+    show_default=True,
+    help="How many steps to show when --steps is not given.",
+)
+@click.option("--columns", type=click.IntRange(1), default=None, help="Panels per row.")
+@click.pass_obj
+def timeline(
+    app: Any, run: str, output: str, steps: str | None, count: int, columns: int | None
+) -> None:
+    """The fixed-noise sample grids of RUN (samples/step_*.png) side by side, by step.
+
+    \b
+    Examples:
+      gentool plot timeline runs/dcgan-ls -o timeline.png
+      gentool plot timeline runs/dcgan-ls --steps 0,500,1000,2000,4000,8000
+    """
+    from gentool.errors import GentoolError
+    from gentool.plotting import plot_timeline, save_figure
+
+    chosen = None
+    if steps:
+        try:
+            chosen = [int(s) for s in steps.split(",") if s.strip()]
+        except ValueError:
+            raise GentoolError(
+                f"--steps must be integers separated by commas, not '{steps}'."
+            ) from None
+    figure = plot_timeline(run, chosen, count=count, columns=columns)
+    app.console.print(f"wrote {save_figure(figure, output)}")
+
+
+@plot.command()
+@click.argument("checkpoint", type=click.Path(path_type=str))
+@data_options(default_dataset=None, split="test")
+@_output_option("tsne.png")
+@click.option(
+    "--color-by",
+    default=None,
+    help="Colour points by 'label' or an attribute of the labels CSV [default: label if any]. "
+    "Example: --color-by hair",
+)
+@click.option(
+    "--max-points",
+    type=click.IntRange(5),
+    default=2000,
+    show_default=True,
+    help="Encode at most this many images (a random, seeded subset).",
+)
+@click.option(
+    "--perplexity",
+    type=click.FloatRange(1.0),
+    default=30.0,
+    show_default=True,
+    help="t-SNE perplexity.",
+)
+@device_option
+@seed_option
+@click.pass_obj
+def tsne(app: Any, checkpoint: str, output: str, **kwargs: Any) -> None:
+    """A t-SNE map of a VAE's latent means over a dataset split, coloured by label/attribute.
+
+    The data defaults to the run's own (saved in the checkpoint).
+
+    \b
+    Examples:
+      gentool plot tsne runs/vae -o latent.png
+      gentool plot tsne runs/vae-faces --color-by hair --max-points 1500
+    """
+    import torch
+
+    from gentool.cli.common import load_model
+    from gentool.data.base import load_data
+    from gentool.errors import GentoolError
+    from gentool.metrics.evaluate import evaluation_data_spec
+    from gentool.plotting import latent_means, plot_latent_tsne, save_figure, tsne_embedding
+
+    model, meta = load_model(checkpoint, kwargs.pop("device"))
+    if not callable(getattr(model, "encode", None)):
+        raise GentoolError(
+            f"'plot tsne' needs a model with an encoder (a VAE); '{model.PLUGIN_NAME}' "
+            f"({model.FAMILY}) has none."
+        )
+    overrides = {
+        "name": kwargs.pop("dataset"),
+        "root": kwargs.pop("data_root"),
+        "labels": kwargs.pop("labels"),
+        "label_column": kwargs.pop("label_column"),
+        "limit": kwargs.pop("limit"),
+    }
+    kwargs.pop("image_size"), kwargs.pop("channels")
+    spec = evaluation_data_spec(meta, overrides, model.config, kwargs.pop("split"))
+    data = load_data(spec)
+    seed = kwargs.pop("seed")
+    color_by = kwargs.pop("color_by")
+    max_points = kwargs.pop("max_points")
+    groups, names, color_by = _grouping(data, color_by)
+    index = torch.arange(len(data))
+    if len(data) > max_points:
+        index = (
+            torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:max_points]
+            .sort()
+            .values
+        )
+        app.console.print(
+            f"capped to {max_points} of {len(data)} images (random, seed {seed}); "
+            "raise --max-points to show more"
+        )
+    latents = latent_means(model, data.images[index])
+    embedding = tsne_embedding(latents, seed=seed, perplexity=kwargs.pop("perplexity"))
+    figure = plot_latent_tsne(
+        embedding,
+        None if groups is None else groups[index].numpy(),
+        names,
+        color_by=color_by,
+        title=f"t-SNE of {model.PLUGIN_NAME} latent means: {len(index)} {spec.name}/"
+        f"{spec.split} images",
+    )
+    app.console.print(f"wrote {save_figure(figure, output)}")
+
+
+def _grouping(data: Any, color_by: str | None) -> tuple[Any, list[str], str]:
+    """The per-image group indices, group names and their title for ``--color-by``."""
     from gentool.errors import GentoolError
 
-    raise GentoolError("plotting is not available in this build yet.")
+    if color_by in (None, "label") and data.labels is not None and data.class_names:
+        return data.labels, list(data.class_names), "label"
+    if color_by is None:
+        if data.attributes:
+            name = next(iter(data.attributes))
+            return data.attributes[name], list(data.attribute_names[name]), name
+        return None, [], ""
+    if color_by in data.attributes:
+        return data.attributes[color_by], list(data.attribute_names[color_by]), color_by
+    known = ["label"] * (data.labels is not None) + list(data.attributes)
+    raise GentoolError(
+        f"cannot colour by '{color_by}': this data has {', '.join(known) or 'no labels'}; "
+        "pass --labels CSV for attributes."
+    )

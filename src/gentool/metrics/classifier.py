@@ -1,0 +1,202 @@
+"""Condition accuracy: does a conditional generator draw the class it was asked for?
+
+A small CNN is trained with gentool itself on the real images and their labels (the training
+split of the run's dataset), kept next to the run as ``RUN/classifier.safetensors`` (weights +
+JSON metadata: class names, resolution, channels, data, held-out accuracy), and then asked to
+recognise the requested class in generated images. The accuracy on held-out *real* images is
+reported beside it: a generator cannot be judged more precisely than the judge.
+
+The generator protocol (what a conditional model must offer): ``model.sample(n, generator=g,
+labels=labels)`` with ``labels`` a ``LongTensor`` ``(n,)`` of class indices returns ``n`` images
+in [-1, 1], image ``i`` drawn for class ``labels[i]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gentool.checkpoint import atomic_write_bytes
+from gentool.data.base import ImageData, to_float
+from gentool.errors import GentoolError
+
+CLASSIFIER_FILE = "classifier.safetensors"
+
+
+@dataclass
+class ClassifierConfig:
+    channels: int = 1
+    image_size: int = 32
+    num_classes: int = 10
+    width: int = 32
+
+
+class LabelClassifier(nn.Module):
+    """Three stride-2 conv blocks (BatchNorm, ReLU), global average pooling, a linear head."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        w = config.width
+        self.features = nn.Sequential(
+            nn.Conv2d(config.channels, w, 3, 2, 1),
+            nn.BatchNorm2d(w),
+            nn.ReLU(True),
+            nn.Conv2d(w, w * 2, 3, 2, 1),
+            nn.BatchNorm2d(w * 2),
+            nn.ReLU(True),
+            nn.Conv2d(w * 2, w * 4, 3, 2, 1),
+            nn.BatchNorm2d(w * 4),
+            nn.ReLU(True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),  # (B, 4w)
+        )
+        self.head = nn.Linear(w * 4, config.num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, num_classes)`` of images ``(B, C, H, W)`` in [-1, 1]."""
+        return self.head(self.features(images))
+
+
+@dataclass
+class TrainedClassifier:
+    network: LabelClassifier
+    class_names: list[str]
+    meta: dict[str, Any]
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Class indices of images in [-1, 1] (or uint8)."""
+        self.network.eval()
+        device = next(self.network.parameters()).device
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            chunk = to_float(chunk) if chunk.dtype == torch.uint8 else chunk.float()
+            out.append(self.network(chunk.to(device)).argmax(1).cpu())
+        return torch.cat(out)
+
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        known = labels >= 0
+        if not bool(known.any()):
+            return math.nan
+        return float((self.predict(images[known]) == labels[known]).double().mean())
+
+
+def labelled(data: ImageData) -> ImageData:
+    """The images of ``data`` that have a label; an error when there are none."""
+    if data.labels is None or data.num_classes < 2:
+        raise GentoolError(
+            f"dataset '{data.name}' has no class labels to train the condition classifier on; "
+            "pass --labels CSV --label-column NAME."
+        )
+    index = (data.labels >= 0).nonzero().flatten()
+    if len(index) < data.num_classes:
+        raise GentoolError(f"dataset '{data.name}' has only {len(index)} labelled images.")
+    return data.subset(index)
+
+
+def train_classifier(
+    train: ImageData,
+    *,
+    steps: int = 600,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    width: int = 32,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> TrainedClassifier:
+    """Train a :class:`LabelClassifier` on the labelled images of ``train`` (flips, Adam)."""
+    train = labelled(train)
+    config = ClassifierConfig(train.channels, train.image_size, train.num_classes, width)
+    torch.manual_seed(seed)
+    network = LabelClassifier(config).to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    generator = torch.Generator().manual_seed(seed)
+    labels = train.labels
+    assert labels is not None
+    network.train()
+    for _ in range(steps):
+        index = torch.randint(len(train), (min(batch_size, len(train)),), generator=generator)
+        images = to_float(train.images[index]).to(device)
+        loss = F.cross_entropy(network(images), labels[index].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    network.eval()
+    meta = {"config": asdict(config), "steps": steps, "seed": seed}
+    return TrainedClassifier(network, list(train.class_names), meta)
+
+
+def save_classifier(classifier: TrainedClassifier, path: str | Path) -> Path:
+    from safetensors.torch import save
+
+    meta = dict(classifier.meta, class_names=classifier.class_names, format="gentool-classifier")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in classifier.network.state_dict().items()}
+    path = Path(path)
+    atomic_write_bytes(path, save(tensors, metadata={"gentool": json.dumps(meta)}))
+    return path
+
+
+def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> TrainedClassifier:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = json.loads((handle.metadata() or {})["gentool"])
+            state = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        if meta.get("format") != "gentool-classifier":
+            raise ValueError("not a gentool classifier")
+        network = LabelClassifier(ClassifierConfig(**meta["config"]))
+        network.load_state_dict(state)
+    except Exception as exc:
+        raise GentoolError(
+            f"{path} is not a usable condition classifier ({exc}); delete it or pass "
+            "--train-classifier."
+        ) from None
+    network.to(device).eval()
+    return TrainedClassifier(network, list(meta["class_names"]), meta)
+
+
+def classifier_fits(classifier: TrainedClassifier, data_key: str, data: ImageData) -> bool:
+    """Whether a saved classifier was trained on this data (same key, classes and resolution)."""
+    config = classifier.meta.get("config", {})
+    return (
+        classifier.meta.get("data") == data_key
+        and classifier.class_names == list(data.class_names)
+        and config.get("image_size") == data.image_size
+        and config.get("channels") == data.channels
+    )
+
+
+def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
+    """``n`` class indices cycling through every class (0, 1, ..., K-1, 0, 1, ...)."""
+    return torch.arange(n) % num_classes
+
+
+@torch.no_grad()
+def condition_accuracy(
+    model: Any,
+    classifier: TrainedClassifier,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    batch_size: int = 256,
+) -> float:
+    """Fraction of ``n`` images drawn with ``model.sample(.., labels=y)`` classified as ``y``."""
+    labels = balanced_labels(n, len(classifier.class_names))
+    correct = 0
+    for start in range(0, n, batch_size):
+        asked = labels[start : start + batch_size]
+        images = model.sample(len(asked), generator=generator, labels=asked)
+        correct += int((classifier.predict(images.cpu()) == asked).sum())
+    return correct / n

@@ -1,0 +1,415 @@
+"""Figures of training runs and models (matplotlib, Agg backend: no display needed).
+
+* :func:`plot_curves`: learning curves from ``RUN/log.jsonl``, raw values faint and a moving
+  average on top; several runs are overlaid and labelled by the settings that differ between
+  their ``config.json`` files (``loss=ls`` vs ``loss=bce``).
+* :func:`plot_timeline`: the fixed-noise sample grids ``RUN/samples/step_*.png`` at chosen steps.
+* :func:`plot_latent_tsne`: a t-SNE map of a VAE's latent means, coloured by label/attribute.
+
+Every function returns the :class:`~matplotlib.figure.Figure`; :func:`save_figure` writes it
+as PNG, SVG or PDF according to the file extension.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from gentool.errors import GentoolError
+
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+#: Log fields that are bookkeeping, not curves.
+NOT_CURVES = {"step", "epoch", "time", "images_per_s", "event"}
+#: Parts of names of the values drawn when no keys are given (GAN losses; VAE terms).
+DEFAULT_CURVES = ("loss", "recon", "kl", "elbo")
+#: Config fields that never explain a difference between runs.
+IGNORED_SETTINGS = {"train.out", "train.device", "data.num_images", "gentool_version"}
+
+
+def save_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
+    """Write ``figure`` as PNG, SVG or PDF (by extension) and close it."""
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise GentoolError(
+            f"cannot write '{path.name}': use a .png, .svg or .pdf file name for the figure."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+# --- run logs and configs -----------------------------------------------------------------------
+
+
+def read_log(run: str | Path) -> list[dict[str, Any]]:
+    """The training records of ``RUN/log.jsonl`` (lines with an ``event`` key are skipped)."""
+    path = Path(run) / "log.jsonl"
+    if not path.is_file():
+        raise GentoolError(f"{run} has no log.jsonl; pass a run folder written by 'gentool train'.")
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if isinstance(record, dict) and "event" not in record and "step" in record:
+            records.append(record)
+    return records
+
+
+def curve_keys(records: list[dict[str, Any]]) -> list[str]:
+    """Numeric fields of the records that are worth plotting (losses and the like)."""
+    keys: dict[str, None] = {}
+    for record in records:
+        for key, value in record.items():
+            if (
+                key not in NOT_CURVES
+                and not key.startswith("lr_")
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+            ):
+                keys[key] = None
+    return list(keys)
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"batch_size": 32}}`` -> ``{"train.batch_size": 32}``."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten_config(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _read_config(run: Path) -> dict[str, Any]:
+    path = run / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    return flatten_config(data) if isinstance(data, dict) else {}
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def run_labels(runs: Sequence[str | Path]) -> list[str]:
+    """A legend label per run: the settings that differ between their ``config.json``.
+
+    ``["loss=ls", "loss=bce"]``, ``["latent_dim=16", "latent_dim=64"]``, several joined by
+    ", ". A setting is named by its last part (``batch_size``), or in full
+    (``loss_config.margin``) when the last part is ambiguous. Runs whose settings do not
+    differ are labelled by their folder name.
+    """
+    paths = [Path(r) for r in runs]
+    names = [p.resolve().name for p in paths]
+    if len(paths) < 2:
+        return names
+    configs = [_read_config(p) for p in paths]
+    keys = sorted({k for c in configs for k in c} - IGNORED_SETTINGS)
+    differing = [
+        k
+        for k in keys
+        if len({json.dumps(c.get(k, "<unset>"), default=str, sort_keys=True) for c in configs}) > 1
+    ]
+    # Options of different plugins (loss_config.a of ls vs loss_config.non_saturating of bce)
+    # follow from the plugin choice, which is already in the label.
+    differing = [
+        k
+        for k in differing
+        if not (
+            k.split(".", 1)[0].endswith("_config")
+            and k.split(".", 1)[0][: -len("_config")] in differing
+            and any(k not in c for c in configs)
+        )
+    ]
+    short = {k: k.rsplit(".", 1)[-1] for k in differing}
+    counts: dict[str, int] = {}
+    for s in short.values():
+        counts[s] = counts.get(s, 0) + 1
+    labels = []
+    for config in configs:
+        parts = [
+            f"{short[k] if counts[short[k]] == 1 else k}={_format_value(config.get(k, 'unset'))}"
+            for k in differing
+        ]
+        labels.append(", ".join(parts))
+    if not differing:
+        return names
+    # Identical settings (e.g. two seeds of one config): tell them apart by folder.
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            labels[i] = f"{label} ({names[i]})"
+    return labels
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over up to ``window`` points (the first points average what exists)."""
+    if window <= 1 or len(values) == 0:
+        return values.astype(float)
+    cumulative = np.cumsum(np.insert(values.astype(float), 0, 0.0))
+    index = np.arange(1, len(values) + 1)
+    start = np.maximum(index - window, 0)
+    return (cumulative[index] - cumulative[start]) / (index - start)
+
+
+def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [
+        (r["step"], r[key])
+        for r in records
+        if isinstance(r.get(key), (int, float)) and math.isfinite(float(r[key]))
+    ]
+    if not pairs:
+        return np.array([]), np.array([])
+    steps, values = zip(*pairs, strict=True)
+    return np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+
+
+# --- curves -------------------------------------------------------------------------------------
+
+
+def plot_curves(
+    runs: Sequence[str | Path],
+    keys: Sequence[str] | None = None,
+    *,
+    window: int = 20,
+    stacked: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """Learning curves of ``runs``: raw values faint, the moving average over ``window`` on top.
+
+    ``keys`` default to the logged values whose names hold ``loss``, ``recon``, ``kl`` or
+    ``elbo`` (all logged values if none do). Shared axes put all keys in one
+    panel (colour per key for one run, per run for several, line style per key); ``stacked``
+    gives each key its own panel, runs overlaid.
+    """
+    logs = [read_log(r) for r in runs]
+    for run, records in zip(runs, logs, strict=True):
+        if not records:
+            raise GentoolError(f"{run}/log.jsonl has no training records yet.")
+    available: dict[str, None] = {}
+    for records in logs:
+        available.update(dict.fromkeys(curve_keys(records)))
+    if keys:
+        unknown = [k for k in keys if k not in available]
+        if unknown:
+            raise GentoolError(
+                f"no run logs '{unknown[0]}'; the logs have: {', '.join(available) or 'nothing'}."
+            )
+        chosen = list(keys)
+    else:
+        chosen = [k for k in available if any(part in k for part in DEFAULT_CURVES)]
+        chosen = chosen or list(available)
+    if not chosen:
+        raise GentoolError("the logs hold no numeric values to plot.")
+    labels = run_labels(runs)
+    several = len(runs) > 1
+    panels = len(chosen) if stacked else 1
+    figure, axes_grid = plt.subplots(
+        panels, 1, sharex=True, figsize=(8, 2.6 * panels + 1.2 if stacked else 4.8), squeeze=False
+    )
+    axes = [row[0] for row in axes_grid]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
+    for r, (records, label) in enumerate(zip(logs, labels, strict=True)):
+        for k, key in enumerate(chosen):
+            steps, values = _series(records, key)
+            if len(steps) == 0:
+                continue
+            ax = axes[k] if stacked else axes[0]
+            color = cycle[(r if (several or stacked) else k) % len(cycle)]
+            style = "-" if stacked else styles[k % len(styles)] if several else "-"
+            name = key if not several else label if stacked else f"{label}: {key}"
+            ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8, linestyle=style)
+            ax.plot(
+                steps,
+                moving_average(values, window),
+                color=color,
+                linewidth=1.6,
+                linestyle=style,
+                label=name,
+            )
+    for k, ax in enumerate(axes):
+        ax.set_ylabel(chosen[k] if stacked else "value (as logged)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small", loc="best")
+    axes[-1].set_xlabel("training step")
+    figure.suptitle(
+        title or f"Training curves (faint: raw; solid: moving average of {window} logged points)",
+        fontsize="medium",
+    )
+    figure.tight_layout()
+    return figure
+
+
+# --- timeline -----------------------------------------------------------------------------------
+
+_STEP_FILE = re.compile(r"step_(\d+)\.png$")
+
+
+def sample_steps(run: str | Path) -> dict[int, Path]:
+    """``{step: RUN/samples/step_XXXXXX.png}``, sorted by step."""
+    folder = Path(run) / "samples"
+    found = {}
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = _STEP_FILE.search(path.name)
+            if match:
+                found[int(match.group(1))] = path
+    if not found:
+        raise GentoolError(f"{run} has no samples/step_*.png; train with --sample-every N.")
+    return dict(sorted(found.items()))
+
+
+def choose_steps(available: Sequence[int], count: int) -> list[int]:
+    """``count`` steps spread evenly over ``available``, always the first and the last."""
+    steps = sorted(available)
+    if count >= len(steps):
+        return steps
+    if count == 1:
+        return [steps[-1]]
+    picks = np.linspace(0, len(steps) - 1, count).round().astype(int)
+    return [steps[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def plot_timeline(
+    run: str | Path,
+    steps: Sequence[int] | None = None,
+    *,
+    count: int = 6,
+    columns: int | None = None,
+) -> Figure:
+    """The run's fixed-noise sample grids at ``steps`` (or ``count`` evenly spread ones)."""
+    from PIL import Image
+
+    files = sample_steps(run)
+    if steps:
+        missing = [s for s in steps if s not in files]
+        if missing:
+            shown = ", ".join(str(s) for s in list(files)[:12])
+            raise GentoolError(
+                f"{run} has no sample grid at step {missing[0]}; it has steps {shown}"
+                f"{' ...' if len(files) > 12 else ''}."
+            )
+        chosen = list(steps)
+    else:
+        chosen = choose_steps(list(files), count)
+    n = len(chosen)
+    columns = columns or (n if n <= 4 else 3 if n <= 6 else 4)
+    rows = math.ceil(n / columns)
+    figure, axes_grid = plt.subplots(
+        rows, columns, figsize=(3.0 * columns, 3.2 * rows + 0.4), squeeze=False
+    )
+    for ax in axes_grid.flat:
+        ax.axis("off")
+    for ax, step in zip(axes_grid.flat, chosen, strict=False):
+        with Image.open(files[step]) as image:
+            array = np.asarray(image.convert("RGB"))
+        ax.imshow(array, interpolation="nearest")
+        ax.set_title(f"step {step:,}", fontsize="medium")
+    figure.suptitle(f"{Path(run).resolve().name}: samples from fixed noise during training")
+    figure.tight_layout()
+    return figure
+
+
+# --- latent t-SNE -------------------------------------------------------------------------------
+
+
+def plot_latent_tsne(
+    embedding: np.ndarray,
+    groups: np.ndarray | None,
+    group_names: Sequence[str],
+    *,
+    color_by: str = "",
+    title: str = "",
+) -> Figure:
+    """Scatter of a 2-D ``embedding`` ``(N, 2)``; ``groups`` index ``group_names`` (-1 unknown)."""
+    figure, ax = plt.subplots(figsize=(7.5, 6.5))
+    if groups is None:
+        ax.scatter(embedding[:, 0], embedding[:, 1], s=8, alpha=0.7)
+    else:
+        cmap = plt.get_cmap("tab10" if len(group_names) <= 10 else "tab20")
+        if (groups < 0).any():
+            unknown = groups < 0
+            ax.scatter(
+                embedding[unknown, 0], embedding[unknown, 1], s=6, c="lightgrey", label="unknown"
+            )
+        for index, name in enumerate(group_names):
+            chosen = groups == index
+            if chosen.any():
+                ax.scatter(
+                    embedding[chosen, 0],
+                    embedding[chosen, 1],
+                    s=8,
+                    alpha=0.8,
+                    color=cmap(index % cmap.N),
+                    label=str(name),
+                )
+        ax.legend(
+            title=color_by or None,
+            fontsize="small",
+            markerscale=2,
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+        )
+    ax.set_xlabel("t-SNE dimension 1 (arbitrary units)")
+    ax.set_ylabel("t-SNE dimension 2 (arbitrary units)")
+    ax.set_title(title or "t-SNE of latent means")
+    figure.tight_layout()
+    return figure
+
+
+def tsne_embedding(latents: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """scikit-learn t-SNE of ``latents`` ``(N, D)`` to 2-D (perplexity capped for small N).
+
+    Up to 500 points use the exact gradient (Barnes-Hut's tree costs more than it saves there).
+    """
+    from sklearn.manifold import TSNE
+
+    n = len(latents)
+    if n < 5:
+        raise GentoolError(f"t-SNE needs at least 5 points, got {n}.")
+    perplexity = min(perplexity, (n - 1) / 3)
+    method = "exact" if n <= 500 else "barnes_hut"
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, method=method)
+    return np.asarray(tsne.fit_transform(latents.astype(np.float32)))
+
+
+def latent_means(model: Any, images: Any, batch_size: int = 256) -> np.ndarray:
+    """``model.encode`` means of uint8 ``images`` ``(N, C, H, W)``, batched, as ``(N, D)``."""
+    import torch
+
+    from gentool.data.base import to_float
+
+    device = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = to_float(images[start : start + batch_size]).to(device)
+            mu, _ = model.encode(batch)
+            out.append(mu.flatten(1).float().cpu().numpy())
+    return np.concatenate(out)
