@@ -376,3 +376,59 @@ def test_append_to_log_writes_one_event_line(tmp_path: Path) -> None:
     append_to_log(tmp_path, result)
     lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and lines[0]["event"] == "evaluate" and lines[0]["swd_avg"] == 1.5
+
+
+# --- reconstruction and upscaler metrics ------------------------------------------------------
+
+
+class Reconstructor:
+    """A 'VAE' whose reconstruction is the input plus a fixed offset (known PSNR)."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def parameters(self) -> Any:
+        return iter([self.weight])
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        return (images + self.offset).clamp(-1, 1)
+
+
+def test_reconstruction_metrics_by_hand() -> None:
+    from gentool.metrics.evaluate import reconstruction_metrics
+
+    images = torch.full((6, 3, 16, 16), 100, dtype=torch.uint8)
+    exact = reconstruction_metrics(Reconstructor(0.0), images, batch_size=4)
+    assert exact["recon_mse"] == pytest.approx(0.0, abs=1e-9)
+    assert exact["recon_psnr"] == 100.0 and exact["recon_ssim"] == pytest.approx(1.0)
+    # +10/127.5 in [-1, 1] is +10 grey levels: MSE 100 -> PSNR 10 log10(255^2 / 100) dB.
+    shifted = reconstruction_metrics(Reconstructor(10 / 127.5), images, batch_size=4)
+    assert shifted["recon_psnr"] == pytest.approx(10 * math.log10(255**2 / 100), abs=0.01)
+    assert shifted["recon_mse"] == pytest.approx((10 / 127.5) ** 2, rel=1e-3)
+    assert shifted["recon_ssim"] < 1.0 and "recon_lpips" not in shifted
+
+
+def test_evaluate_upscaler_command_with_a_corrupt_file(tmp_path: Path) -> None:
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    photo = load_sample_image("china.jpg")
+    Image.fromarray(photo[100:196, 200:296]).save(folder / "a.png")
+    Image.fromarray(photo[200:296, 20:116]).save(folder / "b.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "sr.json"
+    env = {"TORCH_HOME": str(tmp_path / "no-hub")}  # no LPIPS backbone: noted, not fatal
+    result = CliRunner().invoke(
+        cli, ["evaluate", "default", "--hr-dir", str(folder), "--json", str(out)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "psnr_y" in result.output and "skipped" in result.output
+    record = json.loads(out.read_text())
+    assert len(record["rows"]) == 2 and record["skipped"][0]["file"].endswith("broken.png")
+    assert record["mean"]["model"]["psnr_y"] > record["mean"]["baseline"]["psnr_y"]
+    assert "lpips" not in record["mean"]["model"] and "alexnet" in record["lpips"]
+    missing = CliRunner().invoke(cli, ["evaluate", "default", "--hr-dir", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "not a folder" in missing.output

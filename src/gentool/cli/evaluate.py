@@ -50,6 +50,14 @@ from gentool.cli.options import data_options, device_option, seed_option
     "env GENTOOL_INCEPTION_WEIGHTS.",
 )
 @click.option(
+    "--lpips-weights",
+    type=click.Path(dir_okay=False, path_type=str),
+    envvar="GENTOOL_LPIPS_WEIGHTS",
+    default=None,
+    help="LPIPS AlexNet backbone (alexnet-owt-7be5be79.pth) [default: the torch hub cache]; "
+    "env GENTOOL_LPIPS_WEIGHTS.",
+)
+@click.option(
     "--train-classifier",
     is_flag=True,
     help="Retrain the condition classifier (RUN/classifier.safetensors) even if one fits.",
@@ -69,14 +77,17 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
 
     The data defaults to the run's own (saved in the checkpoint), at the model's resolution.
     Metrics: fid, kid, is (need --inception-weights), swd, prdc, diversity, labels
-    (conditional models), recon (VAEs). Results go to the terminal, to --json, and to a line
-    {"event": "evaluate", ...} in the run's log.jsonl.
+    (conditional models), recon (VAEs: MSE, PSNR, SSIM, and LPIPS with its weights). Results
+    go to the terminal, to --json, and to a line {"event": "evaluate", ...} in the run's
+    log.jsonl. Upscalers are measured with --hr-dir DIR against bicubic (CHECKPOINT
+    'default' is the 4x model shipped with gentool).
 
     \b
     Examples:
       gentool evaluate runs/dcgan-ls --metrics swd,diversity
       gentool evaluate runs/dcgan-ls --metrics fid,kid --inception-weights weights.pth
       gentool evaluate runs/vae --dataset folder --data-root faces/ --split test --json m.json
+      gentool evaluate default --hr-dir photos/ --json sr.json
     """
     import json
     from pathlib import Path
@@ -91,8 +102,10 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
         parse_metric_list,
     )
 
-    if kwargs.pop("hr_dir"):
-        raise GentoolError("--hr-dir (upscaler evaluation) is not available in this build.")
+    hr_dir = kwargs.pop("hr_dir")
+    if hr_dir:
+        _evaluate_upscaler(app, checkpoint, hr_dir, kwargs)
+        return
     model, meta = load_model(checkpoint, kwargs.pop("device"))
     overrides = {
         "name": kwargs.pop("dataset"),
@@ -118,6 +131,7 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
         batch_size=kwargs.pop("batch_size"),
         seed=kwargs.pop("seed"),
         inception_weights=kwargs.pop("inception_weights"),
+        lpips_weights=kwargs.pop("lpips_weights"),
         train_classifier=kwargs.pop("train_classifier"),
         classifier_steps=kwargs.pop("classifier_steps"),
     )
@@ -154,3 +168,67 @@ def results_table(result: Any, title: str) -> Any:
     for key, value in result.metrics.items():
         table.add_row(key, f"{value:.4g}", describe(key))
     return table
+
+
+def _evaluate_upscaler(app: Any, checkpoint: str, hr_dir: str, kwargs: dict[str, Any]) -> None:
+    """``--hr-dir``: PSNR-Y, SSIM-Y, MSE, LPIPS of an upscaler and of bicubic on HR images."""
+    import json
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from gentool.data.folder import list_images
+    from gentool.errors import GentoolError
+    from gentool.metrics.image_quality import evaluate_upscaler
+    from gentool.upscale import load_upscaler
+
+    if kwargs.get("metrics"):
+        raise GentoolError("--metrics does not apply with --hr-dir (all image metrics run).")
+    model = load_upscaler(None if checkpoint == "default" else checkpoint, kwargs["device"])
+    if not Path(hr_dir).is_dir():
+        raise GentoolError(f"--hr-dir {hr_dir} is not a folder of high-resolution images.")
+    folder = Path(hr_dir).resolve()
+    paths = [folder / name for name in list_images(folder)]
+    if not paths:
+        raise GentoolError(f"no images in {hr_dir}.")
+    device = str(next(model.parameters()).device)
+    result = evaluate_upscaler(
+        model, paths, scale=model.scale, device=device, lpips_weights=kwargs["lpips_weights"]
+    )
+    means = result["mean"]
+    table = Table(
+        title=f"{checkpoint}: {len(result['rows'])} images from {hr_dir}, {result['scale']}x "
+        "(shrunk with antialiased bicubic, then upscaled)"
+    )
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column(result["baseline"], justify="right")
+    table.add_column("meaning")
+    meanings = {
+        "psnr_y": "PSNR of luma, dB, border shaved (higher)",
+        "ssim_y": "SSIM of luma (higher, max 1)",
+        "mse": "RGB mean squared error, [0,1] units (lower)",
+        "psnr_rgb": "PSNR over RGB, dB (higher)",
+        "lpips": "LPIPS, AlexNet (lower)",
+    }
+    for key, value in means["model"].items():
+        table.add_row(key, f"{value:.4g}", f"{means['baseline'][key]:.4g}", meanings.get(key, ""))
+    app.console.print(table)
+    for skipped in result["skipped"]:
+        app.console.print(f"[yellow]skipped {skipped['file']}: {skipped['reason']}[/yellow]")
+    if result["lpips"]:
+        app.console.print(f"[dim]lpips left out: {result['lpips']}[/dim]")
+    json_path = kwargs.get("json_path")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+        app.console.print(f"wrote {json_path}")
+    path = Path(checkpoint)
+    if checkpoint != "default" and not kwargs.get("no_log"):
+        run_dir = path if path.is_dir() else path.parent
+        record = {"event": "evaluate", "hr_dir": str(hr_dir), "images": len(result["rows"])}
+        record.update({f"{k}": v for k, v in means["model"].items()})
+        record.update({f"{result['baseline']}_{k}": v for k, v in means["baseline"].items()})
+        with open(run_dir / "log.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        app.console.print(f"appended the results to {run_dir / 'log.jsonl'}")

@@ -14,7 +14,7 @@ swd       sliced Wasserstein distance of Laplacian patches x1e3  models that sam
 prdc      precision, recall, density, coverage (pixel space)     models that sample
 diversity mean pairwise RMS distance, generated and real         models that sample
 labels    condition accuracy of a classifier trained on labels   conditional models
-recon     reconstruction MSE on the split                        VAEs
+recon     reconstruction MSE, PSNR, SSIM, LPIPS on the split     VAEs
 ========  =====================================================  ==========================
 """
 
@@ -47,7 +47,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prdc": ("precision/recall/density/coverage in pixel space (higher)", SAMPLING_FAMILIES),
     "diversity": ("mean pairwise RMS pixel distance, generated vs real", SAMPLING_FAMILIES),
     "labels": ("classifier accuracy on the requested class (conditional)", ("gan", "vae")),
-    "recon": ("reconstruction mean squared error on the split, [-1,1] pixels", ("vae",)),
+    "recon": ("reconstruction MSE, PSNR, SSIM (and LPIPS) on the split", ("vae",)),
 }
 
 
@@ -60,6 +60,8 @@ class EvaluationSettings:
     batch_size: int = 100
     seed: int = 0
     inception_weights: str | None = None
+    #: LPIPS backbone (torchvision AlexNet state dict); None looks in the torch hub cache.
+    lpips_weights: str | None = None
     #: Retrain the condition classifier even when RUN/classifier.safetensors fits.
     train_classifier: bool = False
     classifier_steps: int = 600
@@ -197,14 +199,44 @@ def generate_images(
 
 @torch.no_grad()
 def reconstruction_mse(model: Any, images: torch.Tensor, batch_size: int = 100) -> float:
+    """Mean squared reconstruction error over ``images``, pixels in [-1, 1]."""
+    return reconstruction_metrics(model, images, batch_size)["recon_mse"]
+
+
+@torch.no_grad()
+def reconstruction_metrics(
+    model: Any, images: torch.Tensor, batch_size: int = 100, lpips: Any = None
+) -> dict[str, float]:
+    """How closely ``model.reconstruct`` returns the uint8 ``images``.
+
+    ``recon_mse`` in [-1, 1] pixel units (the training loss's scale); ``recon_psnr`` (dB) and
+    ``recon_ssim`` on the 8-bit outputs, averaged per image (SSIM needs 11x11 pixels or more);
+    ``recon_lpips`` when an :class:`~gentool.metrics.image_quality.Lpips` is given.
+    """
+    from gentool.metrics.image_quality import psnr, ssim
+
     device = model_device(model)
     total, count = 0.0, 0
+    psnrs: list[torch.Tensor] = []
+    ssims: list[torch.Tensor] = []
+    distances: list[torch.Tensor] = []
     for start in range(0, len(images), batch_size):
         real = to_float(images[start : start + batch_size]).to(device)
-        out = model.reconstruct(real)
-        total += float((out.float() - real).pow(2).sum())
+        out = model.reconstruct(real).float()
+        total += float((out - real).pow(2).sum())
         count += real.numel()
-    return total / count
+        out8, real8 = to_uint8(out).cpu().double(), images[start : start + batch_size].double()
+        psnrs.append(psnr(out8, real8).clamp(max=100.0))  # identical images: cap +inf at 100 dB
+        if min(real8.shape[-2:]) >= 11:
+            ssims.append(ssim(out8, real8))
+        if lpips is not None:
+            distances.append(lpips(out8, real8))
+    values = {"recon_mse": total / count, "recon_psnr": float(torch.cat(psnrs).mean())}
+    if ssims:
+        values["recon_ssim"] = float(torch.cat(ssims).mean())
+    if distances:
+        values["recon_lpips"] = float(torch.cat(distances).mean())
+    return values
 
 
 def _condition_metrics(
@@ -356,8 +388,17 @@ def evaluate_model(
         values.update(_condition_metrics(model, data, spec, settings, run_dir, console))
         timings["labels"] = time.perf_counter() - start
     if "recon" in chosen:
+        from gentool.metrics.image_quality import Lpips, LpipsWeightsMissing
+
         start = time.perf_counter()
-        values["recon_mse"] = reconstruction_mse(model, real, settings.batch_size)
+        lpips = None
+        try:
+            lpips = Lpips(weights=settings.lpips_weights, device=model_device(model))
+        except LpipsWeightsMissing as exc:
+            if settings.lpips_weights is not None:
+                raise
+            notes.append(f"recon_lpips left out: {exc.message}")
+        values.update(reconstruction_metrics(model, real, settings.batch_size, lpips))
         timings["recon"] = time.perf_counter() - start
 
     info = {
@@ -408,6 +449,9 @@ _KEY_MEANINGS = {
     "label_accuracy": "generated images classified as the requested class",
     "label_accuracy_real": "the classifier's accuracy on real images of the split",
     "recon_mse": "reconstruction mean squared error, pixels in [-1, 1] (lower)",
+    "recon_psnr": "reconstruction PSNR of 8-bit images, dB (higher)",
+    "recon_ssim": "reconstruction SSIM, 11x11 Gaussian window (higher, max 1)",
+    "recon_lpips": "reconstruction LPIPS, AlexNet (lower)",
 }
 
 

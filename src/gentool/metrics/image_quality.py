@@ -247,7 +247,8 @@ def evaluate_upscaler(
     {...}, "baseline": {...}}}`` where each ``{...}`` holds ``psnr_y`` (dB, ``scale`` pixels
     shaved), ``ssim_y`` (shaved), ``mse`` (RGB, [0, 1] units, shaved), ``psnr_rgb`` and
     ``lpips`` (RGB, shaved; only when the backbone weights are available). ``"model"`` is
-    absent when ``model`` is None.
+    absent when ``model`` is None. Files that cannot be read, or are too small for the scale,
+    are listed in ``"skipped"`` as ``{"file", "reason"}`` instead of stopping the evaluation.
     """
     import numpy as np
 
@@ -267,12 +268,18 @@ def evaluate_upscaler(
     except LpipsWeightsMissing as exc:
         lpips_note = exc.message
     rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
     for path in hr_paths:
-        hr = _read_rgb(Path(path))
+        try:
+            hr = _read_rgb(Path(path))
+        except GentoolError as exc:  # a corrupt file is reported and skipped, not fatal
+            skipped.append({"file": str(path), "reason": exc.message})
+            continue
         height = hr.shape[1] // scale * scale
         width = hr.shape[2] // scale * scale
         if height < 2 * scale + 11 or width < 2 * scale + 11:
-            raise GentoolError(f"{path} is too small to evaluate at {scale}x.")
+            skipped.append({"file": str(path), "reason": f"too small to evaluate at {scale}x"})
+            continue
         hr = hr[:, :height, :width]
         low = degrade(hr.unsqueeze(0) / 127.5 - 1, scale)  # (1, 3, h, w) in [-1, 1]
         outputs: dict[str, torch.Tensor] = {}
@@ -298,6 +305,9 @@ def evaluate_upscaler(
                 scores["lpips"] = float(lpips_metric(image, target)[0])
             row[name] = scores
         rows.append(row)
+    if not rows:
+        reasons = "; ".join(f"{Path(s['file']).name}: {s['reason']}" for s in skipped[:3])
+        raise GentoolError(f"none of the {len(skipped)} images could be evaluated ({reasons}).")
     names = ["baseline"] + (["model"] if model is not None else [])
     means = {
         name: {key: _mean([r[name][key] for r in rows]) for key in rows[0][name]} for name in names
@@ -307,5 +317,6 @@ def evaluate_upscaler(
         "baseline": baseline,
         "lpips": lpips_note,
         "rows": rows,
+        "skipped": skipped,
         "mean": means,
     }
