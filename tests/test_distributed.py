@@ -89,3 +89,37 @@ def test_batchnorm_run_finishes_and_resumes_on_another_world_size(tmp_path: Path
     assert all(
         torch.isfinite(t).all() for t in ckpt.section("model").values() if t.is_floating_point()
     )
+
+
+def test_vae_and_upscaler_train_under_torchrun(tmp_path: Path) -> None:
+    common = ["--batch-size", "8", "--image-size", "16", "--device", "cpu", "--steps", "3"]
+    common += ["--log-every", "1", "--sample-every", "3", "--overwrite"]
+    # A learned Gaussian sigma lives outside the DDP-wrapped encoder and decoder.
+    vae = ["train", "vae", "--model-opt", "width=4", "--model-opt", "latent_dim=4"]
+    vae += ["--model-opt", "likelihood=gaussian", "--model-opt", "gaussian_sigma=learned"]
+    sr = ["train", "sr-unet", "--loss", "ls", "--model-opt", "width=4", "--model-opt"]
+    sr += ["max_width=8", "--model-opt", "depth=2", "--model-opt", "d_width=4"]
+    for name, args in (("vae", vae), ("sr", sr)):
+        run = gentool(*args, *common, "--out", name, cwd=tmp_path, nproc=2)
+        assert run.stderr.count("done:") == 1
+        ckpt = load_checkpoint(tmp_path / name)
+        assert ckpt.meta["step"] == 3
+        assert not any(k.startswith("module.") for k in ckpt.section("model"))
+
+
+def test_sync_batchnorm_on_cpu_is_one_clear_error(tmp_path: Path) -> None:
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT / "src"), GENTOOL_PLUGINS="none", OMP_NUM_THREADS="1"
+    )
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    result = subprocess.run(
+        [sys.executable, *launcher, "-m", "gentool", *TINY, "--steps", "2", "--sync-bn"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    # each rank stops with gentool's one-line error (torchrun then reports the failed ranks)
+    assert "Error: --sync-bn needs CUDA devices" in result.stderr

@@ -54,16 +54,38 @@ def init_distributed(device: torch.device) -> World:
     return world
 
 
-def wrap(module: nn.Module, device: torch.device) -> nn.Module:
+def wrap(module: nn.Module, device: torch.device, sync_batchnorm: bool = False) -> nn.Module:
     """DistributedDataParallel around ``module`` (buffers are not re-broadcast each forward,
-    so rank 0 can sample alone)."""
+    so rank 0 can sample alone). With ``sync_batchnorm``, BatchNorm layers become
+    :class:`torch.nn.SyncBatchNorm` first: statistics over the global batch (CUDA only)."""
     if not any(p.requires_grad for p in module.parameters()):
         return module
+    if sync_batchnorm:
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     ids = [device.index] if device.type == "cuda" else None
     ddp = nn.parallel.DistributedDataParallel
     if "forward_sync_buffers" in inspect.signature(ddp.__init__).parameters:
         return ddp(module, device_ids=ids, forward_sync_buffers=False)
     return ddp(module, device_ids=ids, broadcast_buffers=False)
+
+
+def check_sync_batchnorm(device: torch.device, world: World) -> None:
+    """``--sync-bn`` is a multi-GPU option: torch's SyncBatchNorm does not run on the CPU."""
+    if world.distributed and device.type != "cuda":
+        raise GentoolError(
+            "--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU); "
+            "drop it, or train on GPUs."
+        )
+
+
+def average_gradients(params: list[nn.Parameter], world: World) -> None:
+    """All-reduce (mean) the gradients of parameters that live outside any DDP module."""
+    if not world.distributed:
+        return
+    for param in params:
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad /= world.size
 
 
 def unwrap(module: nn.Module) -> nn.Module:

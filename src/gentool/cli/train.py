@@ -91,6 +91,12 @@ from gentool.config import parse_key_values
     is_flag=True,
     help="torch.compile G and D separately (D stays eager with a gradient penalty).",
 )
+@click.option(
+    "--sync-bn",
+    "sync_batchnorm",
+    is_flag=True,
+    help="Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).",
+)
 @click.option("--log-every", type=int, default=50, help="Steps between log lines.")
 @click.option("--sample-every", type=int, default=500, help="Steps between sample grids.")
 @click.option("--checkpoint-every", type=int, default=1000, help="Steps between checkpoints.")

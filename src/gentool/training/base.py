@@ -48,7 +48,13 @@ from gentool.checkpoint import (
 )
 from gentool.config import config_to_dict
 from gentool.data.base import DataSpec, ImageData, to_float
-from gentool.distributed import barrier, check_batch, init_distributed, plain_state_dict
+from gentool.distributed import (
+    barrier,
+    check_batch,
+    check_sync_batchnorm,
+    init_distributed,
+    plain_state_dict,
+)
 from gentool.errors import GentoolError, Interrupted, TrainingStopped
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
@@ -84,6 +90,8 @@ class TrainSettings:
     channels_last: bool = False
     #: Compile the networks with torch.compile (each network separately).
     compile: bool = False
+    #: Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).
+    sync_batchnorm: bool = False
     #: Extra options a family's loop understands (kept as strings, stored with the run).
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -436,6 +444,8 @@ class Trainer:
             self.check_output()
             self._write_config()
         if self.world.distributed:
+            if self.settings.sync_batchnorm:
+                check_sync_batchnorm(self.device, self.world)
             self.wrap_distributed()
         self.model.train()
         interrupt = _Interrupt()

@@ -84,8 +84,9 @@ class GanTrainer(Trainer):
 
     # --- multi-process --------------------------------------------------------------------
     def wrap_distributed(self) -> None:
-        self.model.generator = wrap(self.model.generator, self.device)
-        self.model.discriminator = wrap(self.model.discriminator, self.device)
+        sync = self.settings.sync_batchnorm
+        self.model.generator = wrap(self.model.generator, self.device, sync)
+        self.model.discriminator = wrap(self.model.discriminator, self.device, sync)
 
     def _latent(self, n: int, batch: dict[str, torch.Tensor]) -> Latent:
         """Latent inputs for this rank: under torchrun, each rank takes its slice of the inputs

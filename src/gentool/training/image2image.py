@@ -26,6 +26,7 @@ fixed input: input (nearest-neighbour enlarged) | output | target.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 
 from gentool.config import build_config
 from gentool.data.base import to_float
+from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.models.srunet import Image2ImageModel
@@ -127,6 +129,12 @@ class Image2ImageTrainer(Trainer):
         top = (size - side) // 2
         self.fixed_targets = to_float(data.images[:rows, :, top : top + side, top : top + side])
 
+    def wrap_distributed(self) -> None:
+        sync = self.settings.sync_batchnorm
+        self.model.generator = wrap(self.model.generator, self.device, sync)
+        if self.model.discriminator is not None:
+            self.model.discriminator = wrap(self.model.discriminator, self.device, sync)
+
     # --- data -----------------------------------------------------------------------------
     def batch(self) -> dict[str, torch.Tensor]:
         idx = self.sampler.next_indices()
@@ -203,8 +211,11 @@ class Image2ImageTrainer(Trainer):
             d_params = model.discriminator_parameters()
             for p in d_params:
                 p.requires_grad_(False)
+            # D only passes gradients through to G here: no DDP gradient sync for D.
+            no_sync = getattr(model.discriminator, "no_sync", contextlib.nullcontext)
             try:
-                fake_scores = model.discriminate(upsampled, output).float()
+                with no_sync():
+                    fake_scores = model.discriminate(upsampled, output).float()
                 loss_g = self.loss.generator_loss(fake_scores)
             finally:
                 for p in d_params:

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from gentool.data.base import to_float
+from gentool.distributed import average_gradients, wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.models.vae import VaeModel
@@ -59,12 +60,22 @@ class VaeTrainer(Trainer):
         self.optimizers = {
             "model": make_optimizer(list(model.parameters()), s.lr_g, s, self.device)
         }
+        self.loose_parameters: list[torch.nn.Parameter] = []
         fixed = torch.Generator().manual_seed(s.seed + 1)
         self.fixed_z = model.sample_prior(s.samples, generator=fixed)
         n_recon = min(
             len(data), max(RECON_COLUMNS, s.samples // 2 // RECON_COLUMNS * RECON_COLUMNS)
         )
         self.fixed_images = to_float(data.images[:n_recon]).to(self.device)
+
+    def wrap_distributed(self) -> None:
+        sync = self.settings.sync_batchnorm
+        model = self.model
+        model.encoder = wrap(model.encoder, self.device, sync)
+        model.decoder = wrap(model.decoder, self.device, sync)
+        inside = {id(p) for p in [*model.encoder.parameters(), *model.decoder.parameters()]}
+        # a learned Gaussian sigma lives on the model itself: averaged by hand
+        self.loose_parameters = [p for p in model.parameters() if id(p) not in inside]
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model = self.model
@@ -76,6 +87,7 @@ class VaeTrainer(Trainer):
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(self.loose_parameters, self.world)
         opt.step()
         negative_elbo = (recon + kl).detach()
         stats = {
