@@ -31,7 +31,9 @@ from gentool.models.dcgan import Dcgan
 from gentool.models.srunet import SrUnet
 from gentool.models.vae import ConvVae
 from gentool.training.base import Trainer, TrainSettings
-from gentool.training.image2image import degrade
+from gentool.training.gan import GanTrainer
+from gentool.training.image2image import Image2ImageTrainer, degrade
+from gentool.training.vae import VaeTrainer
 
 Step = Callable[[], None]
 
@@ -161,7 +163,7 @@ def build_case(kind: str, batch: int, args: argparse.Namespace) -> Case:
     if kind == "dcgan":
         options = {"g_width": args.width, "d_width": args.width}
         loss = BceLoss()
-        trainer_cls = Dcgan.trainer_class()
+        trainer_cls = GanTrainer
         trainer = trainer_cls(
             Dcgan(Dcgan.configure(options, data, loss=loss)),
             data,
@@ -174,14 +176,14 @@ def build_case(kind: str, batch: int, args: argparse.Namespace) -> Case:
         name = f"DCGAN-{size} (width {args.width})"
     elif kind == "vae":
         config = ConvVae.configure({}, data)
-        trainer = ConvVae.trainer_class()(ConvVae(config), data, settings, data_spec=spec)
+        trainer = VaeTrainer(ConvVae(config), data, settings, data_spec=spec)
         ref_model = ConvVae(ConvVae.configure({}, data)).to(trainer.device)
         reference = reference_vae(ref_model, images, batch, trainer.device)
         name = f"VAE-{size} (width {config.width}, latent {config.latent_dim})"
     elif kind == "sr-unet":
         loss = LeastSquaresLoss()
         config = SrUnet.configure({}, data, loss=loss)
-        trainer = SrUnet.trainer_class()(SrUnet(config), data, settings, data_spec=spec, loss=loss)
+        trainer = Image2ImageTrainer(SrUnet(config), data, settings, data_spec=spec, loss=loss)
         ref_model = SrUnet(SrUnet.configure({}, data, loss=loss)).to(trainer.device)
         patch = min(64, size)
         reference = reference_sr(ref_model, images, batch, trainer.device, patch)
@@ -265,7 +267,11 @@ def main() -> None:
         ref_ips = batch * args.steps / statistics.median(ref_times)
         our_ips = batch * args.steps / statistics.median(our_times)
         rows.append((case.name, batch, str(device), ref_ips, our_ips, our_ips / ref_ips, compile_s))
-        print(f"done: {case.name} batch {batch}", flush=True)
+        print(
+            f"done: {case.name} batch {batch}: reference {ref_ips:.1f} img/s, gentool "
+            f"{our_ips:.1f} img/s, ratio {our_ips / ref_ips:.2f}",
+            flush=True,
+        )
         if args.profile:
             print(profile_summary(ours, device))
 

@@ -36,7 +36,7 @@ from gentool.config import parse_key_values
     "train_opts",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A family-specific training option, repeatable. Example: --train-opt kl_warmup=2000",
+    help="A family-specific training option, repeatable. Example: --train-opt augment=flip",
 )
 @data_options("digits")
 @click.option(
