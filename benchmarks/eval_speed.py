@@ -16,6 +16,10 @@ What is timed, one row each:
   the row is a timing only and no FID value is computed from it.
 
     OMP_NUM_THREADS=2 python benchmarks/eval_speed.py --num 10000 --sample-count 1000
+    python benchmarks/eval_speed.py --num 10000 --device cuda --inception-count 10000
+
+``--device`` runs sampling, the metrics and the Inception forward there (as ``gentool evaluate
+--device`` does); each timed row ends with a device synchronisation.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class Row:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
 
@@ -75,12 +81,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--skip", default="", help="comma list of rows to skip")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
+    device = torch.device(args.device)
     skip = set(filter(None, args.skip.split(",")))
     torch.manual_seed(0)
     rows: list[Row] = []
 
-    model = Dcgan(Dcgan.configure({"image_size": args.size, "channels": 3})).eval()
+    model = Dcgan(Dcgan.configure({"image_size": args.size, "channels": 3})).eval().to(device)
     sample_count = min(args.sample_count or args.num, args.num)
     generator = torch.Generator().manual_seed(0)
     fakes = []
@@ -88,7 +96,7 @@ def main() -> None:
     with Row("sampling (DCGAN-64, paper widths)", sample_count, scale) as row, torch.no_grad():
         for begin in range(0, sample_count, args.batch_size):
             count = min(args.batch_size, sample_count - begin)
-            fakes.append(to_uint8(model.sample(count, generator=generator)))
+            fakes.append(to_uint8(model.sample(count, generator=generator)).cpu())
     if sample_count != args.num:
         row.note = f"extrapolated from {sample_count}"
     rows.append(row)
@@ -102,13 +110,14 @@ def main() -> None:
 
     if "swd" not in skip:
         with Row("swd", len(fake)) as row:
-            out = sliced_wasserstein_distance(real, fake)
+            out = sliced_wasserstein_distance(real, fake, device=device)
         row.note = f"swd_avg={out['swd_avg']:.1f}"
         rows.append(row)
     if "prdc" not in skip:
         with Row("prdc (features + k-NN, k=5)", len(fake)) as row:
-            f_real, f_fake = pixel_features(real), pixel_features(fake)
-            out = precision_recall_density_coverage(f_real, f_fake, 5)
+            f_real = pixel_features(real, device=device)
+            f_fake = pixel_features(fake, device=device)
+            out = precision_recall_density_coverage(f_real, f_fake, 5, device=device)
         row.note = (
             f"P={out['precision']:.4f} R={out['recall']:.4f} D={out['density']:.3f} "
             f"C={out['coverage']:.4f}"
@@ -117,25 +126,29 @@ def main() -> None:
         from torch_fidelity.metric_prc import calculate_precision_recall_part
 
         with Row("  reference: torch-fidelity P/R", len(fake)) as row:
-            p, r = calculate_precision_recall_part(f_fake, f_real, neighborhood=5, batch_size=1024)
+            p, r = calculate_precision_recall_part(
+                f_fake.float(), f_real.float(), neighborhood=5, batch_size=1024
+            )
         row.note = f"P={p:.4f} R={r:.4f} (same features, k=5)"
         rows.append(row)
     if "diversity" not in skip:
         with Row("diversity (generated + real)", len(fake)) as row:
-            out_g, out_r = pairwise_diversity(fake), pairwise_diversity(real)
+            out_g = pairwise_diversity(fake, device=device)
+            out_r = pairwise_diversity(real, device=device)
         row.note = f"generated={out_g:.4f} real={out_r:.4f}"
         rows.append(row)
     if "inception" not in skip:
-        network = build_inception(None)  # RANDOM weights: timing only, never a metric value
+        # RANDOM weights: timing only, never a metric value
+        network = build_inception(None).eval().to(device)
 
         def extractor(images: torch.Tensor) -> dict[str, torch.Tensor]:
             with torch.no_grad():
-                pool, logits = network(images)
-            return {"pool": pool, "logits": logits}
+                pool, logits = network(images.to(device))
+            return {"pool": pool.cpu(), "logits": logits.cpu()}
 
         count = min(args.inception_count, len(fake))
         with Row("inception forward (299x299)", count, args.num / count) as row:
-            extract_features(fake[:count], extractor, min(32, count))
+            extract_features(fake[:count], extractor, min(args.batch_size, count))
         row.note = f"RANDOM weights, timing only; extrapolated from {count}"
         rows.append(row)
 
@@ -145,6 +158,7 @@ def main() -> None:
     )
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"device {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, "
         f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the end"
     )
     per = f"wall s / {args.num}"

@@ -149,6 +149,7 @@ def settings_for(args: argparse.Namespace, batch: int) -> TrainSettings:
         precision=args.precision,
         channels_last=args.channels_last,
         compile=args.compile,
+        cuda_graphs=args.cuda_graphs,
     )
 
 
@@ -202,15 +203,56 @@ def measure(step: Step, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def profile_summary(step: Step, device: torch.device, steps: int = 5, rows: int = 12) -> str:
-    """The top operators of a few steps by self device (or CPU) time."""
+KERNEL_GROUPS = (
+    (
+        "convolution / matmul",
+        ("conv", "cudnn", "gemm", "xmma", "cutlass", "sm90", "sm80", "wgrad", "dgrad"),
+    ),
+    ("batch norm", ("batch_norm", "batchnorm", "bn_")),
+    ("optimizer (Adam)", ("adam", "multi_tensor", "foreach")),
+    ("copies and casts", ("copy", "cast", "memcpy", "memset", "fill")),
+)
+
+
+def _group(name: str) -> str:
+    lowered = name.lower()
+    for group, needles in KERNEL_GROUPS:
+        if any(n in lowered for n in needles):
+            return group
+    return "elementwise, reductions, other"
+
+
+def profile_summary(step: Step, device: torch.device, steps: int = 10, rows: int = 12) -> str:
+    """Where a step's time goes: device kernel time by kind against wall time per step, and
+    the top operators by self device (or CPU) time."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
-        measure(step, steps, device)
+        wall = measure(step, steps, device)
+    lines = [f"profile of {steps} steps: {1e3 * wall / steps:.3f} ms wall per step (profiler on)"]
+    if device.type == "cuda":
+        groups: dict[str, float] = {}
+        launches = 0
+        for event in prof.events():
+            if event.device_type != DeviceType.CUDA:
+                continue
+            launches += 1
+            duration = getattr(event, "device_time", None) or getattr(event, "cuda_time", 0.0)
+            groups[_group(event.name)] = groups.get(_group(event.name), 0.0) + duration
+        busy = sum(groups.values())
+        lines.append(
+            f"GPU busy {busy / 1e3 / steps:.3f} ms per step ({100 * busy / 1e6 / wall:.0f}% of "
+            f"wall), {launches / steps:.0f} kernels and copies per step"
+        )
+        for group, duration in sorted(groups.items(), key=lambda kv: -kv[1]):
+            lines.append(
+                f"  {group:32} {duration / 1e3 / steps:7.3f} ms/step  {100 * duration / busy:5.1f}%"
+            )
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    return str(prof.key_averages().table(sort_by=key, row_limit=rows))
+    lines.append(str(prof.key_averages().table(sort_by=key, row_limit=rows)))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -236,6 +278,9 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument(
+        "--cuda-graphs", action="store_true", help="replay gentool's GAN step as a CUDA graph"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="print the top operators of gentool's step"
     )
     args = parser.parse_args()
@@ -255,10 +300,11 @@ def main() -> None:
         trainer, device = case.trainer, case.trainer.device
 
         def ours(trainer: Trainer = trainer) -> None:
-            trainer.train_step(trainer.batch())
+            trainer.run_step(trainer.batch())
 
         compile_s = measure(ours, 1, device) if args.compile else 0.0
-        measure(ours, args.warmup, device)
+        # with --cuda-graphs: 3 eager warm-up steps, then the capture, before any timing
+        measure(ours, args.warmup + (4 if args.cuda_graphs else 0), device)
         measure(case.reference, args.warmup, device)
         ref_times, our_times = [], []
         for _ in range(args.blocks):
@@ -273,11 +319,14 @@ def main() -> None:
             flush=True,
         )
         if args.profile:
+            print(f"--- reference step, {case.name} batch {batch}")
+            print(profile_summary(case.reference, device))
+            print(f"--- gentool step, {case.name} batch {batch}")
             print(profile_summary(ours, device))
 
     print(
         f"{args.precision}{', channels_last' if args.channels_last else ''}"
-        f"{', compiled' if args.compile else ''}; median of {args.blocks} interleaved blocks of "
+        f"{', compiled' if args.compile else ''}{', CUDA graphs' if args.cuda_graphs else ''}; median of {args.blocks} interleaved blocks of "
         f"{args.steps} steps; one step = a full training iteration (D + G, or one VAE update)"
     )
     print("| model | batch | device | reference img/s | gentool img/s | ratio | compile s |")

@@ -150,3 +150,43 @@ def test_unknown_config_field_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(CheckpointError, match="mystery"):
         model_from_checkpoint(load_checkpoint(path))
+
+
+def test_optimizer_state_keeps_the_kernels_of_the_machine_that_loads_it() -> None:
+    # A run saved with foreach (or fused/capturable GPU) kernels resumes with whatever the
+    # resuming machine chose: only the arithmetic state comes from the checkpoint.
+    import torch
+
+    from gentool.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+
+    weight = torch.nn.Parameter(torch.randn(3))
+    saved = torch.optim.Adam([weight], lr=0.1, foreach=True)
+    weight.sum().backward()
+    saved.step()
+    tensors, meta = optimizer_to_tensors(saved, "optim.g")
+    fresh = torch.optim.Adam([weight], lr=0.5, foreach=False)
+    optimizer_from_tensors(fresh, {k[len("optim.g.") :]: v for k, v in tensors.items()}, meta)
+    assert fresh.param_groups[0]["foreach"] is False
+    assert fresh.param_groups[0]["lr"] == 0.1
+    assert torch.equal(fresh.state[weight]["exp_avg"], saved.state[weight]["exp_avg"])
+
+
+def test_optimizer_moments_take_the_memory_layout_of_their_parameters() -> None:
+    # channels_last weights: the resumed Adam moments must be channels_last too, or the
+    # fused/foreach kernels refuse them ("must have same dtype, device, and layout").
+    import torch
+
+    from gentool.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+
+    conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    saved = torch.optim.Adam(conv.parameters(), foreach=True)
+    conv(torch.randn(2, 3, 8, 8)).sum().backward()
+    saved.step()
+    tensors, meta = optimizer_to_tensors(saved, "o")
+    contiguous = {k[2:]: v.contiguous() for k, v in tensors.items()}  # as safetensors stores
+    fresh = torch.optim.Adam(conv.parameters(), foreach=True)
+    optimizer_from_tensors(fresh, contiguous, meta)
+    moment = fresh.state[conv.weight]["exp_avg"]
+    assert moment.stride() == conv.weight.stride()
+    assert torch.equal(moment, saved.state[conv.weight]["exp_avg"])
+    fresh.step()  # the foreach kernel accepts the restored state

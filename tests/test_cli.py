@@ -189,3 +189,13 @@ def test_compile_failure_falls_back_to_eager_with_a_notice(
     assert result.exit_code == 0, result.output
     assert "torch.compile unavailable (no compiler here); running eagerly" in result.output
     assert (out / "ckpt.safetensors").exists()
+
+
+def test_cuda_graphs_on_the_cpu_train_eagerly_with_a_notice(tmp_path: Path) -> None:
+    out = tmp_path / "graphs"
+    result = CliRunner().invoke(
+        cli, ["train", "dcgan", "--loss", "ls", "--out", str(out), "--cuda-graphs", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    assert "--cuda-graphs: CUDA graphs need a CUDA device; running eagerly" in result.output
+    assert (out / "ckpt.safetensors").exists()

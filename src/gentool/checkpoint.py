@@ -183,6 +183,10 @@ def optimizer_to_tensors(
     return tensors, {"param_groups": groups, "scalars": scalars}
 
 
+#: Optimizer options that choose kernels rather than change the arithmetic.
+IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+
+
 def optimizer_from_tensors(
     optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> None:
@@ -198,10 +202,28 @@ def optimizer_from_tensors(
         raise CheckpointError("optimizer state in the checkpoint does not match the model.")
     for saved, now in zip(groups, current, strict=True):
         saved["params"] = now["params"]
+        # How the update is computed belongs to this machine, not to the run: a run saved on
+        # a GPU (fused, capturable kernels) resumes on a CPU and the other way round.
+        for key in IMPLEMENTATION_FLAGS:
+            if key in now:
+                saved[key] = now[key]
     try:
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"optimizer state does not fit the model ({exc}).") from None
+    # Saved tensors are contiguous; fused and foreach kernels want each moment in the memory
+    # layout of its parameter (channels_last weights keep channels_last moments).
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == param.shape
+                    and value.stride() != param.stride()
+                ):
+                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(
+                        value
+                    )
 
 
 # --- random number generators ----------------------------------------------------------------

@@ -92,6 +92,11 @@ from gentool.config import parse_key_values
     help="torch.compile G and D separately (D stays eager with a gradient penalty).",
 )
 @click.option(
+    "--cuda-graphs",
+    is_flag=True,
+    help="On CUDA: replay each whole GAN step (D + G updates) as one CUDA graph.",
+)
+@click.option(
     "--sync-bn",
     "sync_batchnorm",
     is_flag=True,

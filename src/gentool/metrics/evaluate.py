@@ -344,6 +344,7 @@ def evaluate_model(
         )
         timings["sampling"] = time.perf_counter() - start
     real = data.images
+    device = model_device(model)  # the weight-free metrics run where the model runs
 
     if fake is not None and any(n in chosen for n in INCEPTION_METRICS):
         start = time.perf_counter()
@@ -357,7 +358,7 @@ def evaluate_model(
         from gentool.metrics.swd import sliced_wasserstein_distance
 
         start = time.perf_counter()
-        values.update(sliced_wasserstein_distance(real, fake, seed=settings.seed))
+        values.update(sliced_wasserstein_distance(real, fake, seed=settings.seed, device=device))
         timings["swd"] = time.perf_counter() - start
     if fake is not None and "prdc" in chosen:
         from gentool.metrics.prdc import (
@@ -372,7 +373,12 @@ def evaluate_model(
             notes.append(f"prdc skipped: needs more than {k} real and generated images.")
         else:
             values.update(
-                precision_recall_density_coverage(pixel_features(real), pixel_features(fake), k)
+                precision_recall_density_coverage(
+                    pixel_features(real, device=device),
+                    pixel_features(fake, device=device),
+                    k,
+                    device=device,
+                )
             )
             notes.append(f"precision/recall/density/coverage in {PIXEL_FEATURE_NAME} space, k={k}.")
         timings["prdc"] = time.perf_counter() - start
@@ -380,8 +386,8 @@ def evaluate_model(
         from gentool.metrics.diversity import pairwise_diversity
 
         start = time.perf_counter()
-        values["diversity"] = pairwise_diversity(fake, seed=settings.seed)
-        values["diversity_real"] = pairwise_diversity(real, seed=settings.seed)
+        values["diversity"] = pairwise_diversity(fake, seed=settings.seed, device=device)
+        values["diversity_real"] = pairwise_diversity(real, seed=settings.seed, device=device)
         timings["diversity"] = time.perf_counter() - start
     if "labels" in chosen:
         start = time.perf_counter()

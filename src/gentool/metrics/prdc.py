@@ -30,17 +30,23 @@ PIXEL_FEATURE_SEED = 0
 PIXEL_FEATURE_NAME = f"pixels{PIXEL_FEATURE_SIZE}-rp{PIXEL_FEATURE_DIM}-seed{PIXEL_FEATURE_SEED}"
 
 
-def pixel_features(images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """uint8 or [-1, 1] images ``(N, C, H, W)`` -> ``(N, 256)`` projections of 32x32 pixels."""
+def pixel_features(
+    images: torch.Tensor, batch_size: int = 1024, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """uint8 or [-1, 1] images ``(N, C, H, W)`` -> ``(N, 256)`` projections of 32x32 pixels.
+
+    Computed on ``device`` (default: the CPU) and returned there.
+    """
+    where = torch.device(device or "cpu")
     n, c = images.shape[:2]
     generator = torch.Generator().manual_seed(PIXEL_FEATURE_SEED)
     inputs = c * PIXEL_FEATURE_SIZE * PIXEL_FEATURE_SIZE
     projection = (
         torch.randn(inputs, PIXEL_FEATURE_DIM, generator=generator) / PIXEL_FEATURE_DIM**0.5
-    )
+    ).to(where)
     out = []
     for start in range(0, n, batch_size):
-        chunk = images[start : start + batch_size].cpu()
+        chunk = images[start : start + batch_size].to(where)
         chunk = chunk.float() / 127.5 - 1.0 if chunk.dtype == torch.uint8 else chunk.float()
         if chunk.shape[-1] != PIXEL_FEATURE_SIZE or chunk.shape[-2] != PIXEL_FEATURE_SIZE:
             chunk = F.interpolate(chunk, size=(PIXEL_FEATURE_SIZE,) * 2, mode="area")
@@ -66,21 +72,22 @@ def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def precision_recall_density_coverage(
-    real: torch.Tensor, fake: torch.Tensor, k: int = 5
+    real: torch.Tensor, fake: torch.Tensor, k: int = 5, device: torch.device | str | None = None
 ) -> dict[str, float]:
     """The four metrics between feature sets ``real`` ``(N, D)`` and ``fake`` ``(M, D)``.
 
-    Distances are computed in float64, a block of generated samples at a time, so 10,000 x
-    10,000 needs no more than a few hundred MB.
+    Distances are computed in float64 on ``device`` (default: the CPU), a block of generated
+    samples at a time, so 10,000 x 10,000 needs no more than a few hundred MB.
     """
-    real = real.double().cpu()
-    fake = fake.double().cpu()
+    where = torch.device(device or "cpu")
+    real = real.to(where, torch.float64)
+    fake = fake.to(where, torch.float64)
     real_radii = knn_radii(real, k)  # (N,)
     fake_radii = knn_radii(fake, k)  # (M,)
     in_some_real_ball = 0
     balls_holding = 0.0
-    real_covered = torch.zeros(len(real), dtype=torch.bool)
-    real_in_fake_ball = torch.zeros(len(real), dtype=torch.bool)
+    real_covered = torch.zeros(len(real), dtype=torch.bool, device=where)
+    real_in_fake_ball = torch.zeros(len(real), dtype=torch.bool, device=where)
     for start in range(0, len(fake), CHUNK):
         d = torch.cdist(fake[start : start + CHUNK], real)  # (m, N)
         inside = d <= real_radii.unsqueeze(0)  # fake j inside real ball i

@@ -64,7 +64,7 @@ def auto_levels(image_size: int, smallest: int = 16) -> int:
 
 
 def _as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] or float [-1, 1] -> float32 in [0, 255] on the CPU."""
+    """uint8 [0, 255] or float [-1, 1] -> float32 in [0, 255]."""
     if images.dtype == torch.uint8:
         return images.float()
     return (images.detach().float().clamp(-1, 1) + 1.0) * 127.5
@@ -78,10 +78,11 @@ def _patches(
     ys = torch.randint(0, h - patch_size + 1, (n, per_image), generator=generator)
     xs = torch.randint(0, w - patch_size + 1, (n, per_image), generator=generator)
     offsets = torch.arange(patch_size)
-    rows = (ys[..., None] + offsets).view(n, per_image, patch_size, 1)
-    cols = (xs[..., None] + offsets).view(n, per_image, 1, patch_size)
+    # positions come from the CPU generator, so every device cuts the same patches
+    rows = (ys[..., None] + offsets).view(n, per_image, patch_size, 1).to(level.device)
+    cols = (xs[..., None] + offsets).view(n, per_image, 1, patch_size).to(level.device)
     flat = level.permute(0, 2, 3, 1)  # (N, H, W, C)
-    image_index = torch.arange(n).view(n, 1, 1, 1)
+    image_index = torch.arange(n, device=level.device).view(n, 1, 1, 1)
     patches = flat[image_index, rows, cols]  # (N, P, p, p, C)
     return patches.reshape(n * per_image, patch_size, patch_size, c).permute(0, 3, 1, 2)
 
@@ -101,7 +102,7 @@ def _sliced_wasserstein(
     while done < num_projections:
         chunk = min(128, num_projections - done)
         directions = torch.randn(a.shape[1], chunk, generator=generator, dtype=torch.float64)
-        directions = (directions / directions.norm(dim=0, keepdim=True)).float()
+        directions = (directions / directions.norm(dim=0, keepdim=True)).float().to(a.device)
         proj_a = torch.sort(a @ directions, dim=0).values
         proj_b = torch.sort(b @ directions, dim=0).values
         total += float((proj_a - proj_b).abs().mean(dim=0).sum())
@@ -118,13 +119,15 @@ def sliced_wasserstein_distance(
     num_projections: int = 512,
     levels: int | None = None,
     seed: int = 0,
+    device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """SWD (x1e3) between two image sets, per pyramid level and averaged.
 
     ``real`` and ``fake`` are ``(N, C, H, W)`` tensors, uint8 in [0, 255] or float in
     [-1, 1], of the same channels and size (the number of images may differ: the larger
     descriptor set is randomly subsampled to the smaller). ``levels`` defaults to halving from
-    the image size down to 16 pixels. Returns ``{"swd_<size>px": ..., "swd_avg": ...}``,
+    the image size down to 16 pixels. The work runs on ``device`` (default: the CPU); random
+    patch positions and directions are drawn on the CPU, so devices agree to rounding. Returns ``{"swd_<size>px": ..., "swd_avg": ...}``,
     finest level first; 0 for identical sets (same seed, same patches).
     """
     if real.dim() != 4 or fake.dim() != 4 or real.shape[1:] != fake.shape[1:]:
@@ -142,7 +145,10 @@ def sliced_wasserstein_distance(
         )
     results: dict[str, float] = {}
     with torch.no_grad():
-        pyramids = [laplacian_pyramid(_as_float(images.cpu()), levels) for images in (real, fake)]
+        where = torch.device(device or "cpu")
+        pyramids = [
+            laplacian_pyramid(_as_float(images.to(where)), levels) for images in (real, fake)
+        ]
         for index, (level_real, level_fake) in enumerate(zip(*pyramids, strict=True)):
             generator = torch.Generator().manual_seed(seed + 1000 * index)
             a = _normalise(_patches(level_real, patch_size, patches_per_image, generator))
@@ -150,9 +156,9 @@ def sliced_wasserstein_distance(
             b = _normalise(_patches(level_fake, patch_size, patches_per_image, generator))
             m = min(len(a), len(b))
             if len(a) > m:
-                a = a[torch.randperm(len(a), generator=generator)[:m]]
+                a = a[torch.randperm(len(a), generator=generator)[:m].to(where)]
             if len(b) > m:
-                b = b[torch.randperm(len(b), generator=generator)[:m]]
+                b = b[torch.randperm(len(b), generator=generator)[:m].to(where)]
             distance = _sliced_wasserstein(a, b, num_projections, generator)
             results[f"swd_{int(level_real.shape[-1])}px"] = 1e3 * distance
     results["swd_avg"] = sum(results.values()) / len(results)

@@ -33,7 +33,7 @@ from gentool.models.dcgan import (
     DcganGenerator,
     resolve_d_norm,
 )
-from gentool.models.gan import GanModel, Latent
+from gentool.models.gan import GanModel, Latent, draw_device
 from gentool.models.layers import dcgan_init
 
 
@@ -147,9 +147,10 @@ class Acgan(GanModel):
             z = z_row.repeat(math.ceil(n / columns), 1)[:n]
             classes = (torch.arange(n) // columns) % k
         else:
-            z = torch.randn(n, self.latent_dim, generator=generator)
+            where = draw_device(generator, device)
+            z = torch.randn(n, self.latent_dim, generator=generator, device=where)
             if labels is None:
-                classes = torch.randint(0, k, (n,), generator=generator)
+                classes = torch.randint(0, k, (n,), generator=generator, device=where)
             else:
                 classes = torch.as_tensor(labels, dtype=torch.long).flatten()
                 if len(classes) != n:

@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 Latent = dict[str, torch.Tensor]
 
 
+def draw_device(generator: torch.Generator | None, device: torch.device | str) -> torch.device:
+    """Where to draw random latents: on ``generator``'s device when one is given (so a seeded
+    sample is the same on every machine), else on the model's device (so a training step
+    neither waits for a host-to-device copy nor leaves a CUDA graph)."""
+    return generator.device if generator is not None else torch.device(device)
+
+
 class GanModel(ModelPlugin):
     FAMILY: ClassVar[str] = "gan"
     generator: nn.Module
@@ -48,8 +55,10 @@ class GanModel(ModelPlugin):
     ) -> Latent:
         """Inputs of the generator for ``n`` samples. ``batch`` is the real batch, if any."""
         device = device or next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(device)
-        return {"z": z}
+        z = torch.randn(
+            n, self.latent_dim, generator=generator, device=draw_device(generator, device)
+        )
+        return {"z": z.to(device)}
 
     def generate(self, latent: Latent) -> torch.Tensor:
         """Images in [-1, 1] from latent inputs."""

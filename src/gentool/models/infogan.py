@@ -39,7 +39,7 @@ from gentool.models.dcgan import (
     DcganGenerator,
     resolve_d_norm,
 )
-from gentool.models.gan import GanModel, Latent
+from gentool.models.gan import GanModel, Latent, draw_device
 from gentool.models.layers import dcgan_init
 
 
@@ -130,16 +130,20 @@ class Infogan(GanModel):
 
     # --- latent codes ---------------------------------------------------------------------
     def _random_codes(
-        self, n: int, generator: torch.Generator | None
+        self, n: int, generator: torch.Generator | None, device: torch.device | str = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         cat = (
             torch.stack(
-                [torch.randint(0, k, (n,), generator=generator) for k in self.categorical], dim=1
+                [
+                    torch.randint(0, k, (n,), generator=generator, device=device)
+                    for k in self.categorical
+                ],
+                dim=1,
             )
             if self.categorical
-            else torch.zeros(n, 0, dtype=torch.long)
+            else torch.zeros(n, 0, dtype=torch.long, device=device)
         )
-        cont = torch.rand(n, self.n_continuous, generator=generator) * 2 - 1
+        cont = torch.rand(n, self.n_continuous, generator=generator, device=device) * 2 - 1
         return cat, cont
 
     def sample_latent(
@@ -168,8 +172,9 @@ class Infogan(GanModel):
                 latent = {k: torch.cat([latent[k], rest[k]]) for k in latent}
             latent = {k: v[:n] for k, v in latent.items()}
         else:
-            cat, cont = self._random_codes(n, generator)
-            z = torch.randn(n, self.latent_dim, generator=generator)
+            where = draw_device(generator, device or next(self.parameters()).device)
+            cat, cont = self._random_codes(n, generator, where)
+            z = torch.randn(n, self.latent_dim, generator=generator, device=where)
             latent = {"z": z, "cat": cat, "cont": cont}
         device = device or next(self.parameters()).device
         return {k: v.to(device) for k, v in latent.items()}

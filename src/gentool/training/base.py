@@ -58,6 +58,7 @@ from gentool.distributed import (
 from gentool.errors import GentoolError, Interrupted, TrainingStopped
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
+from gentool.training.graphs import StepGraph
 
 
 @dataclass
@@ -90,6 +91,9 @@ class TrainSettings:
     channels_last: bool = False
     #: Compile the networks with torch.compile (each network separately).
     compile: bool = False
+    #: On CUDA: capture each whole training step (forward, backward, optimizer) in a CUDA graph
+    #: and replay it, where the family's step allows (see :mod:`gentool.training.graphs`).
+    cuda_graphs: bool = False
     #: Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).
     sync_batchnorm: bool = False
     #: Extra options a family's loop understands (kept as strings, stored with the run).
@@ -126,8 +130,10 @@ class TrainSettings:
 def make_optimizer(
     params: list[torch.nn.Parameter], lr: float, settings: TrainSettings, device: torch.device
 ) -> torch.optim.Optimizer:
+    # A CUDA graph replays the update: the step count must then live on the GPU.
+    capturable = settings.cuda_graphs and device.type == "cuda"
     if settings.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.RMSprop(params, lr=lr, capturable=capturable)
     # foreach kernels batch the per-parameter updates; fused is faster still on CUDA.
     fused = device.type == "cuda"
     return torch.optim.Adam(
@@ -136,6 +142,7 @@ def make_optimizer(
         betas=(settings.beta1, settings.beta2),
         fused=fused,
         foreach=None if fused else True,
+        capturable=capturable,
     )
 
 
@@ -251,12 +258,18 @@ class Trainer:
             len(data), settings.batch_size, settings.seed, self.world.rank, self.world.size
         )
         self.model.to(self.device)
+        if self.device.type == "cuda":
+            # Shapes are fixed during training: let cuDNN time its algorithms once and keep the
+            # fastest (the choice may differ between runs; the arithmetic stays float32/bf16).
+            torch.backends.cudnn.benchmark = True
         if settings.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._hold_data_on_device()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self._last_log_time = 0.0
         self._last_log_step = 0
+        self._step_graph: StepGraph | None = None
+        self._graph_decided = False
 
     # --- to implement ----------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -277,6 +290,15 @@ class Trainer:
         """Additional named tensor sections (e.g. ``ema``)."""
         return {}
 
+    def cuda_graph_blocker(self) -> str | None:
+        """Why this trainer's step cannot be replayed from a CUDA graph (None: it can).
+
+        A step can be graphed when its shapes are fixed and it reads no host value that changes
+        from step to step (learning-rate schedules, annealing weights, fresh batches fetched
+        inside the step). Families opt in by overriding this.
+        """
+        return f"the {self.model.FAMILY} training step is not graph-safe"
+
     def wrap_distributed(self) -> None:
         """Wrap the trained networks in DistributedDataParallel (called once, under torchrun)."""
         raise GentoolError(
@@ -296,16 +318,48 @@ class Trainer:
     def autocast(self) -> Any:
         """Context for forward passes: bf16 autocast when asked, else nothing."""
         enabled = self.settings.precision == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        # Cached weight casts must not outlive a captured graph: no cache with CUDA graphs.
+        cache = not self.settings.cuda_graphs
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=enabled, cache_enabled=cache
+        )
 
     def maybe_compile(self, module: torch.nn.Module) -> Any:
         if not self.settings.compile:
             return module
         try:
-            return torch.compile(module)
+            compiled = torch.compile(module)
+            # Compilation happens at the first call: where it fails there, run that code eagerly.
+            torch._dynamo.config.suppress_errors = True
+            return compiled
         except Exception as exc:  # compile is an optimisation: never a reason to stop
             self.console.print(f"[yellow]torch.compile unavailable ({exc}); running eagerly[/]")
             return module
+
+    def run_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One training step: :meth:`train_step`, or its CUDA-graph replay (``--cuda-graphs``)."""
+        if self.settings.cuda_graphs and not self._graph_decided:
+            self._graph_decided = True
+            self._step_graph = self._make_step_graph()
+        if self._step_graph is not None:
+            return self._step_graph(batch)
+        return self.train_step(batch)
+
+    def _make_step_graph(self) -> StepGraph | None:
+        why = None
+        if self.device.type != "cuda":
+            why = "CUDA graphs need a CUDA device"
+        elif self.world.distributed:
+            why = "not under torchrun (DistributedDataParallel)"
+        else:
+            why = self.cuda_graph_blocker()
+        if why is not None:
+            if self.is_main:
+                self.console.print(f"[yellow]--cuda-graphs: {why}; running eagerly[/]")
+            return None
+        return StepGraph(
+            self.train_step, notice=lambda text: self.console.print(f"[yellow]{text}[/]")
+        )
 
     # --- derived settings ------------------------------------------------------------------
     @property
@@ -319,7 +373,9 @@ class Trainer:
 
     def batch(self) -> dict[str, torch.Tensor]:
         idx = self.sampler.next_indices()
-        idx = idx.to(self.data.images.device)
+        if self.data.images.device.type == "cuda":
+            # From pinned memory the copy is queued without waiting for the GPU to go idle.
+            idx = idx.pin_memory().to(self.data.images.device, non_blocking=True)
         images = to_float(self.data.images[idx].to(self.device, non_blocking=True))
         if self.settings.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -476,7 +532,7 @@ class Trainer:
             if self.step == 0 and self.is_main:
                 self._samples()
             while self.step < total:
-                stats = self.train_step(self.batch())
+                stats = self.run_step(self.batch())
                 self.step += 1
                 if check_every_step or self.step % self.settings.log_every == 0:
                     values = {k: float(v) for k, v in stats.items()}

@@ -37,7 +37,8 @@ def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    # one multi-tensor kernel for the per-tensor norms, then the norm of those
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 class GanTrainer(Trainer):
@@ -81,6 +82,14 @@ class GanTrainer(Trainer):
                 )
             else:
                 model.discriminator = self.maybe_compile(model.discriminator)
+
+    def cuda_graph_blocker(self) -> str | None:
+        if self.d_steps != 1:
+            return (
+                f"{self.d_steps} critic updates per step fetch batches inside the step "
+                "(graphs take one D and one G update per step)"
+            )
+        return None
 
     # --- multi-process --------------------------------------------------------------------
     def wrap_distributed(self) -> None:
