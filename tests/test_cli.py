@@ -199,3 +199,44 @@ def test_cuda_graphs_on_the_cpu_train_eagerly_with_a_notice(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "--cuda-graphs: CUDA graphs need a CUDA device; running eagerly" in result.output
     assert (out / "ckpt.safetensors").exists()
+
+
+def test_a_compiled_step_that_fails_is_undone_and_run_eagerly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torch.compile compiles at the first call; make that call fail half-way through the step
+    # (after the discriminator's update) and check the run learns exactly what eager training
+    # learns: the failed step left nothing behind.
+    import torch
+
+    from gentool.checkpoint import load_checkpoint
+
+    calls = {"n": 0}
+
+    def fake_compile(self: torch.nn.Module, *args: object, **kwargs: object) -> None:
+        original = self._call_impl
+
+        def compiled(*a: object, **k: object) -> object:
+            calls["n"] += 1
+            if calls["n"] == 4:  # G(z), D(real), D(fake) and D's update ran; D(G(z)) for G fails
+                raise RuntimeError("inductor: stride mismatch")
+            return original(*a, **k)
+
+        self._compiled_call_impl = compiled
+
+    monkeypatch.setattr(torch.nn.Module, "compile", fake_compile)
+    out = tmp_path / "compiled"
+    result = CliRunner().invoke(
+        cli, ["train", "dcgan", "--loss", "ls", "--out", str(out), "--compile", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())
+    assert "compiling the networks failed (RuntimeError: inductor: stride mismatch)" in shown
+    monkeypatch.undo()
+    eager = tmp_path / "eager"
+    result = CliRunner().invoke(cli, ["train", "dcgan", "--loss", "ls", "--out", str(eager), *TINY])
+    assert result.exit_code == 0, result.output
+    a = load_checkpoint(out).section("model")
+    b = load_checkpoint(eager).section("model")
+    assert set(a) == set(b)  # in-place compilation keeps the weight names
+    assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) < 1e-6

@@ -15,6 +15,7 @@ A run folder holds::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -270,6 +271,7 @@ class Trainer:
         self._last_log_step = 0
         self._step_graph: StepGraph | None = None
         self._graph_decided = False
+        self._compile_checked = False
 
     # --- to implement ----------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -325,25 +327,67 @@ class Trainer:
         )
 
     def maybe_compile(self, module: torch.nn.Module) -> Any:
+        """Compile ``module`` in place (``nn.Module.compile``: its weight names do not change,
+        so checkpoints of compiled runs load anywhere)."""
         if not self.settings.compile:
             return module
         try:
-            compiled = torch.compile(module)
-            # Compilation happens at the first call: where it fails there, run that code eagerly.
-            torch._dynamo.config.suppress_errors = True
-            return compiled
+            module.compile()
         except Exception as exc:  # compile is an optimisation: never a reason to stop
             self.console.print(f"[yellow]torch.compile unavailable ({exc}); running eagerly[/]")
-            return module
+        return module
 
     def run_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One training step: :meth:`train_step`, or its CUDA-graph replay (``--cuda-graphs``)."""
+        """One training step: :meth:`train_step`, or its CUDA-graph replay (``--cuda-graphs``).
+
+        With ``--compile``, compilation happens in the first step; if it fails there, the
+        weights, optimizer state and random streams are put back as they were before the
+        step, the networks are uncompiled, and the step runs eagerly after a one-line notice.
+        """
         if self.settings.cuda_graphs and not self._graph_decided:
             self._graph_decided = True
             self._step_graph = self._make_step_graph()
+        if not self._compile_checked and self._compiled_modules():
+            self._compile_checked = True
+            before = self._snapshot()
+            try:
+                return self._dispatch(batch)
+            except Exception as exc:
+                self._restore_snapshot(before)
+                for module in self._compiled_modules():
+                    module._compiled_call_impl = None
+                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                self.console.print(
+                    f"[yellow]--compile: compiling the networks failed ({type(exc).__name__}: "
+                    f"{reason}); running eagerly[/]"
+                )
+        return self._dispatch(batch)
+
+    def _dispatch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self._step_graph is not None:
             return self._step_graph(batch)
         return self.train_step(batch)
+
+    def _compiled_modules(self) -> list[torch.nn.Module]:
+        return [m for m in self.model.modules() if getattr(m, "_compiled_call_impl", None)]
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()},
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+        }
+
+    def _restore_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self.model.load_state_dict(snapshot["model"])
+        for name, state in snapshot["optimizers"].items():
+            self.optimizers[name].load_state_dict(state)
+        torch.set_rng_state(snapshot["rng"])
+        if snapshot["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(snapshot["cuda_rng"])
+        for p in self.model.parameters():
+            p.grad = None
 
     def _make_step_graph(self) -> StepGraph | None:
         why = None
