@@ -154,3 +154,30 @@ def test_compiled_runs_train_and_their_checkpoints_sample(tmp_path: Path) -> Non
     result = CliRunner().invoke(cli, ["sample", str(out), "-n", "4", "-o", str(grid)])
     assert result.exit_code == 0, result.output
     assert grid.stat().st_size > 0
+
+
+def test_torchrun_with_nccl_and_sync_batchnorm_on_the_gpu(tmp_path: Path) -> None:
+    # One GPU here, so one rank: the NCCL process group, DDP on CUDA, SyncBatchNorm and the
+    # rank-0 checkpoint, end to end (two ranks are tested on the CPU with gloo).
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "src"), GENTOOL_PLUGINS="none")
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1"]
+    out = tmp_path / "ddp"
+    args = ["train", "dcgan", "--loss", "ls", "--out", str(out), "--steps", "8", "--sync-bn"]
+    result = subprocess.run(
+        [sys.executable, *launcher, "-m", "gentool", *args, *GPU_TINY],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    from gentool.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(out)
+    assert ckpt.meta["step"] == 8
+    assert not any(k.startswith("model.module.") for k in ckpt.tensors)
