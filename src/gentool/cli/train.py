@@ -89,7 +89,7 @@ from gentool.config import parse_key_values
     "--compile",
     "compile_",
     is_flag=True,
-    help="torch.compile G and D separately (D stays eager with a gradient penalty).",
+    help="torch.compile each network separately (D stays eager with a gradient penalty).",
 )
 @click.option(
     "--cuda-graphs",

@@ -272,6 +272,7 @@ class Trainer:
         self._step_graph: StepGraph | None = None
         self._graph_decided = False
         self._compile_checked = False
+        self._compile_tried = False
 
     # --- to implement ----------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -326,6 +327,21 @@ class Trainer:
             self.device.type, dtype=torch.bfloat16, enabled=enabled, cache_enabled=cache
         )
 
+    def compile_targets(self) -> list[torch.nn.Module]:
+        """The networks ``--compile`` compiles, each separately: the model's direct
+        sub-networks, less a discriminator whose loss needs double backward (a gradient
+        penalty), which compiled graphs do not support."""
+        networks = [m for m in self.model.children() if any(True for _ in m.parameters())]
+        critic = getattr(self.model, "discriminator", None)
+        if critic is not None and getattr(self.loss, "NEEDS_DOUBLE_BACKWARD", False):
+            networks = [m for m in networks if m is not critic]
+            if self.is_main:
+                self.console.print(
+                    "[yellow]--compile: the discriminator stays eager (the gradient penalty "
+                    "needs double backward, which compiled graphs do not support)[/]"
+                )
+        return networks
+
     def maybe_compile(self, module: torch.nn.Module) -> Any:
         """Compile ``module`` in place (``nn.Module.compile``: its weight names do not change,
         so checkpoints of compiled runs load anywhere)."""
@@ -347,8 +363,12 @@ class Trainer:
         if self.settings.cuda_graphs and not self._graph_decided:
             self._graph_decided = True
             self._step_graph = self._make_step_graph()
-        if not self._compile_checked and self._compiled_modules():
+        if self.settings.compile and not self._compile_checked:
             self._compile_checked = True
+            for network in self.compile_targets():
+                self.maybe_compile(network)
+        if self._compiled_modules() and not self._compile_tried:
+            self._compile_tried = True
             before = self._snapshot()
             try:
                 return self._dispatch(batch)

@@ -73,15 +73,6 @@ class GanTrainer(Trainer):
         self.ema_generator: torch.nn.Module | None = None
         if s.ema > 0:
             self.ema_generator = copy.deepcopy(model.generator).eval().requires_grad_(False)
-        if s.compile:
-            model.generator = self.maybe_compile(model.generator)
-            if getattr(self.loss, "NEEDS_DOUBLE_BACKWARD", False):
-                self.console.print(
-                    "[yellow]--compile: the discriminator stays eager (the gradient penalty needs "
-                    "double backward, which compiled graphs do not support)[/]"
-                )
-            else:
-                model.discriminator = self.maybe_compile(model.discriminator)
 
     def cuda_graph_blocker(self) -> str | None:
         if self.d_steps != 1:
