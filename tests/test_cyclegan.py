@@ -369,3 +369,26 @@ def test_evaluate_cli_reports_cycle_diversity_and_paired(
     assert record["num_paired"] == {"a2b": 3} and record["num_a"] == 8
     result = CliRunner().invoke(cli, ["evaluate", str(out), "--metrics", "paired", "--no-log"])
     assert result.exit_code == 2 and "--target-b DIR" in result.output
+
+
+def test_known_answer_domains_from_shared_faces(shared_data: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    from PIL import ImageOps
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "cyclegan_known_answer.py"
+    spec = importlib.util.spec_from_file_location("cyclegan_known_answer", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    faces = shared_data / "anime-faces" / "images"
+    module.build_domains(faces, tmp_path, size=16, bits=2, per_domain=3, held=2)
+    counts = {d: len(list((tmp_path / d).iterdir())) for d in ("trainA", "trainB", "testA")}
+    assert counts == {"trainA": 3, "trainB": 3, "testA": 2}
+    train_a = {p.name for p in (tmp_path / "trainA").iterdir()}
+    assert not train_a & {p.name for p in (tmp_path / "trainB").iterdir()}  # unpaired
+    for path in (tmp_path / "testA").iterdir():
+        truth = np.asarray(Image.open(tmp_path / "testA_truth" / path.name))
+        expected = np.asarray(ImageOps.posterize(Image.open(path), 2))
+        assert truth.shape == (16, 16, 3) and np.array_equal(truth, expected)
+        assert set(np.unique(truth)) <= {0, 64, 128, 192}
