@@ -17,7 +17,8 @@ and writes grids to ``--img-dir``. Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/cyclegan_known_answer.py --steps 1800
 
-``--skip-train`` evaluates an existing run again.
+The folders are built once under ``--work`` (delete it to rebuild); each generator trains
+into ``--work/run-GENERATOR``. ``--skip-train`` evaluates an existing run again.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 from PIL import Image, ImageOps
 
 from gentool.checkpoint import load_checkpoint
-from gentool.data.base import DataSpec, load_data, to_float, to_uint8
+from gentool.data.base import DataSpec, load_data, to_float
 from gentool.images import save_grid
 from gentool.metrics.translation import cycle_metrics, diversity_metrics, paired_metrics
 from gentool.models.base import model_from_checkpoint
@@ -44,7 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FACES = ROOT / ".." / "shared" / "data" / "anime-faces" / "images"
 
 
-def build_domains(faces: Path, work: Path, size: int, bits: int, per_domain: int, held: int) -> None:
+def build_domains(
+    faces: Path, work: Path, size: int, bits: int, per_domain: int, held: int
+) -> None:
     """Write trainA/, trainB/ (posterised), testA/ + testA_truth/, testB/ + testB_truth/."""
     files = sorted(p for p in faces.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     random.Random(0).shuffle(files)
@@ -96,15 +99,17 @@ def main() -> None:
     parser.add_argument("--generator", default="resnet")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=6)
+    parser.add_argument("--unet-depth", type=int, default=4)
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()
     if not args.faces.is_dir():
         raise SystemExit(f"{args.faces} is not a folder of faces; pass --faces DIR")
     work = args.work
-    run = work / "run"
+    run = work / f"run-{args.generator}"
     seconds = None
     if not args.skip_train:
-        build_domains(args.faces, work, args.size, args.bits, args.per_domain, args.held_out)
+        if not (work / "testB_truth").is_dir():
+            build_domains(args.faces, work, args.size, args.bits, args.per_domain, args.held_out)
         start = time.perf_counter()
         train(
             "cyclegan",
@@ -113,6 +118,7 @@ def main() -> None:
                 "generator": args.generator,
                 "width": args.width,
                 "n_res_blocks": args.blocks,
+                "unet_depth": args.unet_depth,
                 "d_width": 32,
                 "d_layers": 2,
             },
@@ -153,10 +159,10 @@ def main() -> None:
             out = model.translate(x, direction).clamp(-1, 1)
             rec = model.translate(out, back).clamp(-1, 1)
             rows = torch.stack([x, out, to_float(truth[:8]), rec], 1).flatten(0, 1)
-            save_grid(rows, args.img_dir / f"heldout-{direction}.png", nrow=4)
+            save_grid(rows, args.img_dir / f"{args.generator}-heldout-{direction}.png", nrow=4)
     samples = sorted((run / "samples").glob("step_*.png"))
     if samples:
-        shutil.copy(samples[-1], args.img_dir / "train-samples-final.png")
+        shutil.copy(samples[-1], args.img_dir / f"{args.generator}-train-samples.png")
     meta = ckpt.meta
     info = {
         "step": meta.get("step"),
@@ -165,7 +171,9 @@ def main() -> None:
         "model_config": meta["model_config"],
         "args": {k: str(v) for k, v in vars(args).items()},
     }
-    (work / "results.json").write_text(json.dumps({"info": info, "metrics": results}, indent=2))
+    (work / f"results-{args.generator}.json").write_text(
+        json.dumps({"info": info, "metrics": results}, indent=2)
+    )
     print(f"step {info['step']}, trained in {seconds and round(seconds)} s")
     print("| measure | model | identity map |")
     print("| --- | --- | --- |")
