@@ -224,6 +224,9 @@ def test_train_domain_errors(tmp_path: Path) -> None:
         cli, ["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(missing)]
     )
     assert result.exit_code == 2 and "does not exist" in result.output
+    domains = ["--domain-a", str(a), "--domain-b", str(a), "--out", str(tmp_path / "r")]
+    result = runner.invoke(cli, ["train", "cyclegan", *domains, "--ema", "0.9"])
+    assert result.exit_code == 2 and "--ema" in result.output
 
 
 # --- translation -----------------------------------------------------------------------------

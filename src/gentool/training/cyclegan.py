@@ -155,6 +155,8 @@ class CycleGanTrainer(Trainer):
             )
         if self.settings.d_steps not in (None, 1):
             raise GentoolError("cyclegan updates each discriminator once per step; drop --d-steps.")
+        if self.settings.ema or self.settings.compile:
+            raise GentoolError("cyclegan does not support --ema or --compile yet; drop them.")
         spec_b = dataclasses.replace(
             self.data_spec,
             root=self.options.domain_b,
