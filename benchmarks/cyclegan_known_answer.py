@@ -11,7 +11,9 @@ trains ``gentool train cyclegan`` on them, then reports on held-out faces:
   itself) as a baseline;
 * the error of ``G_BA(posterize(face))`` to ``face``, beside the identity map (posterising
   throws information away, so this direction has no unique answer: reference only);
-* the mode-collapse indicator: output diversity vs input diversity, both ways.
+* the mode-collapse indicator: output diversity vs input diversity, both ways;
+* the "style gap" of ``G_AB`` outputs: their mean distance to their own posterisation (0 for
+  any posterised image, whatever its content), i.e. whether the style was learnt at all.
 
 and writes grids to ``--img-dir``. Run from the repository root::
 
@@ -35,7 +37,7 @@ import torch
 from PIL import Image, ImageOps
 
 from gentool.checkpoint import load_checkpoint
-from gentool.data.base import DataSpec, load_data, to_float
+from gentool.data.base import DataSpec, load_data, to_float, to_uint8
 from gentool.images import save_grid
 from gentool.metrics.translation import cycle_metrics, diversity_metrics, paired_metrics
 from gentool.models.base import model_from_checkpoint
@@ -78,6 +80,12 @@ def build_domains(
             else:
                 poster.save(work / "testB" / stem)
                 face.save(work / "testB_truth" / stem)
+
+
+def style_gap(images: torch.Tensor, bits: int) -> float:
+    """Mean distance (pixels in [0, 1]) of uint8 images to their own ``bits``-bit posterisation."""
+    step = 2 ** (8 - bits)
+    return float((images.long() % step).float().mean() / 255.0)
 
 
 def folder_images(folder: Path, size: int) -> tuple[torch.Tensor, list[str]]:
@@ -149,6 +157,12 @@ def main() -> None:
     results.update(diversity_metrics(model, test_a, test_b))
     diversity_truth = diversity_metrics(_Identity(), truth_a, truth_b)
     results["diversity_truth_b"] = diversity_truth["diversity_ab"]
+    # How posterised do the outputs look, whatever their content? 0 for posterised images.
+    with torch.no_grad():
+        fake_b = to_uint8(model.translate(to_float(test_a), "a2b").clamp(-1, 1))
+    results["a2b_style_gap"] = style_gap(fake_b, args.bits)
+    results["identity_a2b_style_gap"] = style_gap(test_a, args.bits)
+    results["truth_b_style_gap"] = style_gap(truth_a, args.bits)
 
     # Grids: input | translation | ground truth | reconstruction, 8 held-out faces each way.
     args.img_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +197,10 @@ def main() -> None:
                 f"| {direction} {key} to ground truth | {results[f'{direction}_{key}']:.4f} | "
                 f"{results[f'identity_{direction}_{key}']:.4f} |"
             )
+    print(
+        f"| a2b style gap (distance to own posterisation) | {results['a2b_style_gap']:.4f} | "
+        f"{results['identity_a2b_style_gap']:.4f} |"
+    )
     for key in sorted(results):
         if key.startswith(("cycle_", "diversity")):
             print(f"| {key} | {results[key]:.4f} | |")
