@@ -191,10 +191,10 @@ class CycleGanTrainer(Trainer):
         return torch.where(mask, images.flip(-1), images)
 
     def batch(self) -> dict[str, torch.Tensor]:
-        idx_a = self.sampler.next_indices()
+        idx_a = self.sampler.next_indices().to(self.data.images.device)
         idx_b = self.sampler_b.next_indices()
-        real_a = to_float(self.data.images[idx_a].to(self.device))
-        real_b = to_float(self.data_b.images[idx_b].to(self.device))
+        real_a = to_float(self.data.images[idx_a].to(self.device, non_blocking=True))
+        real_b = to_float(self.data_b.images[idx_b].to(self.device, non_blocking=True))
         return {"real_a": self._flip(real_a), "real_b": self._flip(real_b)}
 
     # --- state ----------------------------------------------------------------------------
