@@ -395,3 +395,34 @@ def test_known_answer_domains_from_shared_faces(shared_data: Path, tmp_path: Pat
         expected = np.asarray(ImageOps.posterize(Image.open(path), 2))
         assert truth.shape == (16, 16, 3) and np.array_equal(truth, expected)
         assert set(np.unique(truth)) <= {0, 64, 128, 192}
+
+
+@pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="needs the gloo backend")
+def test_two_ranks_match_one_process(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    a, b = write_domains(tmp_path, n=12)  # 11 in the train split: a full batch of 8
+    root = Path(__file__).resolve().parents[1]
+    env = dict(
+        os.environ, PYTHONPATH=str(root / "src"), GENTOOL_PLUGINS="none", OMP_NUM_THREADS="1"
+    )
+    # No pool and no flips: the two things that are drawn per rank by design.
+    args = ["-m", "gentool", "train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b)]
+    args += [*TRAIN, "--batch-size", "8", "--steps", "3", "--model-opt", "pool_size=0"]
+    args += ["--train-opt", "flip=false"]
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    for name, prefix in (("one", []), ("two", launcher)):
+        result = subprocess.run(
+            [sys.executable, *prefix, *args, "--out", str(tmp_path / name)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+    one = load_checkpoint(tmp_path / "one").section("model")
+    two = load_checkpoint(tmp_path / "two").section("model")
+    assert one.keys() == two.keys()  # no DDP 'module.' prefixes
+    assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-5

@@ -196,6 +196,11 @@ class CycleGan(ModelPlugin):
         "d_layers": 2,
         "pool_size": 4,
     }
+    # Plain modules, or DistributedDataParallel wrappers under torchrun.
+    generator_ab: nn.Module
+    generator_ba: nn.Module
+    discriminator_a: nn.Module
+    discriminator_b: nn.Module
 
     def __init__(self, config: CycleGanConfig) -> None:
         super().__init__(config)

@@ -15,6 +15,9 @@ One step, as in the reference implementation of Zhu et al. (2017)::
           (+ the loss's regulariser)                                         (one Adam, both D)
 
 ``pool_*`` is the history of generated images of Shrivastava et al. (2017): :class:`ImagePool`.
+Under torchrun the four networks are wrapped in DistributedDataParallel and each rank takes
+its slice of the global batch of both domains; each rank keeps its own pool (the checkpoint
+holds rank 0's).
 Learning rates stay constant for the first ``decay_start`` of the run, then fall linearly to
 0 (``lr_schedule=linear``, the paper's 100 + 100 epochs), or stay constant (``constant``).
 
@@ -31,6 +34,7 @@ of real B | fake A | reconstructed B, from fixed inputs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +44,7 @@ import torch
 
 from gentool.config import build_config
 from gentool.data.base import ImageData, load_data, to_float
+from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.losses.cycle import cycle_consistency_loss, identity_loss
@@ -167,7 +172,9 @@ class CycleGanTrainer(Trainer):
         )
         self.data_b = load_data(spec_b)
         s = self.settings
-        self.sampler_b = BatchSampler(len(self.data_b), s.batch_size, s.seed + 1)
+        self.sampler_b = BatchSampler(
+            len(self.data_b), s.batch_size, s.seed + 1, self.world.rank, self.world.size
+        )
         self.optimizers = {
             "generator": make_optimizer(model.generator_parameters(), s.lr_g, s, self.device),
             "discriminator": make_optimizer(
@@ -181,6 +188,13 @@ class CycleGanTrainer(Trainer):
         count = max(self.options.diversity_images, self.options.sample_rows)
         self.fixed_a = to_float(data.images[:count].clone())
         self.fixed_b = to_float(self.data_b.images[:count].clone())
+
+    def wrap_distributed(self) -> None:
+        sync, model = self.settings.sync_batchnorm, self.model
+        model.generator_ab = wrap(model.generator_ab, self.device, sync)
+        model.generator_ba = wrap(model.generator_ba, self.device, sync)
+        model.discriminator_a = wrap(model.discriminator_a, self.device, sync)
+        model.discriminator_b = wrap(model.discriminator_b, self.device, sync)
 
     # --- data -----------------------------------------------------------------------------
     def _flip(self, images: torch.Tensor) -> torch.Tensor:
@@ -259,11 +273,15 @@ class CycleGanTrainer(Trainer):
         real_a, real_b = batch["real_a"], batch["real_b"]
         d_params = model.discriminator_parameters()
 
-        # Generators: D frozen, adversarial + cycle + identity.
+        # Generators: D frozen, adversarial + cycle + identity. D only passes gradients
+        # through to G here: no DDP gradient sync for D (no_sync).
         for p in d_params:
             p.requires_grad_(False)
         try:
-            with self.autocast():
+            with self.autocast(), contextlib.ExitStack() as stack:
+                for discriminator in (model.discriminator_a, model.discriminator_b):
+                    no_sync = getattr(discriminator, "no_sync", contextlib.nullcontext)
+                    stack.enter_context(no_sync())
                 fake_b = model.generator_ab(real_a)
                 rec_a = model.generator_ba(fake_b)
                 fake_a = model.generator_ba(real_b)
