@@ -240,6 +240,9 @@ def test_translating_a_folder_writes_one_file_per_input_same_size(
     for name, size in sizes.items():
         Image.new("RGB", size, (200, 30, 90)).save(inputs / name)
     Image.new("L", (24, 18), 128).save(inputs / "grey.png")
+    alpha = Image.new("RGBA", (12, 14), (10, 200, 30, 0))
+    alpha.putpixel((3, 4), (10, 200, 30, 255))
+    alpha.save(inputs / "alpha.png")
     (inputs / "corrupt.png").write_bytes(b"\x89PNG broken")
     result = run(
         "sample",
@@ -252,27 +255,32 @@ def test_translating_a_folder_writes_one_file_per_input_same_size(
         str(tmp_path / "o"),
     )
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    assert "skipped 1 of 5 images" in result.output  # type: ignore[attr-defined]
+    assert "skipped 1 of 6 images" in result.output  # type: ignore[attr-defined]
     written = sorted(
         p.relative_to(tmp_path / "o").as_posix() for p in (tmp_path / "o").rglob("*.png")
     )
-    assert written == ["grey.png", "odd.png", "square.png", "sub/tall.png"]
+    assert written == ["alpha.png", "grey.png", "odd.png", "square.png", "sub/tall.png"]
     for name, size in sizes.items():
         image = Image.open((tmp_path / "o" / name).with_suffix(".png"))
         assert image.size == size and image.mode == "RGB"
     grey = Image.open(tmp_path / "o" / "grey.png")
     assert grey.size == (24, 18) and grey.mode == "L"
-    # Full resolution runs on the input's own pixels, and differs from the training-scale pass.
-    result = run(
-        "sample",
-        str(out),
-        "--input",
-        str(inputs / "odd.png"),
-        "--full-res",
-        "--out-dir",
-        str(tmp_path / "f"),
+    kept = Image.open(tmp_path / "o" / "alpha.png")
+    assert kept.mode == "RGBA" and kept.getchannel("A").tobytes() == alpha.getchannel("A").tobytes()
+    # --full-res runs on the input's own pixels: same size out, a different result.
+    noisy = np.random.default_rng(1).integers(0, 256, (21, 37, 3), dtype=np.uint8)
+    Image.fromarray(noisy).save(inputs / "odd.png")
+    outputs = {}
+    for flag in ([], ["--full-res"]):
+        target = tmp_path / ("f" if flag else "s")
+        run("sample", str(out), "--input", str(inputs / "odd.png"), *flag, "--out-dir", str(target))
+        outputs[bool(flag)] = np.asarray(Image.open(target / "odd.png"))
+        assert outputs[bool(flag)].shape == (21, 37, 3)
+    assert not np.array_equal(outputs[True], outputs[False])
+    result = CliRunner().invoke(
+        cli, ["sample", str(out), "--input", str(inputs / "sub"), "--full-res", "--out-dir", "x"]
     )
-    assert Image.open(tmp_path / "f" / "odd.png").size == (37, 21)
+    assert result.exit_code == 2 and "too small to translate at full resolution" in result.output
 
 
 def test_translation_errors(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
