@@ -36,6 +36,30 @@ from gentool.cli.options import data_options, device_option, seed_option
     help="High-resolution images to evaluate an upscaler on.",
 )
 @click.option(
+    "--domain-a",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Translation models: domain A folder [default: the run's].",
+)
+@click.option(
+    "--domain-b",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Translation models: domain B folder [default: the run's].",
+)
+@click.option(
+    "--target-b",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Translation models: known B for the domain A images, same file names (metric paired).",
+)
+@click.option(
+    "--target-a",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Translation models: known A for the domain B images, same file names (metric paired).",
+)
+@click.option(
     "--batch-size",
     type=click.IntRange(1),
     default=100,
@@ -77,7 +101,9 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
 
     The data defaults to the run's own (saved in the checkpoint), at the model's resolution.
     Metrics: fid, kid, is (need --inception-weights), swd, prdc, diversity, labels
-    (conditional models), recon (VAEs: MSE, PSNR, SSIM, and LPIPS with its weights). Results
+    (conditional models), recon (VAEs: MSE, PSNR, SSIM, and LPIPS with its weights); for
+    translation models (cyclegan): cycle, diversity (outputs vs inputs) and paired (with
+    --target-b/--target-a, against the identity map). Results
     go to the terminal, to --json, and to a line {"event": "evaluate", ...} in the run's
     log.jsonl. Upscalers are measured with --hr-dir DIR against bicubic (CHECKPOINT
     'default' is the 4x model shipped with gentool).
@@ -88,6 +114,7 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
       gentool evaluate runs/dcgan-ls --metrics fid,kid --inception-weights weights.pth
       gentool evaluate runs/vae --dataset folder --data-root faces/ --split test --json m.json
       gentool evaluate default --hr-dir photos/ --json sr.json
+      gentool evaluate runs/cyclegan --domain-a faces/ --target-b faces-posterised/ --split all
     """
     import json
     from pathlib import Path
@@ -107,9 +134,16 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
         _evaluate_upscaler(app, checkpoint, hr_dir, kwargs)
         return
     model, meta = load_model(checkpoint, kwargs.pop("device"))
+    translation = {k: kwargs.pop(k) for k in ("domain_a", "domain_b", "target_b", "target_a")}
+    data_root = kwargs.pop("data_root")
+    if model.FAMILY != "translation" and any(translation.values()):
+        raise GentoolError(
+            "--domain-a, --domain-b, --target-b and --target-a apply to translation models "
+            f"(cyclegan), not '{model.PLUGIN_NAME}' ({model.FAMILY})."
+        )
     overrides = {
         "name": kwargs.pop("dataset"),
-        "root": kwargs.pop("data_root"),
+        "root": translation["domain_a"] or data_root,
         "labels": kwargs.pop("labels"),
         "label_column": kwargs.pop("label_column"),
         "limit": kwargs.pop("limit"),
@@ -137,7 +171,22 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     )
     path = Path(checkpoint)
     run_dir = path if path.is_dir() else path.parent
-    result = evaluate_model(model, meta, spec, settings, run_dir=run_dir, console=app.console)
+    if model.FAMILY == "translation":
+        from gentool.metrics.translation import evaluate_translation
+
+        result = evaluate_translation(
+            model,
+            meta,
+            spec,
+            translation["domain_b"],
+            metrics=settings.metrics,
+            target_b=translation["target_b"],
+            target_a=translation["target_a"],
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+        )
+    else:
+        result = evaluate_model(model, meta, spec, settings, run_dir=run_dir, console=app.console)
     app.console.print(results_table(result, str(checkpoint)))
     for note in result.notes:
         app.console.print(f"[dim]{note}[/dim]")
@@ -158,10 +207,17 @@ def results_table(result: Any, title: str) -> Any:
     from gentool.metrics.evaluate import describe
 
     info = result.info
-    table = Table(
-        title=f"{title}: step {info.get('step')}, {info['num_generated']} generated vs "
-        f"{info['num_real']} {info['dataset']}/{info['split']} images at {info['image_size']}px"
-    )
+    if "num_a" in info:  # a translation model
+        heading = (
+            f"{title}: step {info.get('step')}, {info['num_a']} A and {info['num_b']} B "
+            f"images ({info['split']}) at {info['image_size']}px"
+        )
+    else:
+        heading = (
+            f"{title}: step {info.get('step')}, {info['num_generated']} generated vs "
+            f"{info['num_real']} {info['dataset']}/{info['split']} images at {info['image_size']}px"
+        )
+    table = Table(title=heading)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("meaning")

@@ -61,6 +61,25 @@ from gentool.cli.options import device_option, seed_option
     help="A model-specific sampling option, repeatable.",
 )
 @click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Translation models: an image or a folder to translate (one PNG per input, same "
+    "size, into --out-dir).",
+)
+@click.option(
+    "--direction",
+    type=click.Choice(["a2b", "b2a"]),
+    default=None,
+    help="Translation models: a2b (domain A to B) or b2a [default: a2b].",
+)
+@click.option(
+    "--full-res",
+    is_flag=True,
+    help="Translation models: run at the input's own size instead of the training scale.",
+)
+@click.option(
     "--no-ema", is_flag=True, help="Use the raw generator weights even if the run kept an EMA copy."
 )
 @device_option
@@ -84,6 +103,7 @@ def sample(
       gentool sample runs/dcgan-ls/ckpt.safetensors -n 36 -o grid.png
       gentool sample runs/dcgan-ls --seed 3 --out-dir samples/    # one PNG per image
       gentool sample runs/acgan --per-label -n 8                  # a row per class
+      gentool sample runs/cyclegan --input photos/ --direction a2b --out-dir painted/
     """
     import torch
 
@@ -91,7 +111,11 @@ def sample(
     from gentool.config import parse_key_values
     from gentool.images import save_each, save_grid
 
+    translation = (kwargs.pop("input_path"), kwargs.pop("direction"), kwargs.pop("full_res"))
     model, _ = load_model(checkpoint, kwargs.pop("device"), use_ema=not kwargs.pop("no_ema"))
+    if model.FAMILY == "translation" or any(translation):
+        _translate(app, model, out_dir, *translation)
+        return
     generator = seeded_generator(kwargs.pop("seed"))
     options: dict[str, Any] = {
         "label": list(kwargs.pop("labels")),
@@ -108,3 +132,31 @@ def sample(
     else:
         save_grid(images, output, nrow=nrow or columns)
         app.console.print(f"wrote {images.shape[0]} images as a grid to {output}")
+
+
+def _translate(
+    app: Any,
+    model: Any,
+    out_dir: str | None,
+    input_path: str | None,
+    direction: str | None,
+    full_res: bool,
+) -> None:
+    """``--input``: translate files with a translation model, one output per input."""
+    from gentool.errors import GentoolError
+    from gentool.translate import translate_files
+
+    if model.FAMILY != "translation":
+        raise GentoolError(
+            f"--input, --direction and --full-res need a translation checkpoint (cyclegan); "
+            f"this one holds '{model.PLUGIN_NAME}' ({model.FAMILY})."
+        )
+    if input_path is None:
+        raise GentoolError(
+            f"'{model.PLUGIN_NAME}' translates images; pass --input DIR_OR_FILE "
+            "--direction a2b --out-dir OUT."
+        )
+    if out_dir is None:
+        raise GentoolError("--input needs --out-dir OUT (one PNG per input is written there).")
+    paths = translate_files(model, input_path, out_dir, direction or "a2b", full_res)
+    app.console.print(f"translated {len(paths)} images ({direction or 'a2b'}) into {out_dir}")

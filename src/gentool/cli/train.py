@@ -40,6 +40,18 @@ from gentool.config import parse_key_values
 )
 @data_options("digits")
 @click.option(
+    "--domain-a",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Translation models: folder of domain A images. Example: --domain-a photos/",
+)
+@click.option(
+    "--domain-b",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Translation models: folder of domain B images. Example: --domain-b paintings/",
+)
+@click.option(
     "--steps",
     type=int,
     default=None,
@@ -129,6 +141,7 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
       gentool train dcgan --loss ls                       # built-in digits, ~5 min on CPU
       gentool train dcgan --loss wgan-gp --dataset folder --data-root faces/ --image-size 64
       gentool train --resume runs/dcgan-ls --steps 4000  # continue a run
+      gentool train cyclegan --domain-a photos/ --domain-b paintings/ --image-size 64
     """
     from gentool.errors import GentoolError
     from gentool.training.runner import resume
@@ -149,10 +162,12 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
         raise GentoolError(
             "name a model to train (e.g. 'gentool train dcgan'), or pass --resume RUN."
         )
+    domains = (kwargs.pop("domain_a"), kwargs.pop("domain_b"))
     spec = data_spec_from(kwargs)
     model_options = parse_key_values(kwargs.pop("model_opts"), "--model-opt")
     loss_options = parse_key_values(kwargs.pop("loss_opts"), "--loss-opt")
     extra = parse_key_values(kwargs.pop("train_opts"), "--train-opt")
+    _use_domains(model, domains, spec, extra)
     loss = kwargs.pop("loss")
     overwrite = kwargs.pop("overwrite")
     kwargs["compile"] = kwargs.pop("compile_")
@@ -172,6 +187,31 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
         **kwargs,
     )
     _done(app, ckpt)
+
+
+def _use_domains(
+    model: str, domains: tuple[str | None, str | None], spec: Any, extra: dict[str, Any]
+) -> None:
+    """``--domain-a/--domain-b``: domain A becomes the run's folder dataset, B a train option."""
+    from gentool.errors import GentoolError
+    from gentool.plugins import get_model_class
+
+    translation = get_model_class(model).FAMILY == "translation"
+    domain_a, domain_b = domains
+    if not translation:
+        if domain_a or domain_b:
+            raise GentoolError(
+                f"--domain-a/--domain-b apply to translation models (cyclegan), not '{model}'."
+            )
+        return
+    if not (domain_a and domain_b):
+        raise GentoolError(
+            f"'{model}' learns between two image folders; pass both --domain-a DIR and "
+            "--domain-b DIR."
+        )
+    spec.name, spec.root = "folder", domain_a
+    spec.labels = spec.label_column = None
+    extra["domain_a"], extra["domain_b"] = domain_a, domain_b
 
 
 def _done(app: Any, ckpt: Any) -> None:

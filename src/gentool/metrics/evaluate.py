@@ -13,9 +13,14 @@ is        Inception score of the generated images                models that sam
 swd       sliced Wasserstein distance of Laplacian patches x1e3  models that sample
 prdc      precision, recall, density, coverage (pixel space)     models that sample
 diversity mean pairwise RMS distance, generated and real         models that sample
+          (translation: outputs vs inputs, both ways)            and translation models
 labels    condition accuracy of a classifier trained on labels   conditional models
 recon     reconstruction MSE, PSNR, SSIM, LPIPS on the split     VAEs
+cycle     A->B->A and B->A->B reconstruction MSE and PSNR        translation models
+paired    MSE, PSNR, SSIM to known targets (--target-b/-a)       translation models
 ========  =====================================================  ==========================
+
+Translation models are evaluated by :func:`gentool.metrics.translation.evaluate_translation`.
 """
 
 from __future__ import annotations
@@ -45,9 +50,14 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "is": ("Inception score of generated images (higher is better)", SAMPLING_FAMILIES),
     "swd": ("sliced Wasserstein distance of Laplacian patches, x1e3 (lower)", SAMPLING_FAMILIES),
     "prdc": ("precision/recall/density/coverage in pixel space (higher)", SAMPLING_FAMILIES),
-    "diversity": ("mean pairwise RMS pixel distance, generated vs real", SAMPLING_FAMILIES),
+    "diversity": (
+        "mean pairwise RMS pixel distance, generated vs real (translation: outputs vs inputs)",
+        (*SAMPLING_FAMILIES, "translation"),
+    ),
     "labels": ("classifier accuracy on the requested class (conditional)", ("gan", "vae")),
     "recon": ("reconstruction MSE, PSNR, SSIM (and LPIPS) on the split", ("vae",)),
+    "cycle": ("cycle reconstruction MSE and PSNR, both ways", ("translation",)),
+    "paired": ("MSE, PSNR, SSIM to known targets, and of the identity map", ("translation",)),
 }
 
 
@@ -458,11 +468,27 @@ _KEY_MEANINGS = {
     "recon_psnr": "reconstruction PSNR of 8-bit images, dB (higher)",
     "recon_ssim": "reconstruction SSIM, 11x11 Gaussian window (higher, max 1)",
     "recon_lpips": "reconstruction LPIPS, AlexNet (lower)",
+    "cycle_mse_a": "A->B->A reconstruction MSE, pixels in [0,1] (lower)",
+    "cycle_psnr_a": "A->B->A reconstruction PSNR, dB (higher)",
+    "cycle_mse_b": "B->A->B reconstruction MSE, pixels in [0,1] (lower)",
+    "cycle_psnr_b": "B->A->B reconstruction PSNR, dB (higher)",
+    "diversity_ab": "mean pairwise RMS distance among G_AB outputs, [0,1]",
+    "diversity_a": "the same among the A inputs",
+    "diversity_ratio_ab": "outputs / inputs (collapse: near 0)",
+    "diversity_ba": "mean pairwise RMS distance among G_BA outputs, [0,1]",
+    "diversity_b": "the same among the B inputs",
+    "diversity_ratio_ba": "outputs / inputs (collapse: near 0)",
 }
 
 
 def describe(key: str) -> str:
     """One line saying what a result key means."""
+    for direction in ("a2b", "b2a"):
+        for name, what in (("mse", "MSE, [0,1] pixels"), ("psnr", "PSNR, dB"), ("ssim", "SSIM")):
+            if key == f"{direction}_{name}":
+                return f"{direction} translation vs its known target: {what}"
+            if key == f"identity_{direction}_{name}":
+                return f"the input itself vs that target (baseline): {what}"
     if key.startswith("swd_") and key.endswith("px"):
         return f"sliced Wasserstein distance x1e3 at {key[4:-2]}px (lower)"
     return _KEY_MEANINGS.get(key, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gentool.hookspecs import hookimpl
 from gentool.models.acgan import Acgan
 from gentool.models.base import ModelPlugin
+from gentool.models.cyclegan import CycleGan
 from gentool.models.dcgan import Dcgan
 from gentool.models.infogan import Infogan
 from gentool.models.mlp_gan import MlpGan
@@ -15,4 +16,4 @@ from gentool.models.vae_mlp import MlpVae
 
 @hookimpl
 def gentool_register_models() -> list[type[ModelPlugin]]:
-    return [Dcgan, MlpGan, Acgan, Infogan, ConvVae, MlpVae, SrUnet]
+    return [Dcgan, MlpGan, Acgan, Infogan, ConvVae, MlpVae, SrUnet, CycleGan]

@@ -39,7 +39,7 @@ from torch import nn
 
 from gentool.errors import GentoolError
 from gentool.models.base import ModelConfig, ModelPlugin
-from gentool.models.layers import dcgan_init
+from gentool.models.layers import dcgan_init, norm_layer, patchgan_layers
 
 if TYPE_CHECKING:
     from gentool.training.base import Trainer
@@ -96,9 +96,13 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
 
 
 class UnetGenerator(nn.Module):
-    """Encoder-decoder with skips at every resolution; input and output ``(B, C, H, W)``."""
+    """Encoder-decoder with skips at every resolution; input and output ``(B, C, H, W)``.
 
-    def __init__(self, config: SrUnetConfig) -> None:
+    ``norm`` names the normalisation of the inner levels (:func:`~gentool.models.layers.norm_layer`):
+    BatchNorm for super-resolution, instance norm in CycleGAN.
+    """
+
+    def __init__(self, config: SrUnetConfig, norm: str = "batch") -> None:
         super().__init__()
         c = config.channels
         widths = [min(config.width * 2**i, config.max_width) for i in range(config.depth)]
@@ -109,7 +113,7 @@ class UnetGenerator(nn.Module):
         for i, w in enumerate(widths):
             layers: list[nn.Module] = [nn.Conv2d(previous, w, 4, 2, 1, bias=i == 0)]
             if i > 0:
-                layers.append(nn.BatchNorm2d(w))
+                layers.append(norm_layer(norm, w))
             layers.append(nn.LeakyReLU(0.2, True))
             self.down.append(nn.Sequential(*layers))
             previous = w
@@ -121,7 +125,7 @@ class UnetGenerator(nn.Module):
             self.up.append(
                 nn.Sequential(
                     nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False),
-                    nn.BatchNorm2d(out_ch),
+                    norm_layer(norm, out_ch),
                     nn.ReLU(True),
                 )
             )
@@ -148,22 +152,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, channels: int, width: int, layers: int) -> None:
         super().__init__()
-        modules: list[nn.Module] = [nn.Conv2d(2 * channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-        c = width
-        for _ in range(layers - 1):
-            modules += [
-                nn.Conv2d(c, min(c * 2, 8 * width), 4, 2, 1, bias=False),
-                nn.BatchNorm2d(min(c * 2, 8 * width)),
-                nn.LeakyReLU(0.2, True),
-            ]
-            c = min(c * 2, 8 * width)
-        modules += [
-            nn.Conv2d(c, c * 2, 4, 1, 1, bias=False),
-            nn.BatchNorm2d(c * 2),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(c * 2, 1, 4, 1, 1),
-        ]
-        self.net = nn.Sequential(*modules)
+        self.net = nn.Sequential(*patchgan_layers(2 * channels, width, layers, "batch"))
 
     def forward(self, condition: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([condition, images], 1))
