@@ -108,6 +108,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=6)
     parser.add_argument("--unet-depth", type=int, default=4)
+    parser.add_argument("--d-width", type=int, default=32)
+    parser.add_argument("--d-layers", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()
     if not args.faces.is_dir():
@@ -127,8 +130,8 @@ def main() -> None:
                 "width": args.width,
                 "n_res_blocks": args.blocks,
                 "unet_depth": args.unet_depth,
-                "d_width": 32,
-                "d_layers": 2,
+                "d_width": args.d_width,
+                "d_layers": args.d_layers,
             },
             data=DataSpec(name="folder", root=str(work / "trainA"), image_size=args.size),
             extra={"domain_a": str(work / "trainA"), "domain_b": str(work / "trainB")},
@@ -137,7 +140,7 @@ def main() -> None:
             log_every=50,
             sample_every=max(args.steps // 6, 1),
             checkpoint_every=500,
-            device="cpu",
+            device=args.device,
             out=str(run),
             overwrite=True,
         )
