@@ -299,6 +299,11 @@ def test_translation_errors(trained: tuple[Path, Path, Path], tmp_path: Path) ->
     )
     assert result.exit_code == 2 and "not an image" in result.output
     assert all(len(r.splitlines()) == 1 for r in [result.output.strip()])
+    args = ["sample", str(out), "--input", str(a), "--out-dir", str(tmp_path / "t")]
+    result = runner.invoke(cli, [*args, "-n", "9", "--label", "3"])
+    assert result.exit_code == 2
+    assert "--num, --label shape(s) drawn samples" in " ".join(result.output.split())
+    assert not (tmp_path / "t").exists()  # refused before anything was written
 
 
 def test_input_needs_a_translation_checkpoint(tmp_path: Path) -> None:

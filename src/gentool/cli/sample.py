@@ -114,6 +114,7 @@ def sample(
     translation = (kwargs.pop("input_path"), kwargs.pop("direction"), kwargs.pop("full_res"))
     model, _ = load_model(checkpoint, kwargs.pop("device"), use_ema=not kwargs.pop("no_ema"))
     if model.FAMILY == "translation" or any(translation):
+        _refuse_sampling_options(model)
         _translate(app, model, out_dir, *translation)
         return
     generator = seeded_generator(kwargs.pop("seed"))
@@ -132,6 +133,40 @@ def sample(
     else:
         save_grid(images, output, nrow=nrow or columns)
         app.console.print(f"wrote {images.shape[0]} images as a grid to {output}")
+
+
+#: Options that shape drawn samples and mean nothing when translating files.
+SAMPLING_OPTIONS = (
+    "n",
+    "output",
+    "nrow",
+    "labels",
+    "per_label",
+    "vary_code",
+    "interpolate",
+    "sample_opts",
+)
+
+
+def _refuse_sampling_options(model: Any) -> None:
+    from click.core import ParameterSource
+
+    from gentool.errors import GentoolError
+
+    if model.FAMILY != "translation":
+        return  # _translate names the real problem: not a translation checkpoint
+    ctx = click.get_current_context()
+    given = [
+        max(param.opts, key=len)
+        for param in ctx.command.params
+        if param.name in SAMPLING_OPTIONS
+        and ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise GentoolError(
+            f"{', '.join(given)} shape(s) drawn samples; a translation model writes one output "
+            "per --input image, so drop them."
+        )
 
 
 def _translate(
