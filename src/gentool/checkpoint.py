@@ -13,12 +13,9 @@ previous checkpoint readable.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from safetensors.torch import save as save_bytes
 
 from gentool import __version__
 from gentool.errors import CheckpointError
+from gentool.fileio import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 FORMAT = "gentool-checkpoint"
@@ -51,37 +49,6 @@ class Checkpoint:
         """Tensors whose names start with ``prefix.``, with the prefix removed."""
         start = prefix + "."
         return {k[len(start) :]: v for k, v in self.tensors.items() if k.startswith(start)}
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
 
 
 def save_checkpoint(

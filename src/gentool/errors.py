@@ -32,6 +32,12 @@ class DataError(GentoolError):
     """A missing or empty data source, or data that cannot be used."""
 
 
+class OutputError(GentoolError):
+    """A file could not be written (full disk, bad path), or would replace one unasked."""
+
+    exit_code = 1
+
+
 class TrainingStopped(GentoolError):
     """Training stopped on purpose because continuing would be wrong (a non-finite loss)."""
 
@@ -42,3 +48,9 @@ class Interrupted(GentoolError):
     """Training was interrupted (Ctrl-C, SIGTERM) after saving a checkpoint."""
 
     exit_code = 130
+
+
+class InternalError(GentoolError):
+    """A bug in gentool or a plugin, reported in one line (``GENTOOL_DEBUG=1`` shows the traceback)."""
+
+    exit_code = 1

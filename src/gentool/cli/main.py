@@ -24,6 +24,50 @@ from gentool.cli.train import train
 from gentool.cli.upscale import upscale
 
 
+DEBUG_ENV = "GENTOOL_DEBUG"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def translate_unexpected(exc: Exception) -> click.ClickException:
+    """The last line of defence: an exception no check turned into a message becomes one
+    line (never a traceback) that says what happened and how to see more."""
+    from gentool.errors import GentoolError, InternalError
+
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return GentoolError(
+            "out of memory: the model, data or batch is too large for this machine; use a "
+            "smaller --batch-size, --image-size or model width."
+        )
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        reason = exc.strerror or _one_line(exc) or type(exc).__name__
+        return GentoolError(f"cannot use{where}: {reason}.")
+    return InternalError(
+        f"internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in gentool or "
+        f"a plugin: rerun with {DEBUG_ENV}=1 for the traceback and report it."
+    )
+
+
+class GentoolGroup(click.Group):
+    """The top-level group: user errors are one line, and so is anything unforeseen."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import os
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise translate_unexpected(exc) from None
+
+
 class AppContext:
     """What every command receives as ``ctx.obj``."""
 
@@ -50,6 +94,7 @@ def _show_warning(
 
 
 @click.group(
+    cls=GentoolGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="gentool")

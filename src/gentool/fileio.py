@@ -1,0 +1,156 @@
+"""Every file gentool writes goes through here: atomically, and never over a user's file unasked.
+
+A write goes to a hidden temporary file beside the target (``.NAME.XXXX.tmp``), is flushed and
+fsynced, and is renamed over the target in one step, so a reader (or a user after a crash, a
+full disk or a kill -9) sees the old file or the new one, never half of one. A failure is one
+line (:class:`~gentool.errors.OutputError`) naming the file and the reason, and the temporary
+file is removed.
+
+Commands that write to a path the user names refuse to replace an existing file unless asked
+(``--overwrite``): :func:`check_new_output` says so in one line before any work is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from gentool.errors import OutputError
+
+#: Prefix and suffix of the temporary files writes go through (so stale ones can be found).
+TMP_PREFIX = "."
+TMP_SUFFIX = ".tmp"
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def ensure_parent(path: Path) -> None:
+    """Create ``path``'s folder, or fail in one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {path.parent}: {_reason(exc)}.") from None
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: {path.parent} is not a folder.")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    Whatever the body writes to the yielded path becomes ``path`` only if the body returns
+    normally; on any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder.")
+    ensure_parent(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{TMP_PREFIX}{path.name}.", suffix=TMP_SUFFIX, dir=path.parent
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {_reason(exc)}.") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(
+            f"could not write {path} ({_reason(exc)}); "
+            + ("the existing file is unchanged." if path.exists() else "nothing was written.")
+        ) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_with(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write(handle)`` on a binary handle whose contents become ``path`` atomically
+    (for writers such as ``PIL.Image.save`` or ``Figure.savefig`` that take a file object)."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+    return path
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line to a log file (a whole line per ``write``; errors are one line)."""
+    path = Path(path)
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line.rstrip("\n") + "\n")
+            handle.flush()
+    except OSError as exc:
+        raise OutputError(f"could not append to {path} ({_reason(exc)}).") from None
+
+
+def check_new_output(path: str | Path, overwrite: bool, *, option: str = "--overwrite") -> Path:
+    """Refuse, before any work, to replace an existing file the user did not ask to replace;
+    refuse a folder or an unwritable location in one line too."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output {path} is a folder; name a file.")
+    if path.exists() and not overwrite:
+        raise OutputError(f"output {path} already exists; pass {option} to replace it.")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is not a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: {parent} is not writable.")
+    return path
+
+
+def stale_temporaries(directory: str | Path) -> list[Path]:
+    """Temporary files left in ``directory`` by writes that were killed part-way."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.name.startswith(TMP_PREFIX) and p.name.endswith(TMP_SUFFIX) and p.is_file()
+    )
