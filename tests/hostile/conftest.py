@@ -101,11 +101,20 @@ def fixture_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Maker]:
 
 @pytest.fixture
 def hostile(
-    fixture_store: dict[str, Maker], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    fixture_store: dict[str, Maker],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[[Case], object]:
-    """``hostile(case)`` runs a case in a fresh folder (also the working directory)."""
+    """``hostile(case)`` runs a case in a fresh folder (also the working directory).
+
+    A test module may add its own fixture makers as ``EXTRA_FIXTURES = {"name": maker}``
+    (a maker builds the file or folder at the path it is given).
+    """
     folder = tmp_path / "case"
     folder.mkdir()
     monkeypatch.chdir(folder)
+    makers = dict(fixture_store)
+    makers.update(getattr(request.module, "EXTRA_FIXTURES", {}))
     invoke = cli_invoker()
-    return lambda case: run_case(case, folder, fixture_store, invoke)
+    return lambda case: run_case(case, folder, makers, invoke)

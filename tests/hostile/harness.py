@@ -121,7 +121,9 @@ def run_case(
     )
     assert "Traceback" not in output, f"{case.id}: traceback in output\n{output}"
     if case.expect == "ok":
-        assert result.exit_code == 0, f"{case.id}: expected success, got {result.exit_code}\n{output}"
+        assert result.exit_code == 0, (
+            f"{case.id}: expected success, got {result.exit_code}\n{output}"
+        )
     else:
         assert result.exit_code != 0, f"{case.id}: expected a refusal, got exit 0\n{output}"
         assert_one_line_error(output)

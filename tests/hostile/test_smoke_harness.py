@@ -11,7 +11,12 @@ from hostile.harness import Case, assert_one_line_error
 CASES = [
     Case("unknown-model", ["train", "nosuch"], match="unknown model 'nosuch'"),
     Case("sample-missing-ckpt", ["sample", "{tmp}/none.safetensors"], match="does not exist"),
-    Case("sample-ok", ["sample", "{run}", "-n", "4", "-o", "grid.png"], "ok", may_change=("grid.png",)),
+    Case(
+        "sample-ok",
+        ["sample", "{run}", "-n", "4", "-o", "grid.png"],
+        "ok",
+        may_change=("grid.png",),
+    ),
 ]
 
 
