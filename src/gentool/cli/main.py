@@ -23,7 +23,6 @@ from gentool.cli.sample import sample
 from gentool.cli.train import train
 from gentool.cli.upscale import upscale
 
-
 DEBUG_ENV = "GENTOOL_DEBUG"
 
 
