@@ -7,7 +7,13 @@
 * :func:`plot_latent_tsne`: a t-SNE map of a VAE's latent means, coloured by label/attribute.
 
 Every function returns the :class:`~matplotlib.figure.Figure`; :func:`save_figure` writes it
-as PNG, SVG or PDF according to the file extension.
+as PNG, SVG or PDF according to the file extension, atomically (a full disk leaves an existing
+file as it was).
+
+A ``log.jsonl`` line that cannot be used (not UTF-8, not JSON, not an object, a training record
+without a numeric ``step``, or a last line cut short by a crash) is skipped; one
+:class:`LogWarning` names the file, the count and the first such line. A log with no usable
+training record is a one-line error.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +35,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from gentool.errors import GentoolError
+from gentool.errors import GentoolError, OutputError
+from gentool.fileio import atomic_write_with
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Log fields that are bookkeeping, not curves.
@@ -38,37 +47,116 @@ DEFAULT_CURVES = ("loss", "recon", "kl", "elbo")
 IGNORED_SETTINGS = {"train.out", "train.device", "data.num_images", "gentool_version"}
 
 
-def save_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Write ``figure`` as PNG, SVG or PDF (by extension) and close it."""
+class LogWarning(UserWarning):
+    """Some lines of a run's log.jsonl could not be used; the rest are plotted."""
+
+
+def figure_format(path: str | Path) -> str:
+    """The matplotlib format for ``path``'s extension, or a one-line error."""
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise GentoolError(
             f"cannot write '{path.name}': use a .png, .svg or .pdf file name for the figure."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return fmt
+
+
+def save_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
+    """Write ``figure`` as PNG, SVG or PDF (by extension), atomically, and close it."""
+    path = Path(path)
+    try:
+        fmt = figure_format(path)
+        return atomic_write_with(
+            path, lambda handle: figure.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight")
+        )
+    except (ValueError, RuntimeError) as exc:  # matplotlib failing to render
+        raise OutputError(f"could not draw {path}: {exc}") from None
+    finally:
+        plt.close(figure)
 
 
 # --- run logs and configs -----------------------------------------------------------------------
 
 
-def read_log(run: str | Path) -> list[dict[str, Any]]:
-    """The training records of ``RUN/log.jsonl`` (lines with an ``event`` key are skipped)."""
-    path = Path(run) / "log.jsonl"
+@dataclass
+class RunLog:
+    """What :func:`read_run_log` found: training records and the lines it could not use."""
+
+    path: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    #: (1-based line number, why it was skipped)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+    def bad_summary(self) -> str:
+        line, why = self.bad[0]
+        more = f" and {len(self.bad) - 1} more" if len(self.bad) > 1 else ""
+        return f"line {line} ({why}){more}"
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def read_run_log(run: str | Path) -> RunLog:
+    """Parse ``RUN/log.jsonl`` line by line, keeping training records (no ``event`` key)."""
+    run = Path(run)
+    if run.is_file():
+        raise GentoolError(f"{run} is a file; pass the run folder that holds log.jsonl.")
+    path = run / "log.jsonl"
     if not path.is_file():
         raise GentoolError(f"{run} has no log.jsonl; pass a run folder written by 'gentool train'.")
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise GentoolError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    log = RunLog(path)
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            log.bad.append((number, "not UTF-8"))
+            continue
         except ValueError:
-            continue  # a line cut short by a crash
-        if isinstance(record, dict) and "event" not in record and "step" in record:
-            records.append(record)
-    return records
+            cut = number == len(lines) and not raw.endswith(b"\n")
+            log.bad.append((number, "cut short" if cut else "not JSON"))
+            continue
+        if not isinstance(record, dict):
+            log.bad.append((number, "not a JSON object"))
+        elif "event" in record:
+            continue
+        elif not _is_number(record.get("step")):
+            log.bad.append((number, "no numeric step"))
+        else:
+            log.records.append(record)
+    return log
+
+
+def read_log(run: str | Path) -> list[dict[str, Any]]:
+    """The training records of ``RUN/log.jsonl``; unusable lines are skipped with one
+    :class:`LogWarning` (and a log with none usable is an error)."""
+    log = read_run_log(run)
+    if not log.records:
+        if log.bad:
+            raise GentoolError(
+                f"{log.path} holds no usable training record: {len(log.bad)} unreadable "
+                f"line(s), first {log.bad_summary()}."
+            )
+        raise GentoolError(f"{log.path} has no training records yet.")
+    if log.bad:
+        warnings.warn(
+            f"{log.path}: skipped {len(log.bad)} unusable line(s): {log.bad_summary()}.",
+            LogWarning,
+            stacklevel=2,
+        )
+    return log.records
 
 
 def curve_keys(records: list[dict[str, Any]]) -> list[str]:
@@ -208,9 +296,6 @@ def plot_curves(
     gives each key its own panel, runs overlaid.
     """
     logs = [read_log(r) for r in runs]
-    for run, records in zip(runs, logs, strict=True):
-        if not records:
-            raise GentoolError(f"{run}/log.jsonl has no training records yet.")
     available: dict[str, None] = {}
     for records in logs:
         available.update(dict.fromkeys(curve_keys(records)))
@@ -235,11 +320,13 @@ def plot_curves(
     axes = [row[0] for row in axes_grid]
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = ["-", "--", ":", "-."]
+    drawn: set[str] = set()
     for r, (records, label) in enumerate(zip(logs, labels, strict=True)):
         for k, key in enumerate(chosen):
             steps, values = _series(records, key)
             if len(steps) == 0:
                 continue
+            drawn.add(key)
             ax = axes[k] if stacked else axes[0]
             color = cycle[(r if (several or stacked) else k) % len(cycle)]
             style = "-" if stacked else styles[k % len(styles)] if several else "-"
@@ -253,6 +340,11 @@ def plot_curves(
                 linestyle=style,
                 label=name,
             )
+    if not drawn:
+        plt.close(figure)
+        raise GentoolError(
+            f"nothing to plot: {', '.join(chosen)} has no finite logged value in these runs."
+        )
     for k, ax in enumerate(axes):
         ax.set_ylabel(chosen[k] if stacked else "value (as logged)")
         ax.grid(True, alpha=0.3)
@@ -278,7 +370,7 @@ def sample_steps(run: str | Path) -> dict[int, Path]:
     if folder.is_dir():
         for path in folder.iterdir():
             match = _STEP_FILE.search(path.name)
-            if match:
+            if match and path.is_file():
                 found[int(match.group(1))] = path
     if not found:
         raise GentoolError(f"{run} has no samples/step_*.png; train with --sample-every N.")
@@ -327,8 +419,14 @@ def plot_timeline(
     for ax in axes_grid.flat:
         ax.axis("off")
     for ax, step in zip(axes_grid.flat, chosen, strict=False):
-        with Image.open(files[step]) as image:
-            array = np.asarray(image.convert("RGB"))
+        try:
+            with Image.open(files[step]) as image:
+                array = np.asarray(image.convert("RGB"))
+        except (OSError, ValueError) as exc:
+            plt.close(figure)
+            raise GentoolError(
+                f"{files[step]} could not be read ({exc}); delete it or pick other --steps."
+            ) from None
         ax.imshow(array, interpolation="nearest")
         ax.set_title(f"step {step:,}", fontsize="medium")
     figure.suptitle(f"{Path(run).resolve().name}: samples from fixed noise during training")

@@ -14,6 +14,10 @@
   alpha is put back unchanged.
 * **Unreadable inputs** in a folder are skipped with one warning naming them; a single
   unreadable file, a missing input or a folder without images is a one-line error.
+* **Outputs are checked before any work**: an existing output is refused unless
+  ``overwrite``; two inputs that would be written to one name (``a.png`` and ``a.jpg``) or
+  an output that would replace an input are refused, naming both. Files are written
+  atomically.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from PIL import Image
 from gentool.data.decode import warn_skipped
 from gentool.data.folder import list_images
 from gentool.errors import GentoolError
+from gentool.images import check_outputs, refuse_collisions
 from gentool.models.cyclegan import CycleGan
 from gentool.upscale import decode_input, open_image, save_image
 
@@ -94,30 +99,44 @@ def translate_image(
     return output
 
 
+def plan_outputs(source: str | Path, out_dir: str | Path) -> list[tuple[Path, Path]]:
+    """(input, output) per image: ``OUT/<relative path>.png``; collisions are refused."""
+    folder, files = input_files(source)
+    jobs = [(folder / name, (Path(out_dir) / name).with_suffix(".png")) for name in files]
+    refuse_collisions(jobs)
+    return jobs
+
+
 def translate_files(
     model: CycleGan,
     source: str | Path,
     out_dir: str | Path,
     direction: str = "a2b",
     full_res: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> list[Path]:
-    """Translate an image file or every image under a folder; return the written paths."""
+    """Translate an image file or every image under a folder; return the written paths.
+
+    Every output is checked first (:func:`plan_outputs`, then existing files unless
+    ``overwrite``), so nothing is written when one of them would be refused.
+    """
     model.generator(direction)  # an unknown direction fails before any work
-    folder, files = input_files(source)
-    out_dir = Path(out_dir)
+    jobs = plan_outputs(source, out_dir)
+    check_outputs([target for _, target in jobs], overwrite)
     written: list[Path] = []
     skipped: list[tuple[str, str]] = []
-    for name in files:
+    for path, target in jobs:
         try:
-            img = open_image(folder / name)
+            img = open_image(path)
         except GentoolError as exc:
-            if len(files) == 1:
+            if len(jobs) == 1:
                 raise
-            skipped.append((name, exc.message))
+            skipped.append((str(path), exc.message))
             continue
-        target = (out_dir / name).with_suffix(".png")
         written.append(save_image(translate_image(model, img, direction, full_res), target))
-    warn_skipped(skipped, len(files), str(folder))
+    folder = str(jobs[0][0].parent if len(jobs) == 1 else Path(source))
+    warn_skipped(skipped, len(jobs), folder)
     if not written:
-        raise GentoolError(f"none of the {len(files)} images under {folder} could be read.")
+        raise GentoolError(f"none of the {len(jobs)} images under {source} could be read.")
     return written

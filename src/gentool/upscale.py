@@ -14,9 +14,13 @@
   fed at full precision, written as a 16-bit PNG when the output format allows, else 8-bit),
   CMYK/YCbCr (converted to RGB). Pillow reads 16-bit-per-channel RGB PNGs as 8-bit, so those
   come out 8-bit.
+* **Animated images** (GIF, APNG, WebP, multi-page TIFF): the first frame is used, and a
+  warning says so, naming the file and its frame count.
 * **Refused, one line each**: files Pillow cannot read, images declaring more than
   :data:`MAX_INPUT_PIXELS` pixels (decompression bombs), and checkpoints that are not
   upscalers.
+* **Written atomically** (:func:`gentool.images.save_pil`): a full disk leaves an existing
+  output as it was.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from PIL import Image
 
 from gentool.checkpoint import load_checkpoint, save_checkpoint
 from gentool.errors import GentoolError
+from gentool.images import image_format, save_pil
 from gentool.models.base import model_from_checkpoint
 from gentool.models.srunet import Image2ImageModel
 from gentool.runtime import resolve_device
@@ -187,6 +192,10 @@ def upscale_array(
 
 
 # --- files -----------------------------------------------------------------------------------
+class AnimatedImageWarning(UserWarning):
+    """An animated input (GIF, APNG, WebP, multi-page TIFF): only its first frame is used."""
+
+
 @dataclass
 class DecodedInput:
     """An input image as the model sees it, plus what is put back afterwards."""
@@ -197,9 +206,20 @@ class DecodedInput:
     sixteen_bit: bool
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode ``path``, refusing non-images and decompression bombs."""
+def check_image(path: str | Path) -> None:
+    """Read only the header of ``path``: refuse non-images and bombs cheaply, before any work."""
+    open_image(path, decode=False).close()
+
+
+def open_image(path: str | Path, *, decode: bool = True) -> Image.Image:
+    """Open and fully decode ``path``, refusing non-images and decompression bombs.
+
+    With ``decode=False`` only the header is read (:func:`check_image`). An animated image
+    keeps its first frame, with an :class:`AnimatedImageWarning`.
+    """
     path = Path(path)
+    if not path.is_file():
+        raise GentoolError(f"{path} is not a file; pass image files or folders of images.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -211,6 +231,9 @@ def open_image(path: str | Path) -> Image.Image:
                     f"{MAX_INPUT_PIXELS // 1_000_000} megapixel input limit; crop or shrink "
                     "it first."
                 )
+            if not decode:
+                return img
+            frames = int(getattr(img, "n_frames", 1) or 1)
             img.load()
     except GentoolError:
         raise
@@ -220,6 +243,12 @@ def open_image(path: str | Path) -> Image.Image:
         raise GentoolError(f"{path} is not an image Pillow can read ({exc}).") from None
     except Exception as exc:  # untrusted bytes: Pillow raises many types
         raise GentoolError(f"{path} could not be decoded ({type(exc).__name__}: {exc}).") from None
+    if frames > 1:
+        warnings.warn(
+            f"{path} is animated ({frames} frames); only the first frame is used.",
+            AnimatedImageWarning,
+            stacklevel=2,
+        )
     return img
 
 
@@ -283,7 +312,9 @@ def upscale_image(
 
 
 def save_image(img: Image.Image, path: Path) -> Path:
-    """Save, converting what the format cannot hold (alpha or 16 bits in JPEG)."""
+    """Save atomically, converting what the format cannot hold (alpha or 16 bits in JPEG)."""
+    path = Path(path)
+    image_format(path)
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
         if img.mode in ("RGBA", "LA"):
@@ -292,9 +323,6 @@ def save_image(img: Image.Image, path: Path) -> Path:
             img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
     elif img.mode == "I;16" and suffix not in SIXTEEN_BIT_SUFFIXES:
         img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        img.save(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise GentoolError(f"cannot write {path}: {exc}") from None
-    return path
+    elif suffix == ".bmp" and img.mode == "LA":
+        img = img.convert("RGBA")
+    return save_pil(img, path)

@@ -93,6 +93,7 @@ from gentool.cli.options import data_options, device_option, seed_option
     help="Training steps of the condition classifier.",
 )
 @click.option("--no-log", is_flag=True, help="Do not append the results to the run's log.jsonl.")
+@click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option
 @seed_option
 @click.pass_obj
@@ -108,6 +109,14 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     log.jsonl. Upscalers are measured with --hr-dir DIR against bicubic (CHECKPOINT
     'default' is the 4x model shipped with gentool).
 
+    Before any work: --json is refused if it exists (unless --overwrite) or cannot be
+    written, the run's log.jsonl must be writable (or pass --no-log), metric names must be
+    known and apply to the model, and a metric asked for by name needs enough images (-n 2
+    or more for diversity, fid, kid, is; 6 for prdc). An option that does not apply to the
+    model or the metrics run (-n without a sampling metric, --inception-weights without
+    fid/kid/is, --lpips-weights without recon, --classifier-steps without labels, data
+    options with --hr-dir) is refused by name. Results are written atomically.
+
     \b
     Examples:
       gentool evaluate runs/dcgan-ls --metrics swd,diversity
@@ -116,22 +125,29 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
       gentool evaluate default --hr-dir photos/ --json sr.json
       gentool evaluate runs/cyclegan --domain-a faces/ --target-b faces-posterised/ --split all
     """
-    import json
     from pathlib import Path
 
     from gentool.cli.common import load_model
+    from gentool.cli.sample import check_seed
+    from gentool.data.base import load_data
     from gentool.errors import GentoolError
     from gentool.metrics.evaluate import (
         EvaluationSettings,
         append_to_log,
+        check_metric_names,
         evaluate_model,
         evaluation_data_spec,
         parse_metric_list,
     )
 
+    check_seed(kwargs["seed"])
+    metrics = parse_metric_list(kwargs.pop("metrics"))
+    if metrics is not None:
+        check_metric_names(metrics)
+    _check_outputs(checkpoint, kwargs)
     hr_dir = kwargs.pop("hr_dir")
     if hr_dir:
-        _evaluate_upscaler(app, checkpoint, hr_dir, kwargs)
+        _evaluate_upscaler(app, checkpoint, hr_dir, metrics, kwargs)
         return
     model, meta = load_model(checkpoint, kwargs.pop("device"))
     translation = {k: kwargs.pop(k) for k in ("domain_a", "domain_b", "target_b", "target_a")}
@@ -141,6 +157,23 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
             "--domain-a, --domain-b, --target-b and --target-a apply to translation models "
             f"(cyclegan), not '{model.PLUGIN_NAME}' ({model.FAMILY})."
         )
+    if model.FAMILY == "translation":
+        _refuse(
+            (
+                "num_samples",
+                "inception_weights",
+                "lpips_weights",
+                "train_classifier",
+                "classifier_steps",
+                "labels",
+                "label_column",
+                "dataset",
+            ),
+            f"do(es) not apply to the translation model '{model.PLUGIN_NAME}' (its metrics "
+            "run on the domain images); drop them.",
+        )
+        if data_root and translation["domain_a"]:
+            raise GentoolError("pass --domain-a or --data-root, not both (they name the same).")
     overrides = {
         "name": kwargs.pop("dataset"),
         "root": translation["domain_a"] or data_root,
@@ -160,7 +193,7 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
             f"the model makes {spec.channels}-channel images, not {requested_channels}."
         )
     settings = EvaluationSettings(
-        metrics=parse_metric_list(kwargs.pop("metrics")),
+        metrics=metrics,
         num_samples=kwargs.pop("num_samples"),
         batch_size=kwargs.pop("batch_size"),
         seed=kwargs.pop("seed"),
@@ -186,18 +219,92 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
             seed=settings.seed,
         )
     else:
-        result = evaluate_model(model, meta, spec, settings, run_dir=run_dir, console=app.console)
+        data = load_data(spec)
+        _refuse_unused(model, data, settings)
+        result = evaluate_model(
+            model, meta, spec, settings, run_dir=run_dir, console=app.console, data=data
+        )
     app.console.print(results_table(result, str(checkpoint)))
     for note in result.notes:
         app.console.print(f"[dim]{note}[/dim]")
-    json_path = kwargs.pop("json_path")
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(result.record(), indent=2) + "\n")
-        app.console.print(f"wrote {json_path}")
+    _write_json(app, kwargs.pop("json_path"), result.record())
     if not kwargs.pop("no_log"):
         log = append_to_log(run_dir, result)
         app.console.print(f"appended the results to {log}")
+
+
+def _refuse(names: tuple[str, ...], why: str) -> None:
+    from gentool.cli.sample import given_options
+    from gentool.errors import GentoolError
+
+    given = given_options(names)
+    if given:
+        raise GentoolError(f"{', '.join(given)} {why}")
+
+
+def _check_outputs(checkpoint: str, kwargs: dict[str, Any]) -> None:
+    """--json and the run's log.jsonl, before any work."""
+    import os
+    from pathlib import Path
+
+    from gentool.errors import GentoolError
+    from gentool.images import check_outputs
+    from gentool.metrics.evaluate import check_log_writable
+
+    json_path = kwargs.get("json_path")
+    if json_path:
+        check_outputs([json_path], kwargs["overwrite"])
+    if kwargs.get("no_log") or checkpoint == "default":
+        return
+    path = Path(checkpoint)
+    if not path.exists():
+        return  # loading the checkpoint names the problem
+    run_dir = path if path.is_dir() else path.parent
+    log = check_log_writable(run_dir)
+    if json_path and os.path.realpath(json_path) == os.path.realpath(log):
+        raise GentoolError(f"--json {json_path} is the run's log; name another file.")
+
+
+def _refuse_unused(model: Any, data: Any, settings: Any) -> None:
+    """Options that only some metrics use, refused by name when none of those run."""
+    from gentool.metrics.evaluate import (
+        INCEPTION_METRICS,
+        SAMPLE_METRICS,
+        choose_metrics,
+        inception_weights_given,
+    )
+
+    chosen, _ = choose_metrics(
+        settings.metrics,
+        model,
+        data,
+        inception_weights_given(settings),
+        num_samples=settings.num_samples,
+    )
+    unused: list[str] = []
+    if not any(n in chosen for n in SAMPLE_METRICS):
+        unused.append("num_samples")
+    if not any(n in chosen for n in INCEPTION_METRICS):
+        unused.append("inception_weights")
+    if "recon" not in chosen:
+        unused.append("lpips_weights")
+    if "labels" not in chosen:
+        unused += ["train_classifier", "classifier_steps"]
+    _refuse(
+        tuple(unused),
+        f"do(es) not apply to the metrics run here ({', '.join(chosen)}); drop them or "
+        "choose --metrics that use them.",
+    )
+
+
+def _write_json(app: Any, json_path: str | None, record: Any) -> None:
+    import json
+
+    from gentool.fileio import atomic_write_text
+
+    if json_path:
+        atomic_write_text(json_path, json.dumps(record, indent=2) + "\n")
+        app.console.print(f"wrote {json_path}")
 
 
 def results_table(result: Any, title: str) -> Any:
@@ -226,27 +333,53 @@ def results_table(result: Any, title: str) -> Any:
     return table
 
 
-def _evaluate_upscaler(app: Any, checkpoint: str, hr_dir: str, kwargs: dict[str, Any]) -> None:
+def _evaluate_upscaler(
+    app: Any, checkpoint: str, hr_dir: str, metrics: Any, kwargs: dict[str, Any]
+) -> None:
     """``--hr-dir``: PSNR-Y, SSIM-Y, MSE, LPIPS of an upscaler and of bicubic on HR images."""
-    import json
     from pathlib import Path
 
     from rich.table import Table
 
     from gentool.data.folder import list_images
     from gentool.errors import GentoolError
+    from gentool.metrics.evaluate import append_record
     from gentool.metrics.image_quality import evaluate_upscaler
     from gentool.upscale import load_upscaler
 
-    if kwargs.get("metrics"):
+    if metrics is not None:
         raise GentoolError("--metrics does not apply with --hr-dir (all image metrics run).")
-    model = load_upscaler(None if checkpoint == "default" else checkpoint, kwargs["device"])
+    _refuse(
+        (
+            "dataset",
+            "data_root",
+            "labels",
+            "label_column",
+            "image_size",
+            "channels",
+            "limit",
+            "split",
+            "num_samples",
+            "batch_size",
+            "seed",
+            "inception_weights",
+            "train_classifier",
+            "classifier_steps",
+            "domain_a",
+            "domain_b",
+            "target_a",
+            "target_b",
+        ),
+        "do(es) not apply with --hr-dir (the upscaler is measured on the --hr-dir images); "
+        "drop them.",
+    )
     if not Path(hr_dir).is_dir():
         raise GentoolError(f"--hr-dir {hr_dir} is not a folder of high-resolution images.")
     folder = Path(hr_dir).resolve()
     paths = [folder / name for name in list_images(folder)]
     if not paths:
         raise GentoolError(f"no images in {hr_dir}.")
+    model = load_upscaler(None if checkpoint == "default" else checkpoint, kwargs["device"])
     device = str(next(model.parameters()).device)
     result = evaluate_upscaler(
         model, paths, scale=model.scale, device=device, lpips_weights=kwargs["lpips_weights"]
@@ -274,17 +407,12 @@ def _evaluate_upscaler(app: Any, checkpoint: str, hr_dir: str, kwargs: dict[str,
         app.console.print(f"[yellow]skipped {skipped['file']}: {skipped['reason']}[/yellow]")
     if result["lpips"]:
         app.console.print(f"[dim]lpips left out: {result['lpips']}[/dim]")
-    json_path = kwargs.get("json_path")
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
-        app.console.print(f"wrote {json_path}")
+    _write_json(app, kwargs.get("json_path"), result)
     path = Path(checkpoint)
     if checkpoint != "default" and not kwargs.get("no_log"):
         run_dir = path if path.is_dir() else path.parent
         record = {"event": "evaluate", "hr_dir": str(hr_dir), "images": len(result["rows"])}
         record.update({f"{k}": v for k, v in means["model"].items()})
         record.update({f"{result['baseline']}_{k}": v for k, v in means["baseline"].items()})
-        with open(run_dir / "log.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        app.console.print(f"appended the results to {run_dir / 'log.jsonl'}")
+        log = append_record(run_dir, record)
+        app.console.print(f"appended the results to {log}")

@@ -10,18 +10,37 @@ from gentool.cli.options import data_options, device_option, seed_option
 
 
 def _output_option(default: str) -> Any:
-    return click.option(
-        "-o",
-        "--output",
-        default=default,
-        show_default=True,
-        help="Image to write (.png, .svg, .pdf).",
-    )
+    def decorate(f: Any) -> Any:
+        f = click.option(
+            "--overwrite", is_flag=True, help="Replace output files that already exist."
+        )(f)
+        return click.option(
+            "-o",
+            "--output",
+            default=default,
+            show_default=True,
+            help="Image to write (.png, .svg, .pdf); an existing file needs --overwrite.",
+        )(f)
+
+    return decorate
+
+
+def _check_output(output: str, overwrite: bool) -> None:
+    """The figure's extension, an existing file, an unwritable place: before any work."""
+    from gentool.images import check_outputs
+    from gentool.plotting import figure_format
+
+    figure_format(output)
+    check_outputs([output], overwrite)
 
 
 @click.group()
 def plot() -> None:
-    """Pictures of training runs and models (PNG by default; SVG/PDF by extension)."""
+    """Pictures of training runs and models (PNG by default; SVG/PDF by extension).
+
+    The output is checked before any work: an existing file is refused unless --overwrite
+    is given, and it is written atomically.
+    """
 
 
 @plot.command()
@@ -51,10 +70,14 @@ def curves(
     window: int,
     stacked: bool,
     title: str | None,
+    overwrite: bool,
 ) -> None:
     """Learning curves of one or more RUNS (folders with log.jsonl), overlaid.
 
-    Several runs are labelled by the settings that differ in their config.json.
+    Several runs are labelled by the settings that differ in their config.json. Lines of a
+    log.jsonl that cannot be used (not UTF-8, not JSON, cut short by a crash) are skipped
+    with one warning naming the file and the first such line; a log with no usable line is
+    an error.
 
     \b
     Examples:
@@ -62,9 +85,15 @@ def curves(
       gentool plot curves runs/dcgan-ls runs/dcgan-bce --stacked -o compare.svg
       gentool plot curves runs/vae --keys recon,kl --window 50
     """
+    from gentool.errors import GentoolError
     from gentool.plotting import plot_curves, run_labels, save_figure
 
-    chosen = [k.strip() for k in keys.split(",") if k.strip()] if keys else None
+    _check_output(output, overwrite)
+    chosen = None
+    if keys is not None:
+        chosen = list(dict.fromkeys(k.strip() for k in keys.split(",") if k.strip()))
+        if not chosen:
+            raise GentoolError(f"--keys {keys!r} names no logged value; e.g. --keys loss_d,loss_g.")
     figure = plot_curves(runs, chosen, window=window, stacked=stacked, title=title)
     path = save_figure(figure, output)
     if len(runs) > 1:
@@ -92,7 +121,13 @@ def curves(
 @click.option("--columns", type=click.IntRange(1), default=None, help="Panels per row.")
 @click.pass_obj
 def timeline(
-    app: Any, run: str, output: str, steps: str | None, count: int, columns: int | None
+    app: Any,
+    run: str,
+    output: str,
+    steps: str | None,
+    count: int,
+    columns: int | None,
+    overwrite: bool,
 ) -> None:
     """The fixed-noise sample grids of RUN (samples/step_*.png) side by side, by step.
 
@@ -101,17 +136,23 @@ def timeline(
       gentool plot timeline runs/dcgan-ls -o timeline.png
       gentool plot timeline runs/dcgan-ls --steps 0,500,1000,2000,4000,8000
     """
+    from gentool.cli.sample import given_options
     from gentool.errors import GentoolError
     from gentool.plotting import plot_timeline, save_figure
 
+    _check_output(output, overwrite)
     chosen = None
-    if steps:
+    if steps is not None:
+        if given_options(("count",)):
+            raise GentoolError("pass --steps or --count, not both.")
         try:
             chosen = [int(s) for s in steps.split(",") if s.strip()]
         except ValueError:
             raise GentoolError(
                 f"--steps must be integers separated by commas, not '{steps}'."
             ) from None
+        if not chosen:
+            raise GentoolError(f"--steps {steps!r} names no step; e.g. --steps 0,500,1000.")
     figure = plot_timeline(run, chosen, count=count, columns=columns)
     app.console.print(f"wrote {save_figure(figure, output)}")
 
@@ -143,10 +184,12 @@ def timeline(
 @device_option
 @seed_option
 @click.pass_obj
-def tsne(app: Any, checkpoint: str, output: str, **kwargs: Any) -> None:
+def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any) -> None:
     """A t-SNE map of a VAE's latent means over a dataset split, coloured by label/attribute.
 
-    The data defaults to the run's own (saved in the checkpoint).
+    The data defaults to the run's own (saved in the checkpoint), at the model's resolution
+    and channels (a different --image-size or --channels is refused). With fewer images
+    than the perplexity needs it is lowered, and a note says so.
 
     \b
     Examples:
@@ -156,11 +199,14 @@ def tsne(app: Any, checkpoint: str, output: str, **kwargs: Any) -> None:
     import torch
 
     from gentool.cli.common import load_model
+    from gentool.cli.sample import check_seed
     from gentool.data.base import load_data
     from gentool.errors import GentoolError
     from gentool.metrics.evaluate import evaluation_data_spec
     from gentool.plotting import latent_means, plot_latent_tsne, save_figure, tsne_embedding
 
+    check_seed(kwargs["seed"])
+    _check_output(output, overwrite)
     model, meta = load_model(checkpoint, kwargs.pop("device"))
     if not callable(getattr(model, "encode", None)):
         raise GentoolError(
@@ -174,8 +220,14 @@ def tsne(app: Any, checkpoint: str, output: str, **kwargs: Any) -> None:
         "label_column": kwargs.pop("label_column"),
         "limit": kwargs.pop("limit"),
     }
-    kwargs.pop("image_size"), kwargs.pop("channels")
     spec = evaluation_data_spec(meta, overrides, model.config, kwargs.pop("split"))
+    for name in ("image_size", "channels"):
+        asked, built = kwargs.pop(name), getattr(spec, name)
+        if asked is not None and int(asked) != built:
+            raise GentoolError(
+                f"the model was trained at {name.replace('_', ' ')} {built}, not {asked}; "
+                f"drop --{name.replace('_', '-')}."
+            )
     data = load_data(spec)
     seed = kwargs.pop("seed")
     color_by = kwargs.pop("color_by")
@@ -193,7 +245,14 @@ def tsne(app: Any, checkpoint: str, output: str, **kwargs: Any) -> None:
             "raise --max-points to show more"
         )
     latents = latent_means(model, data.images[index])
-    embedding = tsne_embedding(latents, seed=seed, perplexity=kwargs.pop("perplexity"))
+    perplexity = kwargs.pop("perplexity")
+    usable = (len(index) - 1) / 3
+    if perplexity > usable and len(index) >= 5:
+        app.console.print(
+            f"perplexity lowered from {perplexity:g} to {usable:g}: {len(index)} points allow "
+            "at most (N - 1) / 3"
+        )
+    embedding = tsne_embedding(latents, seed=seed, perplexity=perplexity)
     figure = plot_latent_tsne(
         embedding,
         None if groups is None else groups[index].numpy(),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gentool.cli.options import data_options, data_spec_from, device_option
+from gentool.cli.options import data_options, device_option
 
 
 @click.command(context_settings={"show_default": True})
@@ -20,7 +21,7 @@ from gentool.cli.options import data_options, data_spec_from, device_option
     "--output",
     type=click.Path(dir_okay=False, path_type=str),
     default="recon.png",
-    help="Grid: originals above reconstructions.",
+    help="Grid: originals above reconstructions (.png, .jpg, ... by extension).",
 )
 @click.option(
     "--show", type=click.IntRange(1, 256), default=16, help="How many pairs the grid shows."
@@ -33,6 +34,7 @@ from gentool.cli.options import data_options, data_spec_from, device_option
     help="Write the metrics as JSON here.",
 )
 @click.option("--batch-size", type=click.IntRange(1), default=256, help="Images per forward pass.")
+@click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option
 @click.pass_obj
 def reconstruct(
@@ -43,6 +45,7 @@ def reconstruct(
     show: int,
     json_path: str | None,
     batch_size: int,
+    overwrite: bool,
     device: str,
     **kwargs: Any,
 ) -> None:
@@ -50,7 +53,13 @@ def reconstruct(
 
     Prints the mean squared error per pixel (images in [0, 1]) over every image and writes a
     grid with originals above their reconstructions. Without IMAGES or --dataset, the
-    split the model was trained on is used (its held-out test part by default).
+    split the model was trained on is used (its held-out test part by default; --data-root,
+    --labels, --limit and --split adjust it). Images are decoded at the model's resolution:
+    --image-size and --channels must match the model, and with IMAGES the dataset options
+    are refused.
+
+    -o and --json are checked before the model is loaded: an existing file is refused unless
+    --overwrite is given; both are written atomically.
 
     \b
     Examples:
@@ -61,41 +70,49 @@ def reconstruct(
     import torch
 
     from gentool.cli.common import load_model, require_family
-    from gentool.data.base import DataSpec, ImageData, load_data, to_float
+    from gentool.cli.sample import given_options
+    from gentool.data.base import ImageData, load_data, to_float
     from gentool.errors import GentoolError
-    from gentool.images import save_grid
+    from gentool.fileio import atomic_write_text
+    from gentool.images import check_outputs, save_grid
+    from gentool.metrics.evaluate import evaluation_data_spec
     from gentool.models.vae import VaeModel
 
+    if json_path and os.path.realpath(json_path) == os.path.realpath(output):
+        raise GentoolError(f"-o and --json both name {output}; give them different files.")
+    check_outputs([output], overwrite, images=True)
+    if json_path:
+        check_outputs([json_path], overwrite)
+    if images:
+        given = given_options(("dataset", "data_root", "labels", "label_column", "limit", "split"))
+        if given:
+            raise GentoolError(
+                f"{', '.join(given)} choose a dataset; with IMAGES the files are used, so "
+                "drop them (or drop IMAGES)."
+            )
     model, meta = load_model(checkpoint, device)
     require_family(model, ("vae",), "gentool reconstruct")
-    spec = data_spec_from(kwargs, split="test")
     cfg = model.config
+    # The model fixes the resolution and channels; a different value is refused by name.
+    for name in ("image_size", "channels"):
+        asked, built = kwargs.get(name), int(getattr(cfg, name))
+        if asked is not None and int(asked) != built:
+            raise GentoolError(
+                f"the model was trained at {name.replace('_', ' ')} {built}, not {asked}; "
+                f"drop --{name.replace('_', '-')}."
+            )
     if images:
-        if spec.name is not None:
-            raise GentoolError("pass IMAGES or --dataset, not both.")
         data: ImageData = images_from_paths(images, cfg.image_size, cfg.channels)
         source, split = "files", "all"
     else:
-        if spec.name is None:
-            saved = meta.get("data", {})
-            spec = DataSpec(
-                name=saved.get("name", "digits"),
-                root=saved.get("root"),
-                labels=saved.get("labels"),
-                label_column=saved.get("label_column"),
-                test_fraction=saved.get("test_fraction", 0.1),
-                split=spec.split,
-                limit=spec.limit,
-            )
-        # The model fixes the resolution and channels; a different --image-size is an error.
-        for name in ("image_size", "channels"):
-            asked, built = getattr(spec, name), getattr(cfg, name)
-            if asked is not None and asked != built:
-                raise GentoolError(
-                    f"the model was trained at {name.replace('_', ' ')} {built}, not {asked}; "
-                    f"drop --{name.replace('_', '-')}."
-                )
-            setattr(spec, name, built)
+        overrides = {
+            "name": kwargs.pop("dataset"),
+            "root": kwargs.pop("data_root"),
+            "labels": kwargs.pop("labels"),
+            "label_column": kwargs.pop("label_column"),
+            "limit": kwargs.pop("limit"),
+        }
+        spec = evaluation_data_spec(meta, overrides, cfg, kwargs.pop("split"))
         data = load_data(spec)
         source, split = spec.name, spec.split
     dev = next(model.parameters()).device
@@ -153,7 +170,8 @@ def reconstruct(
     app.console.print(message)
     app.console.print(f"wrote {output}")
     if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+        app.console.print(f"wrote {json_path}")
 
 
 def images_from_paths(paths: tuple[str, ...], size: int, channels: int) -> Any:

@@ -41,6 +41,7 @@ from gentool.cli.options import device_option
     default=16,
     help="Overlap between tiles in input pixels, blended to hide seams.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option
 @click.pass_obj
 def upscale(
@@ -51,12 +52,20 @@ def upscale(
     scale: int,
     tile: int,
     overlap: int,
+    overwrite: bool,
     device: str,
 ) -> None:
     """Upscale images (files or folders) by --scale with a super-resolution model.
 
     Grey, palette, RGBA (alpha resized with bicubic) and 16-bit grey images are kept in
-    their kind; inputs over 64 megapixels and files that are not images are refused.
+    their kind; inputs over 64 megapixels and files that are not images are refused. An
+    animated image (GIF, APNG, WebP) is upscaled from its first frame only, with a warning.
+
+    Outputs are PNG named NAME_x4.png (folders keep their sub-folders), or take the format
+    of the -o file name's extension. Every output is checked before any work: an existing
+    file is refused unless --overwrite is given, and two inputs that would be written to the
+    same name (a.png and a.jpg in one folder; x/a.png and y/a.png with -o DIR) are refused,
+    naming both; so is an output that would replace an input. Files are written atomically.
 
     \b
     Examples:
@@ -64,36 +73,23 @@ def upscale(
       gentool upscale photos/ -o big/                # a folder at once
       gentool upscale scan.tif --ckpt runs/sr/ckpt.safetensors --tile 128
     """
-    from gentool.data.folder import list_images
     from gentool.errors import GentoolError
-    from gentool.upscale import load_upscaler, open_image, save_image, upscale_image
+    from gentool.images import check_outputs, refuse_collisions
+    from gentool.upscale import check_image, load_upscaler, open_image, save_image, upscale_image
 
     if overlap >= tile:
         raise GentoolError(f"--overlap ({overlap}) must be smaller than --tile ({tile}).")
+    jobs = plan_jobs(inputs, output, scale)
+    refuse_collisions(jobs)
+    check_outputs([target for _, target in jobs], overwrite, images=True)
+    for source, _ in jobs:
+        check_image(source)
     model = load_upscaler(ckpt, device)
     if model.scale != scale:
         raise GentoolError(
             f"this model upscales by {model.scale}, not {scale}; pass --scale {model.scale} "
             "or another --ckpt."
         )
-    jobs: list[tuple[Path, Path]] = []
-    many = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
-    for name in inputs:
-        source = Path(name)
-        if source.is_dir():
-            files = list_images(source)
-            if not files:
-                raise GentoolError(f"folder {source} holds no images.")
-            target = Path(output) if output else source.with_name(f"{source.name}_x{scale}")
-            for rel in files:
-                stem = Path(rel).with_suffix("")
-                jobs.append((source / rel, target / f"{stem}_x{scale}.png"))
-        elif output is None:
-            jobs.append((source, source.with_name(f"{source.stem}_x{scale}.png")))
-        elif many or Path(output).is_dir():
-            jobs.append((source, Path(output) / f"{source.stem}_x{scale}.png"))
-        else:
-            jobs.append((source, Path(output)))
     for source, target in jobs:
         img = open_image(source)
         result = upscale_image(model, img, tile=tile, overlap=overlap)
@@ -102,3 +98,38 @@ def upscale(
             f"{source} ({img.width}x{img.height} {img.mode}) -> {target} "
             f"({result.width}x{result.height} {result.mode})"
         )
+
+
+def plan_jobs(inputs: tuple[str, ...], output: str | None, scale: int) -> list[tuple[Path, Path]]:
+    """(input file, output file) for every image: NAME_xS.png beside a file, DIR_xS/ for a
+    folder, or under -o (a file for one input file, else a folder)."""
+    from gentool.data.folder import list_images
+    from gentool.errors import GentoolError
+
+    many = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
+    if output is not None and many and Path(output).is_file():
+        raise GentoolError(f"-o {output} is a file, but several images are written; name a folder.")
+    jobs: list[tuple[Path, Path]] = []
+    for name in inputs:
+        source = Path(name)
+        if source.is_dir():
+            files = list_images(source)
+            if not files:
+                raise GentoolError(f"folder {source} holds no images.")
+            if output:
+                target = Path(output)
+            else:
+                whole = source.resolve()
+                if not whole.name:
+                    raise GentoolError(f"name an output folder for {source} with -o DIR.")
+                target = whole.with_name(f"{whole.name}_x{scale}")
+            for rel in files:
+                stem = Path(rel).with_suffix("")
+                jobs.append((source / rel, target / f"{stem}_x{scale}.png"))
+        elif output is None:
+            jobs.append((source, source.with_name(f"{source.stem}_x{scale}.png")))
+        elif many or Path(output).is_dir() or output.endswith(("/", "\\")):
+            jobs.append((source, Path(output) / f"{source.stem}_x{scale}.png"))
+        else:
+            jobs.append((source, Path(output)))
+    return jobs

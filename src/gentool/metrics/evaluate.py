@@ -20,6 +20,10 @@ cycle     A->B->A and B->A->B reconstruction MSE and PSNR        translation mod
 paired    MSE, PSNR, SSIM to known targets (--target-b/-a)       translation models
 ========  =====================================================  ==========================
 
+Some metrics need several images (:data:`MIN_IMAGES`): asked for by name with too few
+generated or real images they are refused in one line; chosen by default they are left out
+with a note.
+
 Translation models are evaluated by :func:`gentool.metrics.translation.evaluate_translation`.
 """
 
@@ -59,6 +63,12 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cycle": ("cycle reconstruction MSE and PSNR, both ways", ("translation",)),
     "paired": ("MSE, PSNR, SSIM to known targets, and of the identity map", ("translation",)),
 }
+
+
+#: The fewest generated and real images each metric can be computed from.
+MIN_IMAGES: dict[str, int] = {"fid": 2, "kid": 2, "is": 2, "prdc": 6, "diversity": 2}
+#: Metrics that draw samples from the model (``-n`` applies to these).
+SAMPLE_METRICS = ("fid", "kid", "is", "swd", "prdc", "diversity")
 
 
 @dataclass
@@ -144,10 +154,29 @@ def applicable(model: Any, data: ImageData) -> list[str]:
     return names
 
 
+def _too_few(name: str, num_samples: int | None, num_real: int) -> str | None:
+    """Why ``name`` cannot be computed from these counts, or None."""
+    need = MIN_IMAGES.get(name, 1)
+    if num_samples is not None and name in SAMPLE_METRICS and num_samples < need:
+        return f"it needs at least {need} generated images and -n is {num_samples}"
+    if num_real < need:
+        return f"it needs at least {need} real images and the data has {num_real}"
+    return None
+
+
 def choose_metrics(
-    requested: list[str] | None, model: Any, data: ImageData, weights_available: bool
+    requested: list[str] | None,
+    model: Any,
+    data: ImageData,
+    weights_available: bool,
+    num_samples: int | None = None,
 ) -> tuple[list[str], list[str]]:
-    """The metrics to run and notes for the user (what was left out, and why)."""
+    """The metrics to run and notes for the user (what was left out, and why).
+
+    ``num_samples`` (``-n``), when given, is checked against :data:`MIN_IMAGES` like the
+    number of real images: a requested metric with too few is an error, a default one is
+    left out with a note.
+    """
     usable = applicable(model, data)
     notes: list[str] = []
     if requested is None:
@@ -158,15 +187,19 @@ def choose_metrics(
                 "fid, kid and is left out: no Inception weights (pass --inception-weights PATH "
                 "or set GENTOOL_INCEPTION_WEIGHTS)."
             )
+        for name in list(chosen):
+            why = _too_few(name, num_samples, len(data))
+            if why is not None:
+                chosen.remove(name)
+                notes.append(f"{name} left out: {why}.")
         if not chosen:
             raise GentoolError(
-                f"no metric applies to '{model.PLUGIN_NAME}' ({model.FAMILY}) here; "
-                "upscalers are evaluated with --hr-dir."
+                f"no metric applies to '{model.PLUGIN_NAME}' ({model.FAMILY}) here"
+                + (f" ({notes[-1]})" if notes else "")
+                + "; upscalers are evaluated with --hr-dir."
             )
         return chosen, notes
-    unknown = [n for n in requested if n not in METRICS]
-    if unknown:
-        raise GentoolError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}.")
+    check_metric_names(requested)
     not_here = [n for n in requested if n not in usable]
     if not_here:
         name = not_here[0]
@@ -176,13 +209,34 @@ def choose_metrics(
             else f"it does not apply to {model.FAMILY} models"
         )
         raise GentoolError(f"metric '{name}' cannot be computed here: {why}.")
+    for name in requested:
+        reason = _too_few(name, num_samples, len(data))
+        if reason is not None:
+            raise GentoolError(f"metric '{name}' cannot be computed here: {reason}.")
     return [n for n in METRICS if n in requested], notes
 
 
+def check_metric_names(names: list[str]) -> None:
+    """Refuse an unknown metric name in one line, listing the known ones."""
+    import difflib
+
+    for name in names:
+        if name not in METRICS:
+            close = difflib.get_close_matches(name, list(METRICS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise GentoolError(f"unknown metric '{name}'{hint}; choose from {', '.join(METRICS)}.")
+
+
 def parse_metric_list(text: str | None) -> list[str] | None:
-    if text is None or not text.strip() or text.strip() == "all":
+    """``--metrics``: None (all that apply) for no value or ``all``; an empty list is refused."""
+    if text is None or text.strip().lower() == "all":
         return None
-    return [part.strip().lower() for part in text.split(",") if part.strip()]
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not names:
+        raise GentoolError(
+            f"--metrics {text!r} names no metric; pass a comma list (e.g. swd,diversity) or all."
+        )
+    return list(dict.fromkeys(names))
 
 
 # --- running them --------------------------------------------------------------------------------
@@ -322,10 +376,12 @@ def evaluate_model(
     run_dir: Path | None = None,
     console: Console | None = None,
     inception: Any = None,
+    data: ImageData | None = None,
 ) -> EvaluationResult:
     """Compute the chosen metrics of ``model`` against the images of ``spec``.
 
-    ``inception`` replaces the Inception feature extractor (tests pass a tiny one).
+    ``inception`` replaces the Inception feature extractor (tests pass a tiny one); ``data``
+    the images of ``spec`` when the caller has loaded them already.
     """
     from gentool.metrics.fid import (
         InceptionFeatures,
@@ -334,11 +390,12 @@ def evaluate_model(
         reference_features,
     )
 
-    data = load_data(spec)
-    weights = inception is not None or bool(
-        settings.inception_weights or os.environ.get("GENTOOL_INCEPTION_WEIGHTS")
+    if data is None:
+        data = load_data(spec)
+    weights = inception is not None or inception_weights_given(settings)
+    chosen, notes = choose_metrics(
+        settings.metrics, model, data, weights, num_samples=settings.num_samples
     )
-    chosen, notes = choose_metrics(settings.metrics, model, data, weights)
     if inception is None and any(n in chosen for n in INCEPTION_METRICS):
         # Fail on missing weights before spending time on sampling.
         inception = InceptionFeatures(settings.inception_weights, model_device(model))
@@ -432,6 +489,35 @@ def evaluate_model(
     return EvaluationResult({k: float(v) for k, v in values.items()}, info, notes)
 
 
+def inception_weights_given(settings: EvaluationSettings) -> bool:
+    """Whether Inception weights were named (option or environment)."""
+    return bool(settings.inception_weights or os.environ.get("GENTOOL_INCEPTION_WEIGHTS"))
+
+
+def check_log_writable(run_dir: Path) -> Path:
+    """Refuse in one line, before any work, a ``RUN/log.jsonl`` that cannot be appended to."""
+    from gentool.errors import OutputError
+    from gentool.images import probe_writable
+
+    path = Path(run_dir) / "log.jsonl"
+    if path.is_dir():
+        raise OutputError(f"cannot append to {path}: it is a folder; pass --no-log.")
+    if path.exists():
+        try:
+            with open(path, "ab"):
+                pass
+        except OSError as exc:
+            raise OutputError(
+                f"cannot append to {path} ({exc.strerror or exc}); pass --no-log."
+            ) from None
+    else:
+        try:
+            probe_writable(path)
+        except OutputError as exc:
+            raise OutputError(f"{exc.message} Pass --no-log to skip the run's log.") from None
+    return path
+
+
 def append_to_log(run_dir: Path, result: EvaluationResult) -> Path:
     """Add ``{"event": "evaluate", "step": ..., <metrics>}`` to ``RUN/log.jsonl``."""
     record: dict[str, Any] = {
@@ -443,9 +529,15 @@ def append_to_log(run_dir: Path, result: EvaluationResult) -> Path:
         "num_generated": result.info.get("num_generated"),
     }
     record.update({k: (None if math.isnan(v) else v) for k, v in result.metrics.items()})
-    path = run_dir / "log.jsonl"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+    return append_record(run_dir, record)
+
+
+def append_record(run_dir: Path, record: dict[str, Any]) -> Path:
+    """Append one JSON line to ``RUN/log.jsonl`` (:func:`gentool.fileio.append_line`)."""
+    from gentool.fileio import append_line
+
+    path = Path(run_dir) / "log.jsonl"
+    append_line(path, json.dumps(record))
     return path
 
 
