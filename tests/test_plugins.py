@@ -67,6 +67,12 @@ class _ExternalLoss(GanLoss):
     DESCRIPTION = "a loss from elsewhere"
     Config = _MarginConfig
 
+    def discriminator_loss(self, real_scores: Any, fake_scores: Any) -> Any:
+        return (fake_scores - real_scores).mean()
+
+    def generator_loss(self, fake_scores: Any, real_scores: Any = None) -> Any:
+        return -fake_scores.mean()
+
 
 def test_external_plugin_is_loaded_with_its_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
     @hookimpl
@@ -93,7 +99,7 @@ def test_broken_plugins_are_reported_and_the_rest_work(monkeypatch: pytest.Monke
     def gentool_register_modles() -> list[Any]:  # misspelt hook
         return []
 
-    class Clash(GanLoss):
+    class Clash(_ExternalLoss):
         PLUGIN_NAME = "ls"
 
     @hookimpl

@@ -116,19 +116,33 @@ for command in (train, sample, reconstruct, upscale, evaluate, plot, plugins):
 
 
 def register_plugin_commands(group: click.Group) -> None:
-    """Let installed plugins add commands (the ``gentool_register_commands`` hook)."""
-    from gentool.plugins import get_registry
+    """Let installed plugins add commands (the ``gentool_register_commands`` hook).
+
+    Never fatal: a plugin whose hook fails, or whose command is invalid or takes a name
+    already in use (a built-in's included), is one warning and the rest keeps working.
+    """
+    from gentool.plugins import register_commands
 
     try:
-        get_registry().plugin_manager.hook.gentool_register_commands(cli=group)
-    except Exception as exc:
-        click.echo(f"Warning: a plugin failed to add its commands: {exc}", err=True)
+        register_commands(group)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a bug here must not stop `gentool --version`
+        click.echo(
+            f"Warning: plugin commands could not be added ({type(exc).__name__}: "
+            f"{_one_line(exc)}).",
+            err=True,
+        )
 
 
 def main() -> None:
     """Console-script entry point."""
     warnings.showwarning = _show_warning
-    register_plugin_commands(cli)
+    try:
+        register_plugin_commands(cli)
+    except KeyboardInterrupt:
+        click.echo("Aborted!", err=True)
+        sys.exit(130)
     cli.main(prog_name="gentool")
 
 

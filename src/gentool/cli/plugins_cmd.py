@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 
@@ -14,14 +12,14 @@ import click
     default=None,
     help="Only list this kind.",
 )
-@click.pass_obj
-def plugins(app: Any, kind: str | None) -> None:
+def plugins(kind: str | None) -> None:
     """List every installed model, GAN loss and dataset, with the distribution providing it.
 
     \b
     Example:
       gentool plugins --kind loss
     Set GENTOOL_PLUGINS=none to load built-ins only, or a comma list of plugin names.
+    Plugins that could not be used are listed after the table, with the reason.
     """
     from rich.console import Console
     from rich.table import Table
@@ -40,11 +38,15 @@ def plugins(app: Any, kind: str | None) -> None:
             continue
         for name in registry.names(k):
             info = registry.entries[k][name]
-            family = getattr(info.cls, "FAMILY", "") if k == "model" else ""
+            family = str(getattr(info.cls, "FAMILY", "")) if k == "model" else ""
             table.add_row(k, name, family, info.distribution, info.description)
-    Console().print(table)
-    for (k, name), claims in registry.duplicates.items():
-        who = ", ".join(c.distribution for c in claims)
-        app.console.print(
-            f"[yellow]duplicate {k} '{name}' claimed by {who}: unusable until resolved[/]"
-        )
+    if kind is None:
+        for name, command in sorted(registry.commands.items()):
+            table.add_row("command", name, "", command.distribution, command.help)
+    console = Console()
+    console.print(table)
+    # Loud, not silent: what was skipped, and why, is part of what is installed.
+    if registry.problems:
+        console.print(f"[yellow]{len(registry.problems)} plugin problem(s), skipped:[/]")
+        for problem in registry.problems:
+            console.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)

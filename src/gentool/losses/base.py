@@ -7,17 +7,36 @@ discriminator itself and the real and fake batches (WGAN-GP's gradient penalty d
 
 Options reach a loss as ``--loss-opt key=value`` on the command line; they are checked
 against the loss's ``Config`` dataclass and saved in the checkpoint.
+
+Every subclass's ``discriminator_loss``, ``generator_loss``, ``regularizer`` and
+``probability`` are wrapped when the class is defined, so every training loop gets a loss's
+output checked without doing it itself: a loss must return a floating-point scalar (0-dim)
+tensor (``regularizer`` may return ``None``), else training stops with one line naming the
+loss and its distribution. The checks read only shape, dtype and ``requires_grad``: no host
+sync, nothing that breaks CUDA-graph capture or ``torch.compile`` tracing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 
 from gentool.config import build_config, config_to_dict
+from gentool.errors import GentoolError, PluginError
+
+#: Methods whose results are checked, and what each must return.
+CHECKED_METHODS = {
+    "discriminator_loss": "a loss must return a floating-point scalar tensor",
+    "generator_loss": "a loss must return a floating-point scalar tensor",
+    "regularizer": "a regularizer must return None or a floating-point scalar tensor",
+    "probability": "probability must return a floating-point tensor",
+}
 
 
 @dataclasses.dataclass
@@ -43,6 +62,13 @@ class GanLoss:
 
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.Config()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for method in CHECKED_METHODS:
+            function = cls.__dict__.get(method)
+            if inspect.isfunction(function) and not hasattr(function, "__gentool_checked__"):
+                setattr(cls, method, _checked(method, function))
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> GanLoss:
@@ -77,3 +103,82 @@ class GanLoss:
     def probability(self, scores: torch.Tensor) -> torch.Tensor:
         """What to log as D(x): the discriminator's belief that images are real."""
         return torch.sigmoid(scores)
+
+
+def _who(loss: object) -> str:
+    """``loss 'name'``, with the distribution when the loss is not a built-in."""
+    from gentool import plugins
+
+    cls = type(loss)
+    name = getattr(cls, "PLUGIN_NAME", "") or cls.__name__
+    dist = plugins.distribution_of("loss", cls)
+    if dist and dist != plugins.BUILTIN_DISTRIBUTION:
+        return f"loss '{name}' ({dist})"
+    return f"loss '{name}'"
+
+
+def _is_external(loss: object) -> bool:
+    from gentool import plugins
+
+    dist = plugins.distribution_of("loss", type(loss))
+    return dist is not None and dist != plugins.BUILTIN_DISTRIBUTION
+
+
+def _output_problem(method: str, out: object, inputs: tuple[Any, ...]) -> str | None:
+    """Why ``out`` is not what ``method`` must return (``None``: it is). Metadata only."""
+    if method == "regularizer" and out is None:
+        return None
+    if not isinstance(out, torch.Tensor):
+        what = {float: "a Python float", int: "a Python int", bool: "a Python bool"}.get(
+            type(out), f"a {type(out).__name__}"
+        )
+        return f"returned {what} from {method}"
+    if not out.is_floating_point():
+        return f"returned a tensor of dtype {out.dtype} from {method}"
+    if method == "probability":
+        return None
+    if out.dim() != 0:
+        return f"returned a tensor of shape {tuple(out.shape)} from {method}"
+    if (
+        method != "regularizer"
+        and torch.is_grad_enabled()
+        and not out.requires_grad
+        and any(isinstance(x, torch.Tensor) and x.requires_grad for x in inputs)
+    ):
+        return (
+            f"returned a tensor without gradients from {method} (it does not depend on the scores)"
+        )
+    return None
+
+
+def _checked(method: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with its result checked (see :data:`CHECKED_METHODS`)."""
+    rule = CHECKED_METHODS[method]
+
+    @functools.wraps(function)
+    def checked(self: GanLoss, *args: Any, **kwargs: Any) -> Any:
+        try:
+            out = function(self, *args, **kwargs)
+        except GentoolError:
+            raise
+        except Exception as exc:
+            if (
+                isinstance(exc, MemoryError)
+                or type(exc).__name__ == "OutOfMemoryError"
+                or os.environ.get("GENTOOL_DEBUG")
+                or not _is_external(self)
+            ):
+                raise
+            text = " ".join(str(exc).split())[:200]
+            raise PluginError(
+                f"{_who(self)} failed in {method} ({type(exc).__name__}: {text}); this is a "
+                "bug in the plugin: rerun with GENTOOL_DEBUG=1 for the traceback and report it "
+                "to its authors."
+            ) from exc
+        problem = _output_problem(method, out, (*args, *kwargs.values()))
+        if problem is not None:
+            raise PluginError(f"{_who(self)} {problem}; {rule}.")
+        return out
+
+    checked.__gentool_checked__ = True  # type: ignore[attr-defined]
+    return checked
