@@ -10,19 +10,32 @@ import torch
 
 from gentool.errors import GentoolError
 
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+#: Largest seed: every random stream of a run is seeded from the seed plus a small offset,
+#: and torch generators take 64-bit seeds.
+MAX_SEED = 2**63 - 1
+
 
 def resolve_device(name: str | None) -> torch.device:
-    """``auto`` -> the first GPU if there is one, else CPU; ``cuda:N`` is checked to exist."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
+    """``auto`` -> the first GPU if there is one, else CPU; ``cuda:N`` is checked to exist.
+
+    Only devices gentool's loops run on are accepted: ``cpu`` (``cpu:0`` is the same), CUDA
+    GPUs, and Apple's ``mps`` where this machine has it. Anything else is one line.
+    """
+    text = (name or "auto").strip().lower()
+    if text == "auto":
         if torch.cuda.is_available():
             local_rank = int(os.environ.get("LOCAL_RANK", "0"))
             return torch.device("cuda", local_rank % torch.cuda.device_count())
         return torch.device("cpu")
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GentoolError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N.") from None
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise GentoolError(f"unknown device '{name}'; use {DEVICE_CHOICES}.") from None
+    if device.type == "cpu":
+        if device.index not in (None, 0):
+            raise GentoolError(f"device '{name}' does not exist; this machine has one 'cpu'.")
+        return torch.device("cpu")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise GentoolError(
@@ -33,9 +46,15 @@ def resolve_device(name: str | None) -> torch.device:
             raise GentoolError(
                 f"device '{name}' does not exist: this machine has {count} GPU(s) (cuda:0..cuda:{count - 1})."
             )
-    elif device.type not in ("cpu", "mps"):
-        raise GentoolError(f"unsupported device '{name}'; use auto, cpu, cuda or cuda:N.")
-    return device
+        return device
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise GentoolError(
+                f"device '{name}' (Apple GPU) is not available on this machine; use {DEVICE_CHOICES}."
+            )
+        return device
+    raise GentoolError(f"unsupported device '{name}'; use {DEVICE_CHOICES}.")
 
 
 def seed_everything(seed: int) -> None:
@@ -43,3 +62,27 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), if known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(count: float) -> str:
+    """``3.7 TB``, ``21 GB``, ``512 MB``: sizes for messages."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(count) < 1000 or unit == "PB":
+            return f"{count:.0f} {unit}" if unit in ("B", "kB") else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} PB"

@@ -2,14 +2,65 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from gentool.data.base import DataSpec
+from gentool.runtime import MAX_SEED
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class FiniteFloat(click.ParamType):
+    """A finite number (``nan`` and ``inf`` are refused), optionally bounded.
+
+    ``low``/``high`` bound it; ``low_open``/``high_open`` exclude the bound itself.
+    """
+
+    name = "number"
+
+    def __init__(
+        self,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+    ) -> None:
+        self.low, self.high = low, high
+        self.low_open, self.high_open = low_open, high_open
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        if self.low is not None and (number <= self.low if self.low_open else number < self.low):
+            self.fail(f"{value} must be {'>' if self.low_open else '>='} {self.low}.", param, ctx)
+        if self.high is not None and (
+            number >= self.high if self.high_open else number > self.high
+        ):
+            self.fail(f"{value} must be {'<' if self.high_open else '<='} {self.high}.", param, ctx)
+        return number
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse an unknown or absent device where the CLI reads it, before any work."""
+    from gentool.errors import GentoolError
+    from gentool.runtime import resolve_device
+
+    try:
+        resolve_device(value)
+    except GentoolError as exc:
+        raise click.BadParameter(exc.message, ctx, param) from None
+    return value
 
 
 def device_option(f: F) -> F:
@@ -17,13 +68,18 @@ def device_option(f: F) -> F:
         "--device",
         default="auto",
         show_default=True,
+        callback=_check_device,
         help="Where to run: auto (first GPU, else CPU), cpu, cuda or cuda:N. Example: --device cuda:1",
     )(f)
 
 
 def seed_option(f: F) -> F:
     return click.option(
-        "--seed", type=int, default=0, show_default=True, help="Random seed, for reproducible runs."
+        "--seed",
+        type=click.IntRange(0, MAX_SEED),
+        default=0,
+        show_default=True,
+        help="Random seed, for reproducible runs (0 to 2**63-1).",
     )(f)
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import click
 
-from gentool.cli.options import data_options, data_spec_from, device_option, seed_option
+from gentool.cli.options import (
+    FiniteFloat,
+    data_options,
+    data_spec_from,
+    device_option,
+    seed_option,
+)
 from gentool.config import parse_key_values
 
 
@@ -53,36 +60,46 @@ from gentool.config import parse_key_values
 )
 @click.option(
     "--steps",
-    type=int,
+    type=click.IntRange(1),
     default=None,
-    help="Generator updates to train for (default 2000 unless --epochs).",
+    help="Generator updates to train for (default 2000 unless --epochs; not both).",
 )
 @click.option(
     "--epochs",
-    type=float,
+    type=FiniteFloat(0, low_open=True),
     default=None,
     help="Passes over the data instead of --steps. Example: --epochs 5",
 )
-@click.option("--batch-size", type=int, default=64)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=64,
+    help="Images per step (at most the number of training images).",
+)
 @click.option(
     "--lr-g",
-    type=float,
+    type=FiniteFloat(0, low_open=True),
     default=2e-4,
     help="Learning rate of the generator (or of the whole model).",
 )
-@click.option("--lr-d", type=float, default=2e-4, help="Learning rate of the discriminator.")
-@click.option("--beta1", type=float, default=0.5, help="Adam beta1.")
-@click.option("--beta2", type=float, default=0.999, help="Adam beta2.")
+@click.option(
+    "--lr-d",
+    type=FiniteFloat(0, low_open=True),
+    default=2e-4,
+    help="Learning rate of the discriminator.",
+)
+@click.option("--beta1", type=FiniteFloat(0, 1, high_open=True), default=0.5, help="Adam beta1.")
+@click.option("--beta2", type=FiniteFloat(0, 1, high_open=True), default=0.999, help="Adam beta2.")
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam")
 @click.option(
     "--d-steps",
-    type=int,
+    type=click.IntRange(1),
     default=None,
     help="Discriminator updates per generator update [default: the loss's, 5 for wgan-gp].",
 )
 @click.option(
     "--ema",
-    type=float,
+    type=FiniteFloat(0, 1, high_open=True),
     default=0.0,
     help="EMA decay of G's weights used for sampling (0 = off). Example: --ema 0.999",
 )
@@ -114,27 +131,47 @@ from gentool.config import parse_key_values
     is_flag=True,
     help="Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).",
 )
-@click.option("--log-every", type=int, default=50, help="Steps between log lines.")
-@click.option("--sample-every", type=int, default=500, help="Steps between sample grids.")
-@click.option("--checkpoint-every", type=int, default=1000, help="Steps between checkpoints.")
+@click.option("--log-every", type=click.IntRange(1), default=50, help="Steps between log lines.")
+@click.option(
+    "--sample-every", type=click.IntRange(1), default=500, help="Steps between sample grids."
+)
+@click.option(
+    "--checkpoint-every", type=click.IntRange(1), default=1000, help="Steps between checkpoints."
+)
 @device_option
 @seed_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
-    help="Run folder [default: runs/MODEL-LOSS, numbered if taken].",
+    help="Run folder [default: runs/MODEL-LOSS, numbered (-2, -3, ...) if taken]. A folder "
+    "that holds a run is refused unless --overwrite.",
 )
-@click.option("--overwrite", is_flag=True, help="Write into --out even if it holds a run.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Start a clean run in --out: remove the checkpoint, log, config and sample grids of "
+    "the run there (nothing else).",
+)
 @click.option(
     "--resume",
     type=click.Path(path_type=str),
     default=None,
-    help="Continue the run in this folder. Example: --resume runs/dcgan-ls",
+    help="Continue the run in this folder (or from this checkpoint file; any file but the "
+    "folder's ckpt.safetensors needs --out NEW). Example: --resume runs/dcgan-ls",
+)
+@click.option(
+    "--accept-data-change",
+    is_flag=True,
+    help="With --resume: continue even though the training data changed (not exact).",
 )
 @click.pass_obj
 def train(app: Any, model: str | None, **kwargs: Any) -> None:
     """Train MODEL and write a run folder (checkpoint, log.jsonl, sample grids).
+
+    With --resume, --steps/--epochs, the intervals, --device, the learning rates and the
+    acceleration flags may change (each change is announced and recorded in the run); every
+    other option must match the run or is refused by name.
 
     \b
     Examples:
@@ -144,34 +181,34 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
       gentool train cyclegan --domain-a photos/ --domain-b paintings/ --image-size 64
     """
     from gentool.errors import GentoolError
-    from gentool.training.runner import resume
     from gentool.training.runner import train as run_training
 
+    given = _given_options()
     resume_from = kwargs.pop("resume")
+    accept_data_change = kwargs.pop("accept_data_change")
     if resume_from:
-        overrides = {
-            k: kwargs.get(k)
-            for k in ("steps", "epochs", "log_every", "sample_every", "checkpoint_every")
-        }
-        if kwargs.get("device") != "auto":
-            overrides["device"] = kwargs["device"]
-        ckpt = resume(resume_from, console=app.console, **overrides)
-        _done(app, ckpt)
+        _resume(app, resume_from, model, kwargs, given, accept_data_change)
         return
+    if accept_data_change:
+        raise GentoolError("--accept-data-change applies only with --resume.")
     if not model:
         raise GentoolError(
             "name a model to train (e.g. 'gentool train dcgan'), or pass --resume RUN."
         )
+    if "data_root" in given and "dataset" not in given:
+        kwargs["dataset"] = "folder"
+        app.console.print("--data-root given without --dataset: using --dataset folder")
     domains = (kwargs.pop("domain_a"), kwargs.pop("domain_b"))
     spec = data_spec_from(kwargs)
     model_options = parse_key_values(kwargs.pop("model_opts"), "--model-opt")
     loss_options = parse_key_values(kwargs.pop("loss_opts"), "--loss-opt")
     extra = parse_key_values(kwargs.pop("train_opts"), "--train-opt")
-    _use_domains(model, domains, spec, extra)
+    _use_domains(model, domains, spec, extra, given)
     loss = kwargs.pop("loss")
     overwrite = kwargs.pop("overwrite")
     kwargs["compile"] = kwargs.pop("compile_")
-    if kwargs["out"] is None:
+    default_out = kwargs["out"] is None
+    if default_out:
         kwargs["out"] = f"runs/{model}-{loss}" if loss else f"runs/{model}"
     if kwargs["steps"] is None and kwargs["epochs"] is None:
         kwargs["steps"] = 2000
@@ -183,14 +220,118 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
         data=spec,
         console=app.console,
         overwrite=overwrite,
+        default_out=default_out,
         extra=extra,
+        given=tuple(sorted(_SETTING_NAMES.get(name, name) for name in given)),
         **kwargs,
     )
     _done(app, ckpt)
 
 
+#: Command-line parameter names that differ from the TrainSettings field they set.
+_SETTING_NAMES = {"compile_": "compile"}
+#: Data options, by parameter name -> DataSpec field.
+_DATA_OPTIONS = {
+    "dataset": "name",
+    "labels": "labels",
+    "label_column": "label_column",
+    "image_size": "image_size",
+    "channels": "channels",
+    "limit": "limit",
+}
+
+
+def _given_options() -> set[str]:
+    """Names of the parameters the user set (command line or environment), not defaults."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return {
+        name
+        for name in ctx.params
+        if ctx.get_parameter_source(name)
+        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
+
+
+def _resume(
+    app: Any,
+    resume_from: str,
+    model: str | None,
+    kwargs: dict[str, Any],
+    given: set[str],
+    accept_data_change: bool,
+) -> None:
+    """``--resume``: every option given is applied (the changeable ones) or checked against
+    the run and refused by name when it differs; none is ignored."""
+    from gentool.training.base import TrainSettings
+    from gentool.training.runner import CHANGEABLE_ON_RESUME, resume
+
+    setting_fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    changes: dict[str, Any] = {}
+    fixed: dict[str, Any] = {}
+    fixed_data: dict[str, Any] = {}
+    model_options = loss_options = None
+    for name in sorted(given):
+        value = kwargs.get(name)
+        field = _SETTING_NAMES.get(name, name)
+        if name in _DATA_OPTIONS:
+            fixed_data[_DATA_OPTIONS[name]] = value
+        elif name == "model_opts":
+            model_options = parse_key_values(value, "--model-opt")
+        elif name == "loss_opts":
+            loss_options = parse_key_values(value, "--loss-opt")
+        elif name == "train_opts":
+            fixed["extra"] = parse_key_values(value, "--train-opt")
+        elif name in ("domain_a", "domain_b"):
+            fixed.setdefault("extra", {})[name] = value
+        elif field in CHANGEABLE_ON_RESUME:
+            changes[field] = value
+        elif field in setting_fields:
+            fixed[field] = value
+    if "extra" in fixed:
+        _check_extra_unchanged(resume_from, fixed.pop("extra"))
+    ckpt = resume(
+        resume_from,
+        console=app.console,
+        out=kwargs.get("out") if "out" in given else None,
+        overwrite=bool(kwargs.get("overwrite")),
+        accept_data_change=accept_data_change,
+        model=model,
+        loss=kwargs.get("loss") if "loss" in given else None,
+        model_options=model_options,
+        loss_options=loss_options,
+        data_root=kwargs.get("data_root") if "data_root" in given else None,
+        fixed=fixed,
+        fixed_data=fixed_data,
+        **changes,
+    )
+    _done(app, ckpt)
+
+
+def _check_extra_unchanged(resume_from: str, given: dict[str, Any]) -> None:
+    from gentool.checkpoint import load_checkpoint
+    from gentool.errors import GentoolError
+
+    meta = load_checkpoint(resume_from).meta
+    train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+    saved = train.get("extra") if isinstance(train.get("extra"), dict) else {}
+    for key, value in given.items():
+        if str(saved.get(key)) != str(value):
+            flag = {"domain_a": "--domain-a", "domain_b": "--domain-b"}.get(key)
+            what = f"{flag} {value}" if flag else f"--train-opt {key}={value}"
+            raise GentoolError(
+                f"{what} cannot change when resuming (the run has {saved.get(key)}); start a "
+                "new run to change it."
+            )
+
+
 def _use_domains(
-    model: str, domains: tuple[str | None, str | None], spec: Any, extra: dict[str, Any]
+    model: str,
+    domains: tuple[str | None, str | None],
+    spec: Any,
+    extra: dict[str, Any],
+    given: set[str],
 ) -> None:
     """``--domain-a/--domain-b``: domain A becomes the run's folder dataset, B a train option."""
     from gentool.errors import GentoolError
@@ -209,6 +350,12 @@ def _use_domains(
             f"'{model}' learns between two image folders; pass both --domain-a DIR and "
             "--domain-b DIR."
         )
+    for name, flag in (("labels", "--labels"), ("label_column", "--label-column")):
+        if name in given:
+            raise GentoolError(f"{flag} does not apply to '{model}': translation is unlabelled.")
+    for name, flag in (("data_root", "--data-root"), ("dataset", "--dataset")):
+        if name in given:
+            raise GentoolError(f"'{model}' reads --domain-a and --domain-b; drop {flag}.")
     spec.name, spec.root = "folder", domain_a
     spec.labels = spec.label_column = None
     extra["domain_a"], extra["domain_b"] = domain_a, domain_b

@@ -107,6 +107,11 @@ def split_indices(n: int, split: str, test_fraction: float, seed: int = 0) -> to
 
 def apply_split(data: ImageData, spec: DataSpec) -> ImageData:
     index = split_indices(len(data), spec.split, spec.test_fraction)
+    if len(index) == 0:
+        raise DataError(
+            f"dataset '{data.name}' has {len(data)} image(s): too few to hold out a "
+            f"{spec.test_fraction:.0%} test split and keep a '{spec.split}' split; add images."
+        )
     if spec.limit is not None:
         index = index[: spec.limit]
     return data.subset(index)
@@ -129,10 +134,45 @@ class DatasetPlugin:
     DESCRIPTION: ClassVar[str] = ""
     #: Resolution used when neither the user nor the model asks for one.
     DEFAULT_SIZE: ClassVar[int | None] = None
+    #: Which of the options ``root`` (--data-root), ``labels`` (--labels) and
+    #: ``label_column`` (--label-column) this dataset reads. Given to a dataset that does not
+    #: read it, an option is refused by name instead of being ignored. ``None`` (the default
+    #: for plugins that do not say) accepts them all.
+    USES: ClassVar[frozenset[str] | None] = None
 
     def load(self, spec: DataSpec) -> ImageData:
         """Return the whole source (all splits) decoded at ``spec.image_size``."""
         raise NotImplementedError
+
+
+#: Options a dataset may or may not read, with their flags.
+OPTIONAL_FIELDS = {"root": "--data-root", "labels": "--labels", "label_column": "--label-column"}
+
+
+def check_options_used(plugin: type[DatasetPlugin], spec: DataSpec) -> None:
+    """Refuse an option the dataset would ignore (e.g. --labels for the digits)."""
+    uses = plugin.USES
+    if uses is None:
+        return
+    for name, flag in OPTIONAL_FIELDS.items():
+        if getattr(spec, name) is not None and name not in uses:
+            hint = " (use --dataset folder for your own images)" if name == "root" else ""
+            raise DataError(
+                f"{flag} does not apply to dataset '{spec.name}': it does not read one{hint}."
+            )
+
+
+def check_decoded_fits(count: int, channels: int, size: int, what: str) -> None:
+    """Refuse, before decoding, data whose pixels cannot fit in memory."""
+    from gentool.runtime import available_memory, format_bytes
+
+    need = count * channels * size * size
+    have = available_memory()
+    if have is not None and need > 0.8 * have:
+        raise DataError(
+            f"decoding {what} at {size}x{size} needs about {format_bytes(need)}, and this "
+            f"machine has {format_bytes(have)} available; use a smaller --image-size."
+        )
 
 
 def load_data(spec: DataSpec) -> ImageData:
@@ -140,6 +180,7 @@ def load_data(spec: DataSpec) -> ImageData:
     from gentool.plugins import get_dataset_class
 
     spec.validate()
-    plugin = get_dataset_class(spec.name)()
-    data = plugin.load(spec)
+    cls = get_dataset_class(spec.name)
+    check_options_used(cls, spec)
+    data = cls().load(spec)
     return apply_split(data, spec)

@@ -66,6 +66,8 @@ class DecodedFiles:
     images: np.ndarray
     kept: list[int]
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    #: Indices of kept files with several frames (animated WebP/PNG): the first frame is used.
+    animated: list[int] = field(default_factory=list)
 
 
 def _to_mode(img: Image.Image, channels: int) -> Image.Image:
@@ -97,10 +99,18 @@ def _square_box(width: int, height: int) -> tuple[float, float, float, float]:
     return (left, top, left + side, top + side)
 
 
-def decode_image(path: str | os.PathLike[str], size: int, channels: int) -> np.ndarray:
-    """Decode one file to uint8 ``(channels, size, size)``; raise :class:`UndecodableImage`."""
+def decode_image(
+    path: str | os.PathLike[str], size: int, channels: int, info: dict[str, int] | None = None
+) -> np.ndarray:
+    """Decode one file to uint8 ``(channels, size, size)``; raise :class:`UndecodableImage`.
+
+    An animated file gives its first frame; ``info["frames"]`` (when ``info`` is given)
+    receives the number of frames, so callers can say so.
+    """
     try:
         with Image.open(path) as img:
+            if info is not None:
+                info["frames"] = int(getattr(img, "n_frames", 1) or 1)
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise UndecodableImage(
@@ -130,9 +140,10 @@ def decode_image(path: str | os.PathLike[str], size: int, channels: int) -> np.n
     return array.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
 
 
-def _decode_or_reason(path: Path, size: int, channels: int) -> np.ndarray | str:
+def _decode_or_reason(path: Path, size: int, channels: int) -> tuple[np.ndarray, int] | str:
+    info: dict[str, int] = {}
     try:
-        return decode_image(path, size, channels)
+        return decode_image(path, size, channels, info), info.get("frames", 1)
     except UndecodableImage as exc:
         return " ".join(str(exc).split()) or "unreadable"
 
@@ -150,30 +161,33 @@ def decode_files(
     out = np.empty((len(paths), channels, size, size), dtype=np.uint8)
     kept: list[int] = []
     skipped: list[tuple[int, str]] = []
+    animated: list[int] = []
 
-    def decode(path: Path) -> np.ndarray | str:
+    def decode(path: Path) -> tuple[np.ndarray, int] | str:
         return _decode_or_reason(path, size, channels)
 
-    def collect(results: Iterable[np.ndarray | str]) -> None:
+    def collect(results: Iterable[tuple[np.ndarray, int] | str]) -> None:
         for index, result in enumerate(results):
             if isinstance(result, str):
                 skipped.append((index, result))
             else:
-                out[index] = result
+                out[index], frames = result
                 kept.append(index)
+                if frames > 1:
+                    animated.append(index)
 
     with warnings.catch_warnings():
         # Pillow warns about 89-178 megapixel images before MAX_PIXELS refuses them. The
         # filter is process-wide, so it also covers the decoding threads started here.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         if workers == 1 or len(paths) < 2 * workers:
-            results: Iterable[np.ndarray | str] = map(decode, paths)
+            results: Iterable[tuple[np.ndarray, int] | str] = map(decode, paths)
             collect(results)
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 collect(pool.map(decode, paths))
     images = out if len(kept) == len(paths) else out[kept]
-    return DecodedFiles(images=images, kept=kept, skipped=skipped)
+    return DecodedFiles(images=images, kept=kept, skipped=skipped, animated=animated)
 
 
 def skipped_message(skipped: Sequence[tuple[str, str]], total: int, where: str) -> str:
@@ -192,3 +206,17 @@ def warn_skipped(skipped: Sequence[tuple[str, str]], total: int, where: str) -> 
     """Emit :func:`skipped_message` as one :class:`DataWarning` (nothing when none skipped)."""
     if skipped:
         warnings.warn(skipped_message(skipped, total, where), DataWarning, stacklevel=3)
+
+
+def warn_animated(files: Sequence[str], where: str) -> None:
+    """One :class:`DataWarning` naming animated files, of which only the first frame is used."""
+    if not files:
+        return
+    shown = ", ".join(files[:NAMED_IN_WARNING])
+    more = f" and {len(files) - NAMED_IN_WARNING} more" if len(files) > NAMED_IN_WARNING else ""
+    warnings.warn(
+        f"{len(files)} animated image(s) under {where}: only the first frame of each is used "
+        f"({shown}{more}).",
+        DataWarning,
+        stacklevel=3,
+    )

@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from gentool.data.base import DatasetPlugin, DataSpec, ImageData
+from gentool.data.base import DatasetPlugin, DataSpec, ImageData, check_decoded_fits
 
 
 class DigitsDataset(DatasetPlugin):
@@ -21,12 +21,16 @@ class DigitsDataset(DatasetPlugin):
         "1,797 handwritten digits 0-9 shipped inside scikit-learn (embedded default, no download)"
     )
     DEFAULT_SIZE: ClassVar[int | None] = 32
+    USES: ClassVar[frozenset[str] | None] = frozenset()
+    COUNT: ClassVar[int] = 1797
 
     def load(self, spec: DataSpec) -> ImageData:
         from sklearn.datasets import load_digits
 
-        bunch = load_digits()
         size = spec.image_size or self.DEFAULT_SIZE or 32
+        # Upsampled in float32 before the uint8 copy: about 5 bytes per pixel at the peak.
+        check_decoded_fits(self.COUNT, 5 * (spec.channels or 1), size, "the digits")
+        bunch = load_digits()
         images = torch.from_numpy(bunch.images).float().div_(16.0).unsqueeze(1)  # (N, 1, 8, 8)
         if size != 8:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)

@@ -30,13 +30,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from gentool.data.base import DatasetPlugin, DataSpec, ImageData
+from gentool.data.base import DatasetPlugin, DataSpec, ImageData, check_decoded_fits
 from gentool.data.cache import file_signatures, load_or_build
 from gentool.data.decode import (
     DECODER_VERSION,
     IMAGE_SUFFIXES,
     DataWarning,
     decode_files,
+    warn_animated,
     warn_skipped,
 )
 from gentool.errors import DataError
@@ -207,6 +208,7 @@ def table_labels(
 
 class FolderDataset(DatasetPlugin):
     PLUGIN_NAME: ClassVar[str] = "folder"
+    USES: ClassVar[frozenset[str] | None] = frozenset({"root", "labels", "label_column"})
     DESCRIPTION: ClassVar[str] = (
         "any folder of jpg/png/webp/bmp images (--data-root); labels from sub-folders or a CSV"
     )
@@ -239,6 +241,7 @@ class FolderDataset(DatasetPlugin):
                 f"data folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
                 "pass --data-root DIR with the images."
             )
+        check_decoded_fits(len(files), channels, size, f"the {len(files)} images under {folder}")
         labels_path = self.labels_file(spec, root)
         table = LabelTable.read(labels_path) if labels_path is not None else None
 
@@ -254,6 +257,7 @@ class FolderDataset(DatasetPlugin):
         reasons = list(extra.get("skipped_reasons", []))
         reasons += ["unreadable"] * (len(pixels.skipped) - len(reasons))
         warn_skipped(list(zip(pixels.skipped, reasons, strict=False)), len(files), str(folder))
+        warn_animated(list(extra.get("animated", [])), str(folder))
 
         kept = pixels.files
         if table is not None:
@@ -286,7 +290,10 @@ def _decode_folder(
         files=[files[i] for i in decoded.kept],
         skipped=[files[i] for i, _ in decoded.skipped],
     )
-    return pixels, {"skipped_reasons": [reason for _, reason in decoded.skipped]}
+    return pixels, {
+        "skipped_reasons": [reason for _, reason in decoded.skipped],
+        "animated": [files[i] for i in decoded.animated],
+    }
 
 
 class AnimeFacesDataset(FolderDataset):

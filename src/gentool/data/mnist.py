@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from gentool.data.base import DatasetPlugin, DataSpec, ImageData
+from gentool.data.base import DatasetPlugin, DataSpec, ImageData, check_decoded_fits
 from gentool.errors import DataError
 
 DATA_ROOT_ENV = "GENTOOL_DATA_ROOT"
@@ -96,12 +96,14 @@ class MnistDataset(DatasetPlugin):
         f"--data-root or ${DATA_ROOT_ENV})"
     )
     DEFAULT_SIZE: ClassVar[int | None] = NATIVE_SIZE
+    USES: ClassVar[frozenset[str] | None] = frozenset({"root"})
 
     def load(self, spec: DataSpec) -> ImageData:
+        size = spec.image_size or NATIVE_SIZE
+        check_decoded_fits(70_000, spec.channels or 1, size, "MNIST")
         root = mnist_root(spec)
         images, labels = read_mnist(root)
         images = images.unsqueeze(1)  # (N, 1, 28, 28)
-        size = spec.image_size or NATIVE_SIZE
         if size != NATIVE_SIZE:
             images = resize_batch(images, size)
         if spec.channels == 3:

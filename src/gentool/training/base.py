@@ -56,9 +56,10 @@ from gentool.distributed import (
     init_distributed,
     plain_state_dict,
 )
-from gentool.errors import GentoolError, Interrupted, TrainingStopped
+from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopped
+from gentool.fileio import append_line, atomic_write_text
 from gentool.models.base import ModelPlugin, load_weights
-from gentool.runtime import resolve_device
+from gentool.runtime import MAX_SEED, resolve_device
 from gentool.training.graphs import StepGraph
 
 
@@ -101,6 +102,19 @@ class TrainSettings:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
+        if self.steps is not None and self.epochs is not None:
+            raise GentoolError(
+                f"--steps ({self.steps}) and --epochs ({self.epochs}) both say how long to "
+                "train; pass one of them."
+            )
+        for name in ("epochs", "lr_g", "lr_d", "beta1", "beta2", "ema"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise GentoolError(
+                    f"--{name.replace('_', '-')} must be a finite number, not {value}."
+                )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise GentoolError(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}.")
         if self.batch_size < 1:
             raise GentoolError(f"--batch-size must be >= 1, not {self.batch_size}.")
         if self.steps is not None and self.steps < 1:
@@ -255,6 +269,17 @@ class Trainer:
         self.out = Path(settings.out)
         self.step = 0
         self.is_main = self.world.is_main
+        if settings.batch_size > len(data):
+            raise GentoolError(
+                f"--batch-size {settings.batch_size} is larger than the training data "
+                f"({len(data)} images); use at most --batch-size {len(data)}."
+            )
+        #: A digest of the decoded training images and labels: a resume checks it is unchanged.
+        self.data_fingerprint = fingerprint(data)
+        #: Set when a resume continues on changed data (``--accept-data-change``).
+        self.data_changed = False
+        #: Resumes of this run: step, source checkpoint and the settings that changed.
+        self.history: list[dict[str, Any]] = []
         self.sampler = BatchSampler(
             len(data), settings.batch_size, settings.seed, self.world.rank, self.world.size
         )
@@ -292,6 +317,24 @@ class Trainer:
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
         """Additional named tensor sections (e.g. ``ema``)."""
         return {}
+
+    def unused_settings(self) -> tuple[str, ...]:
+        """Training settings this loop does not use: given explicitly, they are refused."""
+        return ()
+
+    def apply_learning_rates(self, changed: set[str]) -> None:
+        """After a resume, set the optimizers to learning rates the user changed."""
+        for name, opt in self.optimizers.items():
+            key = "lr_d" if name.startswith("discriminator") else "lr_g"
+            if key in changed:
+                for group in opt.param_groups:
+                    group["lr"] = getattr(self.settings, key)
+        base = getattr(self, "base_lr", None)
+        if isinstance(base, dict):
+            for name in base:
+                key = "lr_d" if name.startswith("discriminator") else "lr_g"
+                if key in changed:
+                    base[name] = getattr(self.settings, key)
 
     def cuda_graph_blocker(self) -> str | None:
         """Why this trainer's step cannot be replayed from a CUDA graph (None: it can).
@@ -454,6 +497,7 @@ class Trainer:
         data_info.update(
             {
                 "num_images": len(self.data),
+                "fingerprint": self.data_fingerprint,
                 "class_names": self.data.class_names,
                 "attribute_names": self.data.attribute_names,
             }
@@ -468,6 +512,8 @@ class Trainer:
         if self.loss is not None:
             meta["loss"] = self.loss.PLUGIN_NAME
             meta["loss_config"] = self.loss.config_dict()
+        if self.history:
+            meta["history"] = self.history
         return meta
 
     def save(self, path: Path | None = None) -> Path:
@@ -475,12 +521,13 @@ class Trainer:
         path = path or self.out / "ckpt.safetensors"
         try:
             return self._save(path)
-        except OSError as exc:
+        except (OSError, OutputError) as exc:
             kept = (
                 "the previous checkpoint is intact" if path.exists() else "no checkpoint exists yet"
             )
+            reason = exc.strerror if isinstance(exc, OSError) else _reason_of(exc)
             raise TrainingStopped(
-                f"could not write checkpoint {path} at step {self.step} ({exc.strerror or exc}); {kept}."
+                f"could not write checkpoint {path} at step {self.step} ({reason or exc}); {kept}."
             ) from None
 
     def _save(self, path: Path) -> Path:
@@ -504,7 +551,19 @@ class Trainer:
         return save_checkpoint(path, tensors, meta)
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """Continue from a checkpoint written by :meth:`save` (same model and config)."""
+        """Continue from a checkpoint written by :meth:`save` (same model and config).
+
+        Every field the restore reads is validated first (types, ranges, shapes), so a
+        damaged or hand-edited checkpoint is one line naming the field, never a crash.
+        """
+        try:  # TODO(lead): direct import once checkpoint_schema lands
+            from gentool.checkpoint_schema import validate_resume_state as validate
+        except ImportError:
+            validate = None
+        if callable(validate):
+            saved_count = ckpt.meta.get("data", {}).get("num_images")
+            count = saved_count if self.data_changed and isinstance(saved_count, int) else None
+            validate(ckpt, count if count is not None else len(self.data))
         load_weights(self.model, ckpt.section("model"), str(ckpt.path))
         self.model.to(self.device)
         optim_meta = ckpt.meta.get("optim", {})
@@ -531,20 +590,45 @@ class Trainer:
             ) from None
 
     def _log(self, record: dict[str, Any]) -> None:
-        with open(self.out / "log.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self._guard_write(lambda: append_line(self.out / "log.jsonl", json.dumps(record)))
 
     def _write_config(self) -> None:
-        (self.out / "config.json").write_text(json.dumps(self.run_meta(), indent=2) + "\n")
+        text = json.dumps(self.run_meta(), indent=2) + "\n"
+        self._guard_write(lambda: atomic_write_text(self.out / "config.json", text))
 
     def _samples(self) -> None:
-        (self.out / "samples").mkdir(exist_ok=True)
         was_training = self.model.training
         self.model.eval()
         try:
-            self.write_samples(self.out / "samples" / f"step_{self.step:06d}.png")
+            self._guard_write(
+                lambda: self.write_samples(self.out / "samples" / f"step_{self.step:06d}.png")
+            )
         finally:
             self.model.train(was_training)
+
+    def _guard_write(self, write: Any) -> None:
+        """Run a write of the run folder; if it fails (full disk, folder removed), stop with
+        one line, after trying to save the checkpoint of the current step."""
+        try:
+            write()
+        except (OSError, OutputError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else _reason_of(exc)
+            ckpt = self.out / "ckpt.safetensors"
+            try:
+                if self.step > 0:
+                    self._save(ckpt)
+                    kept = f"saved step {self.step} to {ckpt}"
+                else:
+                    kept = "no checkpoint was written"
+            except (OSError, OutputError):
+                kept = (
+                    f"the previous checkpoint {ckpt} is intact"
+                    if ckpt.exists()
+                    else "no checkpoint exists yet"
+                )
+            raise TrainingStopped(
+                f"could not write to run folder {self.out} at step {self.step} ({reason}); {kept}."
+            ) from None
 
     def _stop_non_finite(self, values: dict[str, float]) -> None:
         bad = [k for k, v in values.items() if not math.isfinite(v)]
@@ -644,3 +728,24 @@ class Trainer:
             self._log(record)
         shown = "  ".join(f"{k}={values[k]:.3f}" for k in self.progress_keys if k in values)
         progress.update(task, rate=f"{steps / elapsed:.1f} step/s", losses=shown)
+
+
+def _reason_of(exc: BaseException) -> str:
+    """The cause inside an :class:`OutputError` message, e.g. "No space left on device"."""
+    text = str(getattr(exc, "message", exc))
+    if "(" in text and ")" in text:
+        return text[text.index("(") + 1 : text.rindex(")")]
+    return text
+
+
+def fingerprint(data: ImageData) -> str:
+    """A digest of the decoded training images (and labels), to detect changed data."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    images = data.images.detach().cpu().contiguous()
+    digest.update(str(tuple(images.shape)).encode())
+    digest.update(images.numpy().tobytes())
+    if data.labels is not None:
+        digest.update(data.labels.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -129,6 +129,10 @@ class Image2ImageTrainer(Trainer):
         top = (size - side) // 2
         self.fixed_targets = to_float(data.images[:rows, :, top : top + side, top : top + side])
 
+    def unused_settings(self) -> tuple[str, ...]:
+        # One D update per step; no EMA copy; no discriminator without an adversarial term.
+        return ("d_steps", "ema") + (() if self.adversarial else ("lr_d",))
+
     def wrap_distributed(self) -> None:
         sync = self.settings.sync_batchnorm
         self.model.generator = wrap(self.model.generator, self.device, sync)
@@ -180,8 +184,9 @@ class Image2ImageTrainer(Trainer):
     ) -> dict[str, torch.Tensor]:
         model, loss = self.model, self.loss
         fake = output.detach()
-        real_scores = model.discriminate(upsampled, target).float()
-        fake_scores = model.discriminate(upsampled, fake).float()
+        with self.autocast():
+            real_scores = model.discriminate(upsampled, target).float()
+            fake_scores = model.discriminate(upsampled, fake).float()
         loss_d = loss.discriminator_loss(real_scores, fake_scores)
         total = loss_d
         penalty = loss.regularizer(lambda x: model.discriminate(upsampled, x).float(), target, fake)
@@ -201,7 +206,8 @@ class Image2ImageTrainer(Trainer):
         self._set_learning_rates()
         model, target = self.model, batch["target"]
         upsampled = model.upsample_input(batch["low"])
-        output = model.generator(upsampled)
+        with self.autocast():  # --precision bf16: forward passes in bf16, losses in fp32
+            output = model.generator(upsampled).float()
         stats: dict[str, torch.Tensor] = {}
         if self.adversarial:
             stats.update(self._discriminator_step(upsampled, output, target))
@@ -214,7 +220,7 @@ class Image2ImageTrainer(Trainer):
             # D only passes gradients through to G here: no DDP gradient sync for D.
             no_sync = getattr(model.discriminator, "no_sync", contextlib.nullcontext)
             try:
-                with no_sync():
+                with no_sync(), self.autocast():
                     fake_scores = model.discriminate(upsampled, output).float()
                 loss_g = self.loss.generator_loss(fake_scores)
             finally:

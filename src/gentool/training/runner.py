@@ -16,23 +16,66 @@ from rich.console import Console
 
 from gentool.checkpoint import load_checkpoint
 from gentool.config import build_config
-from gentool.data.base import DataSpec, load_data
+from gentool.data.base import DataSpec, ImageData, load_data
 from gentool.errors import GentoolError
+from gentool.models import base as model_base
 from gentool.models.base import ModelPlugin
 from gentool.plugins import get_loss_class, get_model_class
 from gentool.runtime import seed_everything
 from gentool.training.base import Trainer, TrainSettings
+from gentool.training.runfolder import RunLock, clean_run_folder, cut_back, is_run_folder
+
+#: Training settings that a resumed run may change; they are applied, recorded in the run's
+#: history and announced. Every other setting is fixed by the checkpoint.
+CHANGEABLE_ON_RESUME = (
+    "steps",
+    "epochs",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "device",
+    "lr_g",
+    "lr_d",
+    "precision",
+    "channels_last",
+    "compile",
+    "cuda_graphs",
+    "sync_batchnorm",
+)
+CANONICAL_CHECKPOINT = "ckpt.safetensors"
+#: Command-line flags of training settings whose name differs from ``--field-name``.
+FLAGS = {"sync_batchnorm": "--sync-bn", "extra": "--train-opt"}
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of training setting ``name``."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _free_run_folder(base: Path) -> Path:
-    if not (base / "ckpt.safetensors").exists() and not (base / "log.jsonl").exists():
+    """``base``, or ``base-2``, ``base-3``, ... : the first that holds no run and no lock."""
+    if not is_run_folder(base):
         return base
     i = 2
     while True:
         candidate = base.with_name(f"{base.name}-{i}")
-        if not (candidate / "ckpt.safetensors").exists() and not (candidate / "log.jsonl").exists():
+        if not is_run_folder(candidate):
             return candidate
         i += 1
+
+
+def _describe_run(folder: Path) -> str:
+    try:
+        meta = load_checkpoint(folder / CANONICAL_CHECKPOINT).meta
+        return f"a {meta.get('model')} run at step {meta.get('step')}"
+    except GentoolError:
+        return "files of a run"
 
 
 def build_trainer(
@@ -44,24 +87,72 @@ def build_trainer(
     data: DataSpec | None = None,
     settings: TrainSettings | None = None,
     console: Console | None = None,
+    given: tuple[str, ...] = (),
 ) -> Trainer:
-    """Build model, loss, data and the family's training loop, ready for ``fit()``."""
+    """Build model, loss, data and the family's training loop, ready for ``fit()``.
+
+    ``given`` names the training settings the user set explicitly: one that the model's
+    training loop does not use is refused by name instead of being ignored.
+    """
     settings = settings or TrainSettings()
     settings.validate()
     spec = data or DataSpec()
     model_cls: type[ModelPlugin] = get_model_class(model_name)
     loss_obj = None
-    if model_cls.FAMILY in ("gan", "image2image", "translation") or loss is not None:
+    takes_loss = model_cls.FAMILY in ("gan", "image2image", "translation")
+    if takes_loss:
         loss_name = str(loss or getattr(model_cls, "DEFAULT_LOSS", "bce"))
         loss_obj = get_loss_class(loss_name).from_options(loss_options or {})
+    elif loss is not None:
+        raise GentoolError(
+            f"model '{model_name}' ({model_cls.FAMILY}) is not trained with a GAN loss; drop "
+            f"--loss {loss}."
+        )
     elif loss_options:
         raise GentoolError(f"model '{model_name}' takes no GAN loss, so --loss-opt does not apply.")
     seed_everything(settings.seed)
     image_data = load_data(spec)
     config = model_cls.configure(model_options or {}, image_data, loss=loss_obj)
+    check_config_matches_data(model_name, config, image_data, model_options or {})
+    fits = getattr(model_base, "check_model_fits", None)
+    if callable(fits):
+        fits(model_cls, config, where=f"model '{model_name}'", batch_size=settings.batch_size)
     model = model_cls(config)
     trainer_cls = model_cls.trainer_class()
-    return trainer_cls(model, image_data, settings, data_spec=spec, loss=loss_obj, console=console)
+    trainer = trainer_cls(
+        model, image_data, settings, data_spec=spec, loss=loss_obj, console=console
+    )
+    unused = [name for name in given if name in trainer.unused_settings()]
+    if unused:
+        raise GentoolError(
+            f"{flag_of(unused[0])} does not apply to '{model_name}' ({model_cls.FAMILY}): its training loop "
+            "does not use it; drop it."
+        )
+    return trainer
+
+
+def check_config_matches_data(
+    model_name: str, config: Any, data: ImageData, options: dict[str, Any]
+) -> None:
+    """A model option that fixes what the data decides (size, channels, classes) must agree
+    with the data, or the first batch fails deep inside the network."""
+    facts = {
+        "image_size": (data.image_size, "--image-size"),
+        "channels": (data.channels, "--channels"),
+    }
+    for key, (actual, flag) in facts.items():
+        value = getattr(config, key, None)
+        if key in options and value is not None and value != actual:
+            raise GentoolError(
+                f"--model-opt {key}={value} does not match the data ({key.replace('_', ' ')} "
+                f"{actual}); drop it and use {flag} to change the data instead."
+            )
+    classes = getattr(config, "num_classes", None)
+    if "num_classes" in options and classes and data.num_classes and classes != data.num_classes:
+        raise GentoolError(
+            f"--model-opt num_classes={classes} does not match the data's "
+            f"{data.num_classes} classes; drop it."
+        )
 
 
 def train(
@@ -73,57 +164,342 @@ def train(
     data: DataSpec | None = None,
     console: Console | None = None,
     overwrite: bool = False,
+    default_out: bool = False,
+    given: tuple[str, ...] = (),
     **settings: Any,
 ) -> Path:
-    """Train a model and return the path of its checkpoint."""
+    """Train a model and return the path of its checkpoint.
+
+    ``out`` (in ``settings``) is the run folder. When it already holds a run, training is
+    refused unless ``overwrite`` (start a clean run there) or ``default_out`` (the folder
+    was not chosen by the user: the first free ``out-2``, ``out-3``, ... is used).
+    """
+    console = console or Console(stderr=True)
     train_settings = build_config(TrainSettings, settings, what="training setting")
     out = Path(train_settings.out)
-    if not overwrite:
-        out = _free_run_folder(out)
+    if is_run_folder(out) and not overwrite:
+        if default_out:
+            out = _free_run_folder(out)
+        else:
+            raise GentoolError(
+                f"run folder {out} already holds {_describe_run(out)}; pass --overwrite to "
+                f"start over there, '--resume {out}' to continue it, or another --out."
+            )
     train_settings.out = str(out)
-    trainer = build_trainer(
-        model_name,
-        loss=loss,
-        model_options=model_options,
-        loss_options=loss_options,
-        data=data,
-        settings=train_settings,
-        console=console,
-    )
-    return trainer.fit()
+    lock = RunLock(out, notice=lambda text: console.print(f"[yellow]{text}[/]"))
+    if _is_main_process():
+        _make_folder(out)
+        lock.acquire()
+    try:
+        if overwrite and _is_main_process():
+            removed = clean_run_folder(out)
+            if removed:
+                console.print(f"--overwrite: removed {len(removed)} file(s) of the previous run")
+        trainer = build_trainer(
+            model_name,
+            loss=loss,
+            model_options=model_options,
+            loss_options=loss_options,
+            data=data,
+            settings=train_settings,
+            console=console,
+            given=given,
+        )
+        return trainer.fit()
+    finally:
+        lock.release()
+        _remove_if_empty(out)
 
 
-def resume(run: str | Path, *, console: Console | None = None, **overrides: Any) -> Path:
-    """Continue the run in folder (or checkpoint) ``run``; ``overrides`` may change
-    ``steps``, ``epochs``, ``device``, ``log_every``, ``sample_every``, ``checkpoint_every``."""
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GentoolError(
+            f"cannot create run folder {out}: {exc.strerror or exc}; choose another --out."
+        ) from None
+
+
+def _remove_if_empty(out: Path) -> None:
+    """A run that was refused before writing anything leaves no empty folder behind."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        out.rmdir()
+
+
+def resume(
+    run: str | Path,
+    *,
+    console: Console | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    accept_data_change: bool = False,
+    model: str | None = None,
+    loss: str | None = None,
+    model_options: dict[str, Any] | None = None,
+    loss_options: dict[str, Any] | None = None,
+    data_root: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    fixed_data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Path:
+    """Continue the run in folder (or checkpoint) ``run``.
+
+    ``changes`` may set the settings in :data:`CHANGEABLE_ON_RESUME` (applied, recorded in
+    the run's history, announced); ``fixed`` holds any other settings the user gave, which
+    are refused by name unless equal to the saved ones, as are a different ``model``,
+    ``loss``, model or loss options. ``data_root`` may point at the same data moved
+    elsewhere: the data's fingerprint must still match (or ``accept_data_change``).
+
+    A run continues in its own folder only from that folder's ``ckpt.safetensors``;
+    resuming from any other checkpoint file writes a new run folder ``out`` (required), so
+    a newer checkpoint is never replaced by an older one's continuation.
+    """
+    console = console or Console(stderr=True)
     ckpt = load_checkpoint(run)
     meta = ckpt.meta
-    allowed = {"steps", "epochs", "device", "log_every", "sample_every", "checkpoint_every"}
-    bad = sorted(k for k, v in overrides.items() if v is not None and k not in allowed)
+    saved = dict(meta.get("train", {})) if isinstance(meta.get("train"), dict) else {}
+    bad = sorted(k for k, v in changes.items() if v is not None and k not in CHANGEABLE_ON_RESUME)
     if bad:
-        raise GentoolError(
-            f"--{bad[0].replace('_', '-')} cannot change when resuming; only "
-            f"{', '.join(sorted(allowed))} can."
-        )
-    saved = dict(meta.get("train", {}))
-    saved.update({k: v for k, v in overrides.items() if v is not None})
-    saved["out"] = str(ckpt.path.parent)
+        fixed = {**(fixed or {}), **{k: changes.pop(k) for k in bad}}
+    _refuse_fixed_changes(ckpt, meta, saved, model, loss, model_options, loss_options, fixed)
+    source_folder = ckpt.path.parent
+    canonical = ckpt.path.name == CANONICAL_CHECKPOINT
+    if out is None:
+        if not canonical:
+            raise GentoolError(
+                f"{ckpt.path} is not the run's {CANONICAL_CHECKPOINT}: continuing it in "
+                f"{source_folder} could replace a newer checkpoint; continue it in a new folder "
+                f"with: gentool train --resume {ckpt.path} --out NEW_FOLDER"
+            )
+        target = source_folder
+    else:
+        target = Path(out)
+        if target.resolve() == source_folder.resolve():
+            if not canonical:
+                raise GentoolError(
+                    f"--out {target} is the folder of {ckpt.path}; choose a new folder for the "
+                    "continued run."
+                )
+        elif is_run_folder(target) and not overwrite:
+            raise GentoolError(
+                f"--out {target} already holds {_describe_run(target)}; pass --overwrite to "
+                "replace it, or choose another folder."
+            )
+    applied = {k: v for k, v in changes.items() if v is not None}
+    history_entry = {
+        k: {"from": saved.get(k), "to": v} for k, v in applied.items() if saved.get(k) != v
+    }
+    # --steps and --epochs say the same thing: the one given replaces the saved one.
+    if applied.get("steps") is not None:
+        saved["epochs"] = None
+    if applied.get("epochs") is not None:
+        saved["steps"] = None
+    saved.update(applied)
+    saved["out"] = str(target)
     settings = build_config(TrainSettings, saved, what="training setting")
     spec_fields = {f.name for f in dataclasses.fields(DataSpec)}
-    spec = DataSpec(**{k: v for k, v in meta.get("data", {}).items() if k in spec_fields})
-    trainer = build_trainer(
-        meta["model"],
-        loss=meta.get("loss"),
-        model_options=meta["model_config"],
-        loss_options=meta.get("loss_config"),
-        data=spec,
-        settings=settings,
-        console=console,
+    data_meta = meta.get("data", {}) if isinstance(meta.get("data"), dict) else {}
+    spec = build_config(
+        DataSpec, {k: v for k, v in data_meta.items() if k in spec_fields}, what="data field"
     )
-    trainer.restore(ckpt)
-    if trainer.step >= trainer.total_steps:
-        raise GentoolError(
-            f"run {ckpt.path.parent} already finished its {trainer.total_steps} steps; pass a "
-            "larger --steps to continue."
+    _refuse_data_changes(ckpt.path, spec, fixed_data or {})
+    if data_root is not None and data_root != spec.root:
+        history_entry["data_root"] = {"from": spec.root, "to": data_root}
+        spec.root = data_root
+    lock = RunLock(target, notice=lambda text: console.print(f"[yellow]{text}[/]"))
+    if _is_main_process():
+        _make_folder(target)
+        lock.acquire()
+    try:
+        if target.resolve() != source_folder.resolve() and overwrite and _is_main_process():
+            clean_run_folder(target)
+        trainer = build_trainer(
+            str(meta["model"]),
+            loss=meta.get("loss"),
+            model_options=meta["model_config"],
+            loss_options=meta.get("loss_config"),
+            data=spec,
+            settings=settings,
+            console=console,
         )
-    return trainer.fit()
+        _check_data_unchanged(trainer, data_meta, accept_data_change, history_entry, console)
+        trainer.restore(ckpt)
+        trainer.apply_learning_rates({k for k in applied if k in ("lr_g", "lr_d")})
+        if trainer.step >= trainer.total_steps:
+            raise GentoolError(
+                f"run {source_folder} already finished its {trainer.total_steps} steps; pass a "
+                "larger --steps to continue."
+            )
+        if _is_main_process():
+            log_from = (
+                None if target.resolve() == source_folder.resolve() else source_folder / "log.jsonl"
+            )
+            dropped = cut_back(target, trainer.step, log_from=log_from)
+            _announce_cut_back(console, dropped, trainer.step)
+            if history_entry:
+                shown = ", ".join(
+                    f"{k} {v['from']} -> {v['to']}" for k, v in sorted(history_entry.items())
+                )
+                console.print(f"resuming at step {trainer.step} with changes: {shown}")
+        trainer.history.append(
+            {"step": trainer.step, "resumed_from": str(ckpt.path), "changed": history_entry}
+        )
+        return trainer.fit()
+    finally:
+        lock.release()
+        _remove_if_empty(target)
+
+
+def _announce_cut_back(console: Console, dropped: dict[str, int], step: int) -> None:
+    parts = []
+    if dropped.get("log_records"):
+        parts.append(f"{dropped['log_records']} log record(s)")
+    if dropped.get("samples"):
+        parts.append(f"{dropped['samples']} sample grid(s)")
+    if dropped.get("bad_log_lines"):
+        parts.append(f"{dropped['bad_log_lines']} unreadable log line(s)")
+    if dropped.get("temporaries"):
+        parts.append(f"{dropped['temporaries']} temporary file(s) of an interrupted write")
+    if parts:
+        console.print(
+            f"[yellow]resume: removed {', '.join(parts)} from after step {step} (written "
+            "after the checkpoint, before the run stopped)[/]"
+        )
+
+
+def _check_data_unchanged(
+    trainer: Trainer,
+    data_meta: dict[str, Any],
+    accept: bool,
+    history_entry: dict[str, Any],
+    console: Console,
+) -> None:
+    saved = data_meta.get("fingerprint")
+    if not isinstance(saved, str):
+        return  # checkpoints from before fingerprints: nothing to compare
+    now = trainer.data_fingerprint
+    if now == saved:
+        return
+    before = data_meta.get("num_images")
+    what = (
+        f"{before} -> {len(trainer.data)} images"
+        if before != len(trainer.data)
+        else "same count, different pixels"
+    )
+    if not accept:
+        raise GentoolError(
+            f"the training data changed since the checkpoint ({what}), so the resume would not "
+            "be exact; restore the data, or pass --accept-data-change to continue anyway."
+        )
+    console.print(
+        f"[yellow]the training data changed since the checkpoint ({what}): continuing, but this "
+        "resume is not exact[/]"
+    )
+    history_entry["data"] = {"from": saved, "to": now}
+    trainer.data_changed = True
+
+
+def _refuse_fixed_changes(
+    ckpt: Any,
+    meta: dict[str, Any],
+    saved: dict[str, Any],
+    model: str | None,
+    loss: str | None,
+    model_options: dict[str, Any] | None,
+    loss_options: dict[str, Any] | None,
+    fixed: dict[str, Any] | None,
+) -> None:
+    """What a checkpoint fixes cannot change on resume: refuse the first differing flag."""
+    where = ckpt.path
+    if model is not None and model != meta.get("model"):
+        raise GentoolError(
+            f"{where} holds a '{meta.get('model')}' run, not '{model}'; drop the model name to "
+            f"continue it, or start a new '{model}' run without --resume."
+        )
+    if loss is not None and loss != meta.get("loss"):
+        raise GentoolError(
+            f"--loss cannot change when resuming: {where} trains with "
+            f"'{meta.get('loss')}'; start a new run to use '{loss}'."
+        )
+    _refuse_option_changes(where, "--model-opt", model_options, meta.get("model_config"), meta)
+    _refuse_option_changes(where, "--loss-opt", loss_options, meta.get("loss_config"), meta)
+    for name, value in (fixed or {}).items():
+        if name not in {f.name for f in dataclasses.fields(TrainSettings)}:
+            raise GentoolError(f"{flag_of(name)} cannot be used with --resume.")
+        try:
+            coerced = build_config(TrainSettings, {name: value}, what="training setting")
+        except GentoolError:
+            coerced = None
+        current = saved.get(name)
+        if coerced is None or getattr(coerced, name) != current:
+            raise GentoolError(
+                f"{flag_of(name)} cannot change when resuming (the run uses "
+                f"{current}); only {', '.join(flag_of(k) for k in CHANGEABLE_ON_RESUME)} can; "
+                "start a new run to change it."
+            )
+
+
+def _refuse_option_changes(
+    where: Path,
+    flag: str,
+    given: dict[str, Any] | None,
+    saved: Any,
+    meta: dict[str, Any],
+) -> None:
+    if not given:
+        return
+    saved = saved if isinstance(saved, dict) else {}
+    config_cls: Any = None
+    try:
+        if flag == "--model-opt":
+            config_cls = get_model_class(str(meta.get("model"))).Config
+        elif meta.get("loss"):
+            config_cls = get_loss_class(str(meta.get("loss"))).Config
+    except GentoolError:
+        config_cls = None
+    for key, value in given.items():
+        current = saved.get(key)
+        same = False
+        if config_cls is not None and key in saved:
+            try:
+                mine = build_config(config_cls, {**saved, key: value}, what=flag)
+                theirs = build_config(config_cls, dict(saved), what=flag)
+                same = getattr(mine, key) == getattr(theirs, key)
+            except GentoolError:
+                same = False
+        if not same:
+            raise GentoolError(
+                f"{flag} {key}={value} cannot change when resuming (the run has "
+                f"{key}={current}); start a new run to change it."
+            )
+
+
+def _refuse_data_changes(where: Path, spec: DataSpec, given: dict[str, Any]) -> None:
+    flags = {
+        "name": "--dataset",
+        "labels": "--labels",
+        "label_column": "--label-column",
+        "image_size": "--image-size",
+        "channels": "--channels",
+        "limit": "--limit",
+    }
+    for key, value in given.items():
+        if value is None:
+            continue
+        current = getattr(spec, key)
+        try:
+            mine = getattr(build_config(DataSpec, {key: value}, what="data option"), key)
+        except GentoolError:
+            mine = value
+        if key == "labels" and current is not None:
+            same = Path(str(value)).expanduser().resolve() == Path(current).expanduser().resolve()
+        else:
+            same = mine == current
+        if not same:
+            flag = flags.get(key, "--" + key.replace("_", "-"))
+            raise GentoolError(
+                f"{flag} cannot change when resuming ({where} was trained with "
+                f"{flag} {current}); start a new run to change the data."
+            )

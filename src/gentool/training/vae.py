@@ -68,6 +68,10 @@ class VaeTrainer(Trainer):
         )
         self.fixed_images = to_float(data.images[:n_recon]).to(self.device)
 
+    def unused_settings(self) -> tuple[str, ...]:
+        # One optimizer over the whole model, no discriminator, no EMA copy.
+        return ("lr_d", "d_steps", "ema")
+
     def wrap_distributed(self) -> None:
         sync = self.settings.sync_batchnorm
         model = self.model
@@ -80,7 +84,9 @@ class VaeTrainer(Trainer):
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model = self.model
         images = batch["images"]
-        terms = model.negative_elbo_terms(images)
+        with self.autocast():  # --precision bf16: forward passes in bf16, the loss in fp32
+            terms = model.negative_elbo_terms(images)
+        terms = {k: v.float() for k, v in terms.items()}
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         beta = model.kl_factor(self.step, self.total_steps)
         loss = recon + beta * kl
