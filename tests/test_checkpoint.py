@@ -18,7 +18,7 @@ from gentool.checkpoint import (
     rng_to_tensors,
     save_checkpoint,
 )
-from gentool.errors import CheckpointError
+from gentool.errors import CheckpointError, OutputError
 from gentool.models.base import model_from_checkpoint
 from gentool.models.dcgan import Dcgan, DcganConfig
 
@@ -77,8 +77,8 @@ def test_atomic_save_keeps_old_file_when_writing_fails(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("gentool.checkpoint.os.replace", broken_replace)
-    with pytest.raises(OSError):
+    monkeypatch.setattr("gentool.fileio.os.replace", broken_replace)
+    with pytest.raises(OutputError, match="existing file is unchanged"):
         _save_model(_dcgan(), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temporary left

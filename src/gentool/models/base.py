@@ -126,8 +126,31 @@ class ModelPlugin(nn.Module):
         return self.sample(n, generator=generator), None
 
 
+#: Storage dtypes a checkpoint may declare for its floating-point weights (``weights_dtype``);
+#: they are widened exactly to the model's dtype when loaded.
+HALF_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+#: More sub-modules than any real model has: building stops there (a config asking for a
+#: million layers would otherwise take minutes and gigabytes just to describe).
+MAX_MODULES = 100_000
+
+
+def declared_half_storage(meta: dict[str, Any]) -> bool:
+    """Whether a checkpoint says its floating weights are stored in half precision: a
+    ``weights_dtype`` of float16/bfloat16, or an inference export (``trained`` instead of a
+    ``step``, as :func:`gentool.upscale.export_upscaler` writes, e.g. the shipped upscaler)."""
+    declared = meta.get("weights_dtype")
+    if declared is not None:
+        return declared in HALF_DTYPES
+    return isinstance(meta.get("trained"), dict) and "step" not in meta
+
+
 def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
-    """Rebuild a model from a checkpoint alone (config from metadata, weights from tensors)."""
+    """Rebuild a model from a checkpoint alone (config from metadata, weights from tensors).
+
+    The config is checked, the model's size is estimated on the meta device and refused when
+    it cannot fit in memory (:func:`check_model_fits`), and the weights must match the model
+    exactly (names, shapes, dtypes, finite values) before anything is loaded.
+    """
     from gentool.plugins import get_model_class
 
     meta = ckpt.meta
@@ -136,33 +159,288 @@ def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlu
         config = build_config(cls.Config, meta["model_config"], what="model config field")
     except GentoolError as exc:
         raise CheckpointError(f"{ckpt.path}: {exc.message}") from None
-    model: ModelPlugin = cls(config)
-    state = ckpt.section("model")
-    load_weights(model, state, str(ckpt.path))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(f"{ckpt.path}: invalid model config ({exc}).") from None
+    where = str(ckpt.path)
+    try:
+        check_model_fits(cls, config, where=where, batch_size=1)
+    except CheckpointError:
+        raise
+    except GentoolError as exc:
+        raise CheckpointError(exc.message) from None
+    model: ModelPlugin = build_model(cls, config, where=where)
+    half = declared_half_storage(meta)
+    load_weights(model, ckpt.section("model"), where, allow_half=half)
     if use_ema:
         ema = ckpt.section("ema")
         apply_ema = getattr(model, "load_ema_state", None)
+        generator = getattr(model, "generator", None)
         if ema and callable(apply_ema):
-            apply_ema(ema)
+            if isinstance(generator, nn.Module):
+                ema = check_weights(
+                    generator.state_dict(), ema, f"{where} (ema section)", allow_half=half
+                )
+            try:
+                apply_ema(ema)
+            except GentoolError:
+                raise
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"{where}: the ema weights do not fit ({exc}).") from None
     model.eval()
     return model
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
-    """Load a state dict strictly, with one-line errors for missing, extra or misshapen weights."""
-    own = model.state_dict()
+def build_model(cls: type[ModelPlugin], config: Any, *, where: str) -> ModelPlugin:
+    """``cls(config)``, with a construction failure as one line instead of a traceback."""
+    try:
+        return cls(config)
+    except GentoolError:
+        raise
+    except MemoryError:
+        raise CheckpointError(
+            f"{where}: not enough memory to build model '{cls.PLUGIN_NAME}'."
+        ) from None
+    except (RuntimeError, ValueError, TypeError, OverflowError, ZeroDivisionError) as exc:
+        raise CheckpointError(
+            f"{where}: model '{cls.PLUGIN_NAME}' cannot be built from this config ({exc})."
+        ) from None
+
+
+def check_weights(
+    own: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    where: str,
+    *,
+    allow_half: bool = False,
+    prefix: str = "",
+) -> dict[str, torch.Tensor]:
+    """Check ``state`` against the state dict ``own`` and return what to load.
+
+    Names and shapes must match; dtypes must match too (an int64 or float16 tensor where the
+    model keeps float32 is refused, not cast), except that with ``allow_half`` float16/bfloat16
+    weights are widened to the model's floating dtype; floating values must be finite. Each
+    problem is one :class:`CheckpointError` naming the weight.
+    """
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     if missing:
-        raise CheckpointError(f"{where} lacks weight '{missing[0]}' ({len(missing)} missing).")
+        raise CheckpointError(
+            f"{where} lacks weight '{prefix}{missing[0]}' ({len(missing)} missing)."
+        )
     if extra:
-        raise CheckpointError(f"{where} has unexpected weight '{extra[0]}' ({len(extra)} extra).")
+        raise CheckpointError(
+            f"{where} has unexpected weight '{prefix}{extra[0]}' ({len(extra)} extra)."
+        )
+    checked: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
-        if tuple(tensor.shape) != tuple(own[name].shape):
+        expected = own[name]
+        if tuple(tensor.shape) != tuple(expected.shape):
             raise CheckpointError(
-                f"{where}: weight '{name}' has shape {tuple(tensor.shape)} but the config "
-                f"builds {tuple(own[name].shape)}."
+                f"{where}: weight '{prefix}{name}' has shape {tuple(tensor.shape)} but the config "
+                f"builds {tuple(expected.shape)}."
             )
-        if tensor.dtype != own[name].dtype:
-            state[name] = tensor.to(own[name].dtype)
-    model.load_state_dict(state, strict=True)
+        if tensor.dtype != expected.dtype:
+            widen = (
+                allow_half
+                and tensor.dtype in HALF_DTYPES.values()
+                and expected.dtype.is_floating_point
+                and expected.element_size() >= tensor.element_size()
+            )
+            if not widen:
+                raise CheckpointError(
+                    f"{where}: weight '{prefix}{name}' is {_dtype_name(tensor.dtype)} but the "
+                    f"model uses {_dtype_name(expected.dtype)}; the checkpoint does not fit."
+                )
+            tensor = tensor.to(expected.dtype)
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{where}: weight '{prefix}{name}' holds NaN/Inf values.")
+        checked[name] = tensor
+    return checked
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def load_weights(
+    model: nn.Module, state: dict[str, torch.Tensor], where: str, *, allow_half: bool = False
+) -> None:
+    """Load a state dict strictly, with one-line errors for missing, extra, misshapen,
+    mistyped or non-finite weights (:func:`check_weights`)."""
+    checked = check_weights(model.state_dict(), state, where, allow_half=allow_half)
+    try:
+        model.load_state_dict(checked, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{where}: the weights do not fit the model ({first}).") from None
+
+
+# --- memory before building ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    """What a model needs, estimated on the meta device (bytes)."""
+
+    weights: int
+    activations: int | None
+    needed: int
+    available: int | None
+
+
+def format_bytes(count: float) -> str:
+    """``3.7 TB``, ``21 GB``, ``512 kB`` (decimal units, two significant digits)."""
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(count)} bytes"
+
+
+def available_memory(device: torch.device | str | None = None) -> int | None:
+    """Bytes that can still be allocated: free GPU memory on a CUDA device, else the host's
+    ``MemAvailable`` (``/proc/meminfo``; ``os.sysconf`` as a fallback). None if unknown."""
+    import os
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(dev)
+            return int(free)
+        except (RuntimeError, AssertionError, ValueError):
+            return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class _TooManyModules(Exception):
+    pass
+
+
+def _build_on_meta(cls: type[ModelPlugin], config: Any, where: str) -> ModelPlugin:
+    from torch.nn.modules.module import register_module_module_registration_hook
+
+    count = 0
+
+    def counting(module: nn.Module, name: str, submodule: nn.Module | None) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_MODULES:
+            raise _TooManyModules
+
+    handle = register_module_module_registration_hook(counting)
+    try:
+        with torch.device("meta"):
+            return cls(config)
+    except _TooManyModules:
+        raise GentoolError(
+            f"{where}: model '{cls.PLUGIN_NAME}' with this config has more than "
+            f"{MAX_MODULES:,} layers; check its depth and width options."
+        ) from None
+    except GentoolError:
+        raise
+    except Exception as exc:  # the config cannot build this model at all
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GentoolError(
+            f"{where}: model '{cls.PLUGIN_NAME}' cannot be built from this config ({text[:200]})."
+        ) from None
+    finally:
+        handle.remove()
+
+
+def _meta_activations(model: ModelPlugin, config: Any, batch_size: int) -> int | None:
+    """Bytes of every layer's output in one forward pass of ``batch_size`` images, on meta
+    tensors (nothing is allocated). None when the model's main path cannot run on meta."""
+    from torch.nn.modules.module import register_module_forward_hook
+
+    total = 0
+
+    def measure(module: nn.Module, inputs: Any, output: Any) -> None:
+        nonlocal total
+        if next(module.children(), None) is not None:
+            return  # count leaves only
+        for value in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(value, torch.Tensor):
+                total += value.numel() * value.element_size()
+
+    size = int(getattr(config, "image_size", 32))
+    channels = int(getattr(config, "channels", 3))
+    handle = register_module_forward_hook(measure)
+    try:
+        with torch.no_grad():
+            images = torch.zeros(batch_size, channels, size, size, device="meta")
+            main: Any = model  # the family's methods, not the base class's
+            if model.FAMILY == "gan" and hasattr(model, "generate"):
+                main.discriminate(main.sample(batch_size))
+            elif model.FAMILY == "vae":
+                model.reconstruct(images)
+            elif model.FAMILY == "translation" and hasattr(model, "translate"):
+                main.translate(images)
+            elif model.FAMILY == "image2image" and hasattr(model, "upscale"):
+                scale = int(getattr(config, "scale", 1)) or 1
+                low = max(size // scale, 1)
+                main.upscale(images[:, :, :low, :low])
+            else:
+                return None
+    except Exception:  # the forward does not run on meta tensors: no activation estimate
+        return None
+    finally:
+        handle.remove()
+    return total
+
+
+def check_model_fits(
+    cls: type[ModelPlugin],
+    config: Any,
+    *,
+    where: str,
+    batch_size: int | None = None,
+    training: bool = False,
+    device: torch.device | str | None = None,
+) -> Footprint:
+    """Refuse, before anything is allocated, a model that cannot fit in memory.
+
+    The model is built on the meta device (instant even for 10**12 parameters; at most
+    :data:`MAX_MODULES` layers) to count its weight bytes. With ``batch_size``, one forward
+    pass of the model's main path (a GAN's generator and discriminator, a VAE's
+    reconstruction, a translation, an upscale) also runs on meta tensors, and every layer's
+    output is counted as activation memory (a rough upper bound for inference; training
+    keeps them for the backward pass and doubles them for their gradients). ``training``
+    also counts gradients and two optimizer moments (4x the weights). The total is compared
+    with :func:`available_memory` on ``device`` (the host by default).
+
+    Raises :class:`GentoolError` (one line, ``where: ...``) naming the estimate; returns it
+    otherwise.
+    """
+    meta_model = _build_on_meta(cls, config, where)
+    weights = sum(t.numel() * t.element_size() for t in meta_model.state_dict().values())
+    activations = None
+    if batch_size is not None:
+        activations = _meta_activations(meta_model, config, batch_size)
+    needed = weights * (4 if training else 1) + (activations or 0) * (2 if training else 1)
+    available = available_memory(device)
+    footprint = Footprint(weights, activations, needed, available)
+    if available is not None and needed > available:
+        parts = [f"about {format_bytes(weights)} for its weights"]
+        if training:
+            parts[0] = f"about {format_bytes(weights * 4)} for its weights, gradients and optimizer"
+        if activations:
+            per = "training one batch" if training else "one batch"
+            factor = 2 if training else 1
+            parts.append(
+                f"{format_bytes(activations * factor)} of activations for {per} of {batch_size}"
+            )
+        raise GentoolError(
+            f"{where}: model '{cls.PLUGIN_NAME}' with this config needs {' and '.join(parts)}; "
+            f"this machine has {format_bytes(available)} available."
+        )
+    return footprint

@@ -1,0 +1,726 @@
+"""What a gentool checkpoint's metadata and state tensors may hold, checked before any is used.
+
+Two entry points, both raising one-line :class:`~gentool.errors.CheckpointError` s that name
+the file and the field:
+
+* :func:`validate_checkpoint_meta` -- what every reader needs (``load_checkpoint`` calls it
+  before reading tensor bytes): the format and schema version, the model name, its family,
+  and a model config of JSON values of the types the model's config dataclass declares.
+* :func:`validate_resume_state` -- what ``gentool train --resume`` reads on top: the step,
+  the training settings, the data, the loss, the optimizer state (JSON and tensors), the
+  torch/numpy/Python RNG states, the data sampler (a permutation of the images and a
+  generator state) and any ``ema.*`` weights.
+
+Types are strict: an integer field takes a JSON integer (not ``true``, not ``"5"``, not
+``5.0``), a number field takes a finite number. The checks know the layout
+:meth:`gentool.training.base.Trainer.save` writes; anything else is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import types
+import typing
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+
+import numpy as np
+import torch
+
+from gentool.errors import CheckpointError, GentoolError
+
+if TYPE_CHECKING:
+    from gentool.checkpoint import Checkpoint
+
+#: Length of a CPU generator state (``torch.get_rng_state()``, ``Generator.get_state()``).
+TORCH_RNG_STATE_LEN = int(torch.get_rng_state().numel())
+#: numpy's MT19937 key length; Python's ``random`` state is this plus the position.
+MT_KEYS = 624
+#: Sections ``Trainer.save`` always writes; a checkpoint without them cannot be resumed.
+RESUME_FIELDS = ("step", "train", "data", "optim", "rng", "sampler")
+#: Keys ``Trainer.run_meta`` adds to the data spec.
+DATA_EXTRAS = ("num_images", "class_names", "attribute_names", "fingerprint")
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fail(path: Path | str, field: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"{path}: field '{field}' {problem}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (``true``/``false`` are not numbers)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2**63
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    """A JSON scalar, with numbers finite."""
+    return value is None or isinstance(value, (str, bool)) or _is_number(value)
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    """A JSON scalar or a (nested, at most 4 deep) list of them."""
+    if isinstance(value, list):
+        return depth < 4 and all(_is_plain(v, depth + 1) for v in value)
+    return _is_scalar(value)
+
+
+def _need_int(
+    path: Path | str, field: str, value: Any, low: int = 0, high: int | None = None
+) -> int:
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        if high is None:
+            what = "a non-negative integer" if low == 0 else f"an integer >= {low}"
+        else:
+            what = f"an integer in {low}..{high}"
+        raise _fail(path, field, f"must be {what}, not {_show(value)}.")
+    return int(value)
+
+
+def _need_dict(path: Path | str, field: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, field, f"must be a JSON object, not {_show(value)}.")
+    return value
+
+
+# --- values against a config dataclass ------------------------------------------------------
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    """Whether a JSON value has the type a dataclass field declares (strictly)."""
+    if annotation is Any or isinstance(annotation, (str, typing.TypeVar)):
+        return _is_plain(value) or isinstance(value, dict)
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin in (tuple, list):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        inner = args[0] if args else Any
+        return isinstance(value, list) and all(_matches(v, inner) for v in value)
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and _is_plain(v) for k, v in value.items()
+        )
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return _is_int(value)
+    if annotation is float:
+        return _is_number(value)
+    if annotation is str:
+        return isinstance(value, str)
+    return _is_plain(value)  # a type this schema does not know: any plain JSON value
+
+
+def _type_name(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(annotation))
+    if origin in (tuple, list):
+        return "a list"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if annotation is type(None):
+        return "null"
+    return names.get(annotation, "a JSON value")
+
+
+def check_config_values(
+    cls: type, values: Any, path: Path | str, field: str, *, known_extra: Collection[str] = ()
+) -> Any:
+    """Check ``values`` against dataclass ``cls`` strictly and build it (its ``validate()``
+    runs too); each problem is one :class:`CheckpointError` naming ``field.key``."""
+    from gentool.config import build_config, config_fields
+
+    values = _need_dict(path, field, values)
+    fields = config_fields(cls)
+    for key, value in values.items():
+        if key in known_extra:
+            continue
+        if key not in fields:
+            raise _fail(path, f"{field}.{key}", f"is not a field of {cls.__qualname__}.")
+        if not _matches(value, fields[key]):
+            raise _fail(
+                path, f"{field}.{key}", f"must be {_type_name(fields[key])}, not {_show(value)}."
+            )
+    try:
+        return build_config(cls, {k: v for k, v in values.items() if k not in known_extra})
+    except GentoolError as exc:
+        raise _fail(path, field, f"is invalid: {exc.message}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _fail(path, field, f"is invalid ({exc}).") from None
+
+
+# --- every reader ---------------------------------------------------------------------------
+
+
+def validate_checkpoint_meta(meta: dict[str, Any], path: Path | str) -> None:
+    """What every reader of a checkpoint relies on; raise :class:`CheckpointError` otherwise."""
+    from gentool.checkpoint import FORMAT, SCHEMA_VERSION
+    from gentool.models.base import FAMILIES
+
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gentool checkpoint (wrong format field).")
+    version = meta.get("schema_version")
+    if not _is_int(version) or version != SCHEMA_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint schema version {version!r}; this gentool reads version "
+            f"{SCHEMA_VERSION}."
+        )
+    if "gentool_version" in meta and not isinstance(meta["gentool_version"], str):
+        raise _fail(
+            path, "gentool_version", f"must be a string, not {_show(meta['gentool_version'])}."
+        )
+    model = meta.get("model")
+    if not isinstance(model, str) or not model.strip() or len(model) > 200:
+        raise CheckpointError(
+            f"{path} does not say which model it holds (field 'model' is {_show(model)})."
+        )
+    config = meta.get("model_config")
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"{path} does not say which model it holds (field 'model_config' must be a JSON "
+            f"object, not {_show(config)})."
+        )
+    for key, value in config.items():
+        if not _is_plain(value):
+            raise _fail(
+                path, f"model_config.{key}", f"must be a JSON scalar or list, not {_show(value)}."
+            )
+    family = meta.get("family")
+    if family is not None and (not isinstance(family, str) or family not in FAMILIES):
+        raise _fail(path, "family", f"must be one of {', '.join(FAMILIES)}, not {_show(family)}.")
+    cls = _known_model(model)
+    if cls is None:
+        return  # an unknown model is refused by name where it is built
+    if family is not None and family != cls.FAMILY:
+        raise _fail(
+            path, "family", f"is '{family}' but model '{model}' is of family '{cls.FAMILY}'."
+        )
+    fields = _config_fields(cls)
+    for key, value in config.items():
+        if key in fields and not _matches(value, fields[key]):
+            raise _fail(
+                path,
+                f"model_config.{key}",
+                f"must be {_type_name(fields[key])}, not {_show(value)}.",
+            )
+
+
+def _known_model(name: str) -> Any:
+    from gentool.plugins import get_model_class
+
+    try:
+        return get_model_class(name)
+    except GentoolError:
+        return None
+
+
+def _config_fields(cls: Any) -> dict[str, Any]:
+    from gentool.config import config_fields
+
+    config_cls = getattr(cls, "Config", None)
+    if not dataclasses.is_dataclass(config_cls):
+        return {}
+    try:
+        return config_fields(config_cls)  # type: ignore[arg-type]
+    except Exception:  # a plugin whose annotations do not resolve: nothing to check against
+        return {}
+
+
+# --- what --resume reads --------------------------------------------------------------------
+
+
+def validate_resume_state(
+    ckpt: Checkpoint, num_images: int, *, networks: Collection[str] | None = None
+) -> None:
+    """Check everything ``gentool train --resume`` reads from ``ckpt`` before any of it is used.
+
+    ``num_images`` is the size of the training data the run now sees (the sampler's order must
+    be a permutation of it); ``networks``, when given, are the names of the trainer's
+    optimizers (the checkpoint must hold state for exactly these).
+    """
+    path, meta = ckpt.path, ckpt.meta
+    missing = [f for f in RESUME_FIELDS if f not in meta]
+    if missing:
+        raise CheckpointError(
+            f"{path} cannot be resumed: it has no field '{missing[0]}' (not a training checkpoint)."
+        )
+    _need_int(path, "step", meta["step"])
+    _check_train(ckpt)
+    _check_data(ckpt, num_images)
+    _check_loss(ckpt)
+    _check_optim(ckpt, networks)
+    _check_rng(ckpt)
+    _check_sampler(ckpt, num_images)
+    _check_trainer_tensors(ckpt)
+    _check_ema(ckpt)
+
+
+def _check_train(ckpt: Checkpoint) -> None:
+    from gentool.training.base import TrainSettings
+
+    train = _need_dict(ckpt.path, "train", ckpt.meta["train"])
+    extra = train.get("extra", {})
+    if isinstance(extra, dict):
+        for key, value in extra.items():
+            if not _is_scalar(value):
+                raise _fail(
+                    ckpt.path, f"train.extra.{key}", f"must be a JSON scalar, not {_show(value)}."
+                )
+    check_config_values(TrainSettings, train, ckpt.path, "train")
+
+
+def _check_data(ckpt: Checkpoint, num_images: int) -> None:
+    from gentool.data.base import DataSpec
+
+    path = ckpt.path
+    data = _need_dict(path, "data", ckpt.meta["data"])
+    spec_fields = {f.name for f in dataclasses.fields(DataSpec)}
+    # What the trainer records beside the spec (counts, names, a fingerprint): plain JSON.
+    extras = set(data) - spec_fields
+    for key in sorted(extras):
+        value = data[key]
+        if not (_is_plain(value) or isinstance(value, dict)):
+            raise _fail(path, f"data.{key}", f"must be a JSON value, not {_show(value)}.")
+    if "fingerprint" in data and not isinstance(data["fingerprint"], (str, type(None))):
+        raise _fail(
+            path, "data.fingerprint", f"must be a string, not {_show(data['fingerprint'])}."
+        )
+    check_config_values(DataSpec, data, path, "data", known_extra=extras)
+    if "num_images" in data:
+        saved = _need_int(path, "data.num_images", data["num_images"], low=1)
+        if saved != num_images:
+            raise CheckpointError(
+                f"{path}: the run was saved with {saved} training images but the data now has "
+                f"{num_images}; resume with the same data."
+            )
+    names = data.get("class_names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _fail(path, "data.class_names", f"must be a list of strings, not {_show(names)}.")
+    attributes = data.get("attribute_names", {})
+    if not isinstance(attributes, dict) or not all(
+        isinstance(v, list) and all(isinstance(n, str) for n in v) for v in attributes.values()
+    ):
+        raise _fail(
+            path,
+            "data.attribute_names",
+            f"must map names to lists of strings, not {_show(attributes)}.",
+        )
+
+
+def _check_loss(ckpt: Checkpoint) -> None:
+    from gentool.plugins import get_loss_class
+
+    path, meta = ckpt.path, ckpt.meta
+    loss, config = meta.get("loss"), meta.get("loss_config")
+    if loss is None:
+        if config not in (None, {}):
+            raise _fail(path, "loss_config", "is set but the checkpoint names no 'loss'.")
+        return
+    if not isinstance(loss, str) or not loss:
+        raise _fail(path, "loss", f"must be a loss name, not {_show(loss)}.")
+    if config is None:
+        config = {}
+    config = _need_dict(path, "loss_config", config)
+    for key, value in config.items():
+        if not _is_plain(value):
+            raise _fail(
+                path, f"loss_config.{key}", f"must be a JSON scalar or list, not {_show(value)}."
+            )
+    try:
+        loss_cls = get_loss_class(loss)
+    except GentoolError as exc:
+        raise _fail(path, "loss", f"names no installed loss ({exc.message})") from None
+    config_cls = getattr(loss_cls, "Config", None)
+    if dataclasses.is_dataclass(config_cls):
+        check_config_values(config_cls, config, path, "loss_config")  # type: ignore[arg-type]
+    else:
+        try:
+            loss_cls.from_options(dict(config))
+        except GentoolError as exc:
+            raise _fail(path, "loss_config", f"is invalid: {exc.message}") from None
+
+
+# --- optimizer state ------------------------------------------------------------------------
+
+#: Types of the param-group options torch's optimizers use (others: any finite JSON scalar).
+_GROUP_NUMBERS = ("lr", "eps", "weight_decay", "momentum", "alpha", "dampening", "initial_lr")
+_GROUP_FLAGS = (
+    "amsgrad",
+    "maximize",
+    "capturable",
+    "differentiable",
+    "centered",
+    "nesterov",
+    "decoupled_weight_decay",
+)
+_GROUP_OPTIONAL_FLAGS = ("foreach", "fused")
+
+
+def check_optimizer_meta(path: Path | str, field: str, value: Any) -> set[int]:
+    """Check one network's optimizer JSON; return the parameter indices its groups hold."""
+    state = _need_dict(path, field, value)
+    unknown = sorted(set(state) - {"param_groups", "scalars"})
+    if unknown:
+        raise _fail(path, f"{field}.{unknown[0]}", "is not part of an optimizer state.")
+    groups = state.get("param_groups")
+    if not isinstance(groups, list) or not groups:
+        raise _fail(
+            path, f"{field}.param_groups", f"must be a non-empty list, not {_show(groups)}."
+        )
+    indices: set[int] = set()
+    for i, group in enumerate(groups):
+        where = f"{field}.param_groups.{i}"
+        group = _need_dict(path, where, group)
+        params = group.get("params")
+        if not isinstance(params, list) or not all(_is_int(p) and p >= 0 for p in params):
+            raise _fail(
+                path,
+                f"{where}.params",
+                f"must be a list of parameter indices, not {_show(params)}.",
+            )
+        if indices & set(params) or len(set(params)) != len(params):
+            raise _fail(path, f"{where}.params", "lists a parameter twice.")
+        indices |= set(params)
+        if "lr" not in group:
+            raise _fail(path, f"{where}.lr", "is missing.")
+        for key, option in group.items():
+            name = f"{where}.{key}"
+            if key == "params":
+                continue
+            if key in _GROUP_NUMBERS:
+                if not _is_number(option) or option < 0:
+                    raise _fail(path, name, f"must be a non-negative number, not {_show(option)}.")
+            elif key == "betas":
+                if (
+                    not isinstance(option, list)
+                    or len(option) != 2
+                    or not all(_is_number(b) and 0 <= b < 1 for b in option)
+                ):
+                    raise _fail(path, name, f"must be two numbers in [0, 1), not {_show(option)}.")
+            elif key in _GROUP_FLAGS:
+                if not isinstance(option, bool):
+                    raise _fail(path, name, f"must be true or false, not {_show(option)}.")
+            elif key in _GROUP_OPTIONAL_FLAGS:
+                if option is not None and not isinstance(option, bool):
+                    raise _fail(path, name, f"must be true, false or null, not {_show(option)}.")
+            elif not _is_plain(option):
+                raise _fail(path, name, f"must be a JSON scalar, not {_show(option)}.")
+    if indices != set(range(len(indices))):
+        raise _fail(path, f"{field}.param_groups", "does not number its parameters 0, 1, 2, ...")
+    scalars = _need_dict(path, f"{field}.scalars", state.get("scalars", {}))
+    for index, values in scalars.items():
+        where = f"{field}.scalars.{index}"
+        if not index.isdigit() or int(index) not in indices:
+            raise _fail(path, where, "does not name a parameter of the optimizer.")
+        for key, number in _need_dict(path, where, values).items():
+            if not _is_scalar(number):
+                raise _fail(path, f"{where}.{key}", f"must be a JSON scalar, not {_show(number)}.")
+    return indices
+
+
+def _check_optim(ckpt: Checkpoint, networks: Collection[str] | None) -> None:
+    path = ckpt.path
+    optim = _need_dict(path, "optim", ckpt.meta["optim"])
+    if not optim:
+        raise _fail(path, "optim", "holds no optimizer state.")
+    if networks is not None and set(optim) != set(networks):
+        raise _fail(
+            path,
+            "optim",
+            f"holds state for {', '.join(sorted(optim)) or 'nothing'} but this model trains "
+            f"{', '.join(sorted(networks))}.",
+        )
+    indices = {
+        net: check_optimizer_meta(path, f"optim.{net}", value) for net, value in optim.items()
+    }
+    for name, tensor in ckpt.tensors.items():
+        if not name.startswith("optim."):
+            continue
+        net = next((n for n in optim if name.startswith(f"optim.{n}.")), None)
+        index, _, key = name[len(f"optim.{net}.") :].partition(".") if net else ("", "", "")
+        if net is None or not index.isdigit() or int(index) not in indices[net] or not key:
+            raise CheckpointError(
+                f"{path}: tensor '{name}' is not optimizer state of a parameter listed in 'optim'."
+            )
+        if not tensor.is_floating_point():
+            raise CheckpointError(
+                f"{path}: optimizer tensor '{name}' must be floating point, not {tensor.dtype}."
+            )
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: optimizer tensor '{name}' holds NaN/Inf values.")
+        if key == "step" and (tensor.numel() != 1 or float(tensor) < 0):
+            raise CheckpointError(
+                f"{path}: optimizer tensor '{name}' must be one non-negative step count."
+            )
+
+
+# --- random number generators ---------------------------------------------------------------
+
+
+def check_generator_state(path: Path | str, name: str, tensor: Any) -> None:
+    """A CPU ``torch.Generator`` state: uint8, 1-D, of the exact length torch uses."""
+    if (
+        not isinstance(tensor, torch.Tensor)
+        or tensor.dtype != torch.uint8
+        or tensor.dim() != 1
+        or tensor.numel() != TORCH_RNG_STATE_LEN
+    ):
+        shown = (
+            f"{tensor.dtype} {tuple(tensor.shape)}"
+            if isinstance(tensor, torch.Tensor)
+            else "missing"
+        )
+        raise CheckpointError(
+            f"{path}: tensor '{name}' must be a uint8 generator state of length "
+            f"{TORCH_RNG_STATE_LEN}, not {shown}."
+        )
+    try:
+        torch.Generator().set_state(tensor.clone())
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: tensor '{name}' is not a valid generator state ({exc})."
+        ) from None
+
+
+def _mt_keys(path: Path | str, name: str, tensor: Any, length: int) -> None:
+    if (
+        not isinstance(tensor, torch.Tensor)
+        or tensor.dtype not in _INTEGER_DTYPES
+        or tensor.dim() != 1
+        or tensor.numel() != length
+    ):
+        shown = (
+            f"{tensor.dtype} {tuple(tensor.shape)}"
+            if isinstance(tensor, torch.Tensor)
+            else "missing"
+        )
+        raise CheckpointError(f"{path}: tensor '{name}' must hold {length} integers, not {shown}.")
+    keys = tensor[:MT_KEYS].long()
+    if bool((keys < 0).any()) or bool((keys >= 2**32).any()):
+        raise CheckpointError(f"{path}: tensor '{name}' holds values outside the uint32 range.")
+    if not bool(keys.any()):
+        raise CheckpointError(f"{path}: tensor '{name}' is all zeros, not a generator state.")
+
+
+def _check_rng(ckpt: Checkpoint) -> None:
+    path, tensors = ckpt.path, ckpt.tensors
+    rng = _need_dict(path, "rng", ckpt.meta["rng"])
+    unknown = sorted(set(rng) - {"numpy", "python"})
+    if unknown:
+        raise _fail(path, f"rng.{unknown[0]}", "is not a random stream gentool saves.")
+    check_generator_state(path, "rng.torch", tensors.get("rng.torch"))
+    for name, tensor in tensors.items():
+        if not name.startswith("rng."):
+            continue
+        if name.startswith("rng.cuda."):
+            index = name[len("rng.cuda.") :]
+            if (
+                not index.isdigit()
+                or tensor.dtype != torch.uint8
+                or tensor.dim() != 1
+                or not tensor.numel()
+            ):
+                raise CheckpointError(f"{path}: tensor '{name}' is not a CUDA generator state.")
+        elif name not in ("rng.torch", "rng.numpy", "rng.python"):
+            raise CheckpointError(f"{path}: tensor '{name}' is not a random stream gentool saves.")
+    numpy_meta = _need_dict(path, "rng.numpy", rng.get("numpy"))
+    if numpy_meta.get("name") != "MT19937":
+        raise _fail(
+            path, "rng.numpy.name", f"must be 'MT19937', not {_show(numpy_meta.get('name'))}."
+        )
+    _need_int(path, "rng.numpy.pos", numpy_meta.get("pos"), 0, MT_KEYS)
+    if numpy_meta.get("has_gauss") not in (0, 1) or isinstance(numpy_meta.get("has_gauss"), float):
+        raise _fail(
+            path,
+            "rng.numpy.has_gauss",
+            f"must be 0 or 1, not {_show(numpy_meta.get('has_gauss'))}.",
+        )
+    if not _is_number(numpy_meta.get("cached")):
+        raise _fail(
+            path, "rng.numpy.cached", f"must be a number, not {_show(numpy_meta.get('cached'))}."
+        )
+    _mt_keys(path, "rng.numpy", tensors.get("rng.numpy"), MT_KEYS)
+    python_meta = _need_dict(path, "rng.python", rng.get("python"))
+    if python_meta.get("version") != 3 or not _is_int(python_meta.get("version")):
+        raise _fail(
+            path, "rng.python.version", f"must be 3, not {_show(python_meta.get('version'))}."
+        )
+    gauss = python_meta.get("gauss_next")
+    if gauss is not None and not _is_number(gauss):
+        raise _fail(path, "rng.python.gauss_next", f"must be a number or null, not {_show(gauss)}.")
+    state = tensors.get("rng.python")
+    _mt_keys(path, "rng.python", state, MT_KEYS + 1)
+    assert isinstance(state, torch.Tensor)
+    if not 0 <= int(state[-1]) <= MT_KEYS:
+        raise CheckpointError(
+            f"{path}: tensor 'rng.python' has position {int(state[-1])}, not in 0..{MT_KEYS}."
+        )
+    # Last word: the libraries themselves accept the states (on throw-away generators).
+    try:
+        probe_np = np.random.RandomState()
+        probe_np.set_state(
+            (
+                "MT19937",
+                tensors["rng.numpy"].numpy().astype(np.uint32),
+                numpy_meta["pos"],
+                numpy_meta["has_gauss"],
+                float(numpy_meta["cached"]),
+            )
+        )
+        random.Random().setstate((3, tuple(int(x) for x in state.tolist()), gauss))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CheckpointError(
+            f"{path}: the saved numpy/Python random state is invalid ({exc})."
+        ) from None
+
+
+# --- the data sampler and other trainer state -----------------------------------------------
+
+
+def check_permutation(path: Path | str, name: str, tensor: Any, length: int) -> None:
+    """An integer 1-D tensor holding each of ``0 .. length-1`` once."""
+    if not isinstance(tensor, torch.Tensor):
+        raise CheckpointError(f"{path} lacks tensor '{name}' (the data order).")
+    if tensor.dtype not in _INTEGER_DTYPES or tensor.dim() != 1:
+        raise CheckpointError(
+            f"{path}: tensor '{name}' must be a 1-D integer tensor, not {tensor.dtype} {tuple(tensor.shape)}."
+        )
+    if tensor.numel() != length:
+        raise CheckpointError(
+            f"{path}: tensor '{name}' orders {tensor.numel()} images but the data has {length}; "
+            "resume with the same data."
+        )
+    if not torch.equal(tensor.long().sort().values, torch.arange(length)):
+        raise CheckpointError(
+            f"{path}: tensor '{name}' is not a permutation of the {length} images."
+        )
+
+
+def _check_sampler(ckpt: Checkpoint, num_images: int) -> None:
+    path = ckpt.path
+    sampler = _need_dict(path, "sampler", ckpt.meta["sampler"])
+    unknown = sorted(set(sampler) - {"epoch", "position"})
+    if unknown:
+        raise _fail(path, f"sampler.{unknown[0]}", "is not part of the sampler state.")
+    _need_int(path, "sampler.epoch", sampler.get("epoch"))
+    _need_int(path, "sampler.position", sampler.get("position"), 0, num_images)
+    check_permutation(
+        path, "trainer.sampler.order", ckpt.tensors.get("trainer.sampler.order"), num_images
+    )
+    check_generator_state(path, "trainer.sampler.rng", ckpt.tensors.get("trainer.sampler.rng"))
+
+
+def _int_scalar(path: Path | str, name: str, tensor: Any, high: int | None = None) -> int:
+    if (
+        not isinstance(tensor, torch.Tensor)
+        or tensor.dtype not in _INTEGER_DTYPES
+        or tensor.numel() != 1
+    ):
+        raise CheckpointError(f"{path}: tensor '{name}' must be one integer.")
+    value = int(tensor.reshape(()))
+    if value < 0 or (high is not None and value > high):
+        bound = f"0..{high}" if high is not None else ">= 0"
+        raise CheckpointError(f"{path}: tensor '{name}' is {value}, not in {bound}.")
+    return value
+
+
+def _check_trainer_tensors(ckpt: Checkpoint) -> None:
+    """``trainer.*`` tensors besides the main sampler (CycleGAN's second sampler, flips, pools)."""
+    path = ckpt.path
+    trainer = ckpt.section("trainer")
+    for name, tensor in trainer.items():
+        full = f"trainer.{name}"
+        if name.endswith(".rng") or name == "sampler.rng":
+            check_generator_state(path, full, tensor)
+        elif tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: tensor '{full}' holds NaN/Inf values.")
+    if "b.sampler.order" in trainer:
+        order = trainer["b.sampler.order"]
+        length = int(order.numel()) if order.dim() == 1 else -1
+        check_permutation(path, "trainer.b.sampler.order", order, max(length, 0))
+        _int_scalar(path, "trainer.b.sampler.epoch", trainer.get("b.sampler.epoch"))
+        _int_scalar(path, "trainer.b.sampler.position", trainer.get("b.sampler.position"), length)
+        if "b.sampler.rng" not in trainer:
+            raise CheckpointError(f"{path} lacks tensor 'trainer.b.sampler.rng'.")
+    pool_size = ckpt.meta["model_config"].get("pool_size")
+    for pool in ("pool_a", "pool_b"):
+        if f"{pool}.count" not in trainer:
+            continue
+        high = pool_size if _is_int(pool_size) else None
+        count = _int_scalar(path, f"trainer.{pool}.count", trainer[f"{pool}.count"], high)
+        if f"{pool}.rng" not in trainer:
+            raise CheckpointError(f"{path} lacks tensor 'trainer.{pool}.rng'.")
+        images = trainer.get(f"{pool}.images")
+        if count and (
+            images is None
+            or not images.is_floating_point()
+            or images.dim() != 4
+            or images.shape[0] != count
+        ):
+            raise CheckpointError(
+                f"{path}: tensor 'trainer.{pool}.images' must hold {count} float images."
+            )
+
+
+def _check_ema(ckpt: Checkpoint) -> None:
+    """``ema.*`` must be a complete copy of the generator's weights (same shapes and dtypes)."""
+    ema = ckpt.section("ema")
+    if not ema:
+        return
+    reference = ckpt.section("model.generator")
+    check_state_against(ema, reference, f"{ckpt.path} (ema section)", prefix="ema.")
+
+
+def check_state_against(
+    state: dict[str, torch.Tensor],
+    reference: dict[str, torch.Tensor],
+    where: str,
+    *,
+    prefix: str = "",
+) -> None:
+    """Same names, shapes and dtypes as ``reference``, and finite values."""
+    missing = sorted(set(reference) - set(state))
+    extra = sorted(set(state) - set(reference))
+    if missing:
+        raise CheckpointError(
+            f"{where} lacks weight '{prefix}{missing[0]}' ({len(missing)} missing)."
+        )
+    if extra:
+        raise CheckpointError(
+            f"{where} has unexpected weight '{prefix}{extra[0]}' ({len(extra)} extra)."
+        )
+    for name, tensor in state.items():
+        own = reference[name]
+        if tuple(tensor.shape) != tuple(own.shape):
+            raise CheckpointError(
+                f"{where}: weight '{prefix}{name}' has shape {tuple(tensor.shape)}, not {tuple(own.shape)}."
+            )
+        if tensor.dtype != own.dtype:
+            raise CheckpointError(
+                f"{where}: weight '{prefix}{name}' is {_dtype(tensor.dtype)} but the model uses "
+                f"{_dtype(own.dtype)}."
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{where}: weight '{prefix}{name}' holds NaN/Inf values.")
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
