@@ -8,13 +8,21 @@ entry-point group::
     [project.entry-points.gentool]
     relativistic = "gentool_relativistic"
 
-Each ``gentool_register_*`` hook returns a list of classes. Every class carries a
-``PLUGIN_NAME`` (the name users type) and a one-line ``DESCRIPTION``. Built-in plugins use
-exactly the same hooks.
+Each ``gentool_register_*`` hook returns a list (or tuple, or other iterable) of classes,
+never a bare class or instances. Every class subclasses the kind's base class and carries a
+``PLUGIN_NAME`` (the name users type: letters, digits, ``-``, ``_``, ``.``) and a one-line
+string ``DESCRIPTION``; models and losses have a dataclass ``Config``, models a ``FAMILY``
+from :data:`gentool.models.base.FAMILIES`. Built-in plugins use exactly the same hooks.
+
+What breaks these rules is skipped with one warning naming the plugin and its distribution:
+the whole plugin when it fails to import (any exception, ``SystemExit`` included), misspells a
+hook or targets another hook API; the hook's result when the hook raises (also part-way
+through a generator) or returns something that is not a list; the one class otherwise.
 
 The hook API has a version, :data:`HOOK_API_VERSION`. A plugin module may declare the
-version it was written for as ``GENTOOL_API_VERSION = 1``; a plugin declaring a different
-major version is refused with a message naming both.
+version it was written for as ``GENTOOL_API_VERSION = 1`` (``"1"`` and ``"1.0"`` are read
+the same); a plugin declaring a different major version, or something that is not a version,
+is refused with a message naming both.
 """
 
 from __future__ import annotations
@@ -68,4 +76,8 @@ def gentool_register_datasets() -> list[type[DatasetPlugin]]:
 
 @hookspec
 def gentool_register_commands(cli: Any) -> None:
-    """Add click commands to the ``gentool`` group (``cli.add_command(...)``)."""
+    """Add click commands to the ``gentool`` group (``cli.add_command(...)``).
+
+    A command may not take a name already in use: a built-in command (or an earlier plugin's)
+    is kept, and the clash is a warning. A plugin command that fails is one line naming it.
+    """

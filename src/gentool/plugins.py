@@ -111,7 +111,7 @@ class Registry:
     def info(self, kind: str, name: str) -> PluginInfo:
         if (kind, name) in self.duplicates:
             claims = self.duplicates[(kind, name)]
-            who = " and ".join(f"{c.source} ({c.distribution})" for c in claims)
+            who = " and ".join(f"'{c.source}' ({c.distribution})" for c in claims)
             raise PluginError(
                 f"{kind} '{name}' is registered by more than one plugin: {who}; uninstall one "
                 f"or restrict plugins with {ENV_VAR}."
@@ -140,8 +140,8 @@ class Registry:
             first = table[info.name]
             self.duplicates[key] = [first, info]
             self.problems.append(
-                f"{info.kind} '{info.name}' is claimed by both {first.source} "
-                f"({first.distribution}) and {info.source} ({info.distribution}); "
+                f"{info.kind} '{info.name}' is claimed by both '{first.source}' "
+                f"({first.distribution}) and '{info.source}' ({info.distribution}); "
                 "using the name is an error until one is removed."
             )
             return
@@ -355,6 +355,18 @@ def _hook_problems(pm: pluggy.PluginManager, module: Any) -> list[str]:
     return out
 
 
+def _unmarked_hooks(module: Any) -> list[str]:
+    """Functions named like a gentool hook but not marked ``@hookimpl``: never called."""
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    out = []
+    for name in dir(module):
+        if name.startswith("gentool_") and name in hookspecs.__dict__:
+            value = getattr(module, name, None)
+            if callable(value) and not hasattr(value, marker):
+                out.append(name)
+    return out
+
+
 def _register(
     pm: pluggy.PluginManager, module: Any, name: str, distribution: str, problems: list[str]
 ) -> bool:
@@ -377,13 +389,25 @@ def _register(
         raise
     except BaseException as exc:
         try:
-            if pm.is_registered(module):
-                pm.unregister(module)
+            if pm.get_plugin(name) is module:  # never another name's registration of it
+                pm.unregister(name=name)
         except Exception:
             pass
         why = str(exc) if isinstance(exc, _Skip) else _describe(exc)
         problems.append(f"plugin {source} is invalid and was skipped: {_one_line(why)}")
         return False
+    try:
+        with _contained():
+            unmarked = _unmarked_hooks(module)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        unmarked = []
+    for hook in unmarked:
+        problems.append(
+            f"plugin {source} defines {hook} without @hookimpl (from gentool.hookspecs), so "
+            "gentool never calls it; mark it."
+        )
     return True
 
 

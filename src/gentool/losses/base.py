@@ -125,20 +125,24 @@ def _is_external(loss: object) -> bool:
 
 
 def _output_problem(method: str, out: object, inputs: tuple[Any, ...]) -> str | None:
-    """Why ``out`` is not what ``method`` must return (``None``: it is). Metadata only."""
+    """Why ``out`` is not what ``method`` must return, with the rule (``None``: it is).
+
+    Reads metadata only (type, dtype, shape, ``requires_grad``): never a host sync.
+    """
+    rule = CHECKED_METHODS[method]
     if method == "regularizer" and out is None:
         return None
     if not isinstance(out, torch.Tensor):
         what = {float: "a Python float", int: "a Python int", bool: "a Python bool"}.get(
             type(out), f"a {type(out).__name__}"
         )
-        return f"returned {what} from {method}"
+        return f"returned {what} from {method}; {rule}"
     if not out.is_floating_point():
-        return f"returned a tensor of dtype {out.dtype} from {method}"
+        return f"returned a tensor of dtype {out.dtype} from {method}; {rule}"
     if method == "probability":
         return None
     if out.dim() != 0:
-        return f"returned a tensor of shape {tuple(out.shape)} from {method}"
+        return f"returned a tensor of shape {tuple(out.shape)} from {method}; {rule}"
     if (
         method != "regularizer"
         and torch.is_grad_enabled()
@@ -146,14 +150,14 @@ def _output_problem(method: str, out: object, inputs: tuple[Any, ...]) -> str | 
         and any(isinstance(x, torch.Tensor) and x.requires_grad for x in inputs)
     ):
         return (
-            f"returned a tensor without gradients from {method} (it does not depend on the scores)"
+            f"returned a tensor without gradients from {method}; a loss must be computed from "
+            "the scores with torch operations (no .item(), .detach() or new tensors)"
         )
     return None
 
 
 def _checked(method: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` with its result checked (see :data:`CHECKED_METHODS`)."""
-    rule = CHECKED_METHODS[method]
 
     @functools.wraps(function)
     def checked(self: GanLoss, *args: Any, **kwargs: Any) -> Any:
@@ -177,7 +181,7 @@ def _checked(method: str, function: Callable[..., Any]) -> Callable[..., Any]:
             ) from exc
         problem = _output_problem(method, out, (*args, *kwargs.values()))
         if problem is not None:
-            raise PluginError(f"{_who(self)} {problem}; {rule}.")
+            raise PluginError(f"{_who(self)} {problem}.")
         return out
 
     checked.__gentool_checked__ = True  # type: ignore[attr-defined]
