@@ -244,6 +244,9 @@ def open_image(path: str | Path, *, decode: bool = True) -> Image.Image:
     except Exception as exc:  # untrusted bytes: Pillow raises many types
         raise GentoolError(f"{path} could not be decoded ({type(exc).__name__}: {exc}).") from None
     if frames > 1:
+        first = img.copy()  # the open file of a multi-frame image is kept for seeking
+        img.close()
+        img = first
         warnings.warn(
             f"{path} is animated ({frames} frames); only the first frame is used.",
             AnimatedImageWarning,

@@ -30,8 +30,8 @@ def _check_output(output: str, overwrite: bool) -> None:
     from gentool.images import check_outputs
     from gentool.plotting import figure_format
 
-    figure_format(output)
     check_outputs([output], overwrite)
+    figure_format(output)
 
 
 @click.group()
