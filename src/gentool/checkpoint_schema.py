@@ -43,6 +43,8 @@ MT_KEYS = 624
 RESUME_FIELDS = ("step", "train", "data", "optim", "rng", "sampler")
 #: Keys ``Trainer.run_meta`` adds to the data spec.
 DATA_EXTRAS = ("num_images", "class_names", "attribute_names", "fingerprint")
+#: What a checkpoint may declare as the storage dtype of its floating weights.
+WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
@@ -70,7 +72,7 @@ def _is_number(value: Any) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     """A JSON scalar, with numbers finite."""
-    return value is None or isinstance(value, (str, bool)) or _is_number(value)
+    return value is None or isinstance(value, (str, bool, int)) or _is_number(value)
 
 
 def _is_plain(value: Any, depth: int = 0) -> bool:
@@ -187,6 +189,12 @@ def validate_checkpoint_meta(meta: dict[str, Any], path: Path | str) -> None:
         raise _fail(
             path, "gentool_version", f"must be a string, not {_show(meta['gentool_version'])}."
         )
+    if "weights_dtype" in meta and meta["weights_dtype"] not in WEIGHTS_DTYPES:
+        raise _fail(
+            path,
+            "weights_dtype",
+            f"must be one of {', '.join(WEIGHTS_DTYPES)}, not {_show(meta['weights_dtype'])}.",
+        )
     model = meta.get("model")
     if not isinstance(model, str) or not model.strip() or len(model) > 200:
         raise CheckpointError(
@@ -248,13 +256,15 @@ def _config_fields(cls: Any) -> dict[str, Any]:
 
 
 def validate_resume_state(
-    ckpt: Checkpoint, num_images: int, *, networks: Collection[str] | None = None
+    ckpt: Checkpoint, num_images: int | None = None, *, networks: Collection[str] | None = None
 ) -> None:
     """Check everything ``gentool train --resume`` reads from ``ckpt`` before any of it is used.
 
-    ``num_images`` is the size of the training data the run now sees (the sampler's order must
-    be a permutation of it); ``networks``, when given, are the names of the trainer's
-    optimizers (the checkpoint must hold state for exactly these).
+    ``num_images`` is the size of the training data the run now sees: the sampler's order
+    must be a permutation of it. Without it (a check right after loading, before the data is
+    loaded) the order must be a permutation of the saved ``data.num_images``. ``networks``,
+    when given, are the names of the trainer's optimizers: the checkpoint must hold state for
+    exactly these.
     """
     path, meta = ckpt.path, ckpt.meta
     missing = [f for f in RESUME_FIELDS if f not in meta]
@@ -264,6 +274,9 @@ def validate_resume_state(
         )
     _need_int(path, "step", meta["step"])
     _check_train(ckpt)
+    if num_images is None:
+        saved = _need_dict(path, "data", meta["data"]).get("num_images")
+        num_images = _need_int(path, "data.num_images", saved, low=1)
     _check_data(ckpt, num_images)
     _check_loss(ckpt)
     _check_optim(ckpt, networks)
