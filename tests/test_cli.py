@@ -110,7 +110,7 @@ def test_plugins_lists_everything() -> None:
         (["train", "nosuchmodel"], "unknown model 'nosuchmodel'"),
         (["train", "dcgan", "--loss", "lsq"], "Did you mean 'ls'"),
         (["train", "dcgan", "--dataset", "nope"], "unknown dataset 'nope'"),
-        (["train", "dcgan", "--batch-size", "-3"], "--batch-size must be >= 1"),
+        (["train", "dcgan", "--batch-size", "-3"], "'--batch-size': -3 is not in the range x>=1"),
         (["train", "dcgan", "--device", "cuda:7"], "cuda:7"),
         (["train", "dcgan", "--model-opt", "widht=3"], "unknown model option 'widht'"),
         (["train", "dcgan", "--model-opt", "g_width=abc"], "expects an integer"),

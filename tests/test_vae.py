@@ -202,7 +202,7 @@ def test_reconstruct_takes_files_and_folders(vae_run: Path, tmp_path: Path) -> N
     assert json.loads(metrics.read_text())["images"] == 4
     result = CliRunner().invoke(cli, ["reconstruct", str(vae_run), str(folder / "sub"),
                                       "--dataset", "digits"])  # fmt: skip
-    assert result.exit_code == 2 and "not both" in result.output
+    assert result.exit_code == 2 and "--dataset" in result.output
 
 
 def test_sample_interpolates(vae_run: Path, tmp_path: Path) -> None:
@@ -215,7 +215,8 @@ def test_sample_interpolates(vae_run: Path, tmp_path: Path) -> None:
     Image.new("L", (16, 16), 0).save(a)
     Image.new("L", (16, 16), 255).save(b)
     result = invoke("sample", str(vae_run), "--sample-opt", f"from={a}",
-                    "--sample-opt", f"to={b}", "--interpolate", "4", "-o", str(out))  # fmt: skip
+                    "--sample-opt", f"to={b}", "--interpolate", "4", "-o", str(out),
+                    "--overwrite")  # fmt: skip
     assert result.exit_code == 0, result.output
     with Image.open(out) as image:
         assert image.size == (4 * 18 + 2, 18 + 2)

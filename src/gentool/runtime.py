@@ -22,7 +22,9 @@ def resolve_device(name: str | None) -> torch.device:
     Only devices gentool's loops run on are accepted: ``cpu`` (``cpu:0`` is the same), CUDA
     GPUs, and Apple's ``mps`` where this machine has it. Anything else is one line.
     """
-    text = (name or "auto").strip().lower()
+    text = "auto" if name is None else str(name).strip().lower()
+    if not text:
+        raise GentoolError(f"empty device name; use {DEVICE_CHOICES}.")
     if text == "auto":
         if torch.cuda.is_available():
             local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -275,6 +275,8 @@ def _resume(
     for name in sorted(given):
         value = kwargs.get(name)
         field = _SETTING_NAMES.get(name, name)
+        if name in ("out", "overwrite", "data_root"):
+            continue  # passed to resume() below
         if name in _DATA_OPTIONS:
             fixed_data[_DATA_OPTIONS[name]] = value
         elif name == "model_opts":

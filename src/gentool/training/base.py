@@ -266,6 +266,11 @@ class Trainer:
         self.device = resolve_device(settings.device)
         self.world = init_distributed(self.device)
         check_batch(settings.batch_size, self.world)
+        if settings.sync_batchnorm and not self.world.distributed:
+            raise GentoolError(
+                "--sync-bn shares BatchNorm statistics between torchrun processes; this is "
+                "one process: drop it, or start with torchrun --nproc-per-node N."
+            )
         self.out = Path(settings.out)
         self.step = 0
         self.is_main = self.world.is_main

@@ -18,10 +18,9 @@ from gentool.checkpoint import load_checkpoint
 from gentool.config import build_config
 from gentool.data.base import DataSpec, ImageData, load_data
 from gentool.errors import GentoolError
-from gentool.models import base as model_base
-from gentool.models.base import ModelPlugin
+from gentool.models.base import ModelPlugin, check_model_fits
 from gentool.plugins import get_loss_class, get_model_class
-from gentool.runtime import seed_everything
+from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
 from gentool.training.runfolder import RunLock, clean_run_folder, cut_back, is_run_folder
 
@@ -114,9 +113,14 @@ def build_trainer(
     image_data = load_data(spec)
     config = model_cls.configure(model_options or {}, image_data, loss=loss_obj)
     check_config_matches_data(model_name, config, image_data, model_options or {})
-    fits = getattr(model_base, "check_model_fits", None)
-    if callable(fits):
-        fits(model_cls, config, where=f"model '{model_name}'", batch_size=settings.batch_size)
+    check_model_fits(
+        model_cls,
+        config,
+        where="cannot train",
+        batch_size=settings.batch_size,
+        training=True,
+        device=resolve_device(settings.device),
+    )
     model = model_cls(config)
     trainer_cls = model_cls.trainer_class()
     trainer = trainer_cls(
@@ -216,7 +220,7 @@ def _make_folder(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GentoolError(
-            f"cannot create run folder {out}: {exc.strerror or exc}; choose another --out."
+            f"cannot write to run folder {out}: {exc.strerror or exc}; choose another --out."
         ) from None
 
 
