@@ -29,7 +29,7 @@ import sys
 import warnings
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -181,7 +181,8 @@ class _Skip(Exception):
 
 
 def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    """``text`` as one printable line of at most ``limit`` characters."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
@@ -225,10 +226,29 @@ def _kind_of(obj: object) -> str:
 
 
 @contextmanager
-def _contained() -> Iterator[None]:
-    """Run plugin code without letting it change how gentool reports warnings."""
-    with warnings.catch_warnings():
-        yield
+def _contained(source: str = "", problems: list[str] | None = None) -> Iterator[None]:
+    """Run plugin code so that it cannot change gentool's process-wide state.
+
+    Warning filters and ``warnings.showwarning`` are put back, what it prints goes to stderr
+    (stdout stays clean for data), and a changed torch default dtype or gradient mode is put
+    back and reported in ``problems``.
+    """
+    import torch
+
+    before = (torch.get_default_dtype(), torch.is_grad_enabled())
+    try:
+        with warnings.catch_warnings(), redirect_stdout(sys.stderr):
+            yield
+    finally:
+        after = (torch.get_default_dtype(), torch.is_grad_enabled())
+        if after != before:
+            torch.set_default_dtype(before[0])
+            torch.set_grad_enabled(before[1])
+            if problems is not None:
+                problems.append(
+                    f"plugin {source} changed torch's global state (default dtype "
+                    f"{after[0]}, gradients {'on' if after[1] else 'off'}); gentool restored it."
+                )
 
 
 def _warn(message: str) -> None:
@@ -279,7 +299,7 @@ def _entry_points() -> tuple[list[Any], str | None]:
 def _entry_point_names(ep: Any) -> tuple[str, str]:
     try:
         name = ep.name
-        name = name if isinstance(name, str) else _show(name)
+        name = _one_line(name, 80) if isinstance(name, str) else _show(name)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -287,7 +307,7 @@ def _entry_point_names(ep: Any) -> tuple[str, str]:
     try:
         dist = ep.dist
         dist_name = dist.name if dist is not None else "unknown"
-        dist_name = dist_name if isinstance(dist_name, str) else "unknown"
+        dist_name = _one_line(dist_name, 80) if isinstance(dist_name, str) else "unknown"
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -379,7 +399,7 @@ def _register(
         problems.append(version_problem)
         return False
     try:
-        with _contained():
+        with _contained(source, problems):
             pm.register(module, name=name)
             found = _hook_problems(pm, module)
             if found:
@@ -506,7 +526,7 @@ def _check_class(kind: str, item: object, base: type) -> tuple[type, str, str]:
             f"{kind} '{name}' ({label}) with DESCRIPTION {_show(raw_description)}; it must be "
             "a one-line string"
         )
-    description = " ".join(str.__str__(raw_description).split())
+    description = _one_line(str.__str__(raw_description), 200)
     if kind in ("model", "loss"):
         config = cls.Config  # type: ignore[attr-defined]
         if not _is_dataclass_type(config):
@@ -552,7 +572,7 @@ def _register_classes(registry: Registry, kind: str, base: type) -> None:
         dist = registry.distributions.get(plugin_name, "unknown")
         source = f"plugin '{plugin_name}' ({dist})"
         try:
-            with _contained():
+            with _contained(f"'{plugin_name}' ({dist})", registry.problems):
                 items = _collect(impl.function(), hook_name)
         except KeyboardInterrupt:
             raise
@@ -622,7 +642,7 @@ def build_registry(selection: str | None = None, *, use_env: bool = True) -> Reg
             )
             continue
         try:
-            with _contained():
+            with _contained(source, registry.problems):
                 module = ep.load()
         except KeyboardInterrupt:
             raise
@@ -753,7 +773,7 @@ def register_commands(group: click.Group, registry: Registry | None = None) -> l
         source = f"'{plugin_name}' ({dist})"
         scratch = click.Group(name=group.name)
         try:
-            with _contained():
+            with _contained(source, problems):
                 returned = impl.function(**{arg: scratch for arg in impl.argnames})
                 offered = list(scratch.commands.items())
         except KeyboardInterrupt:

@@ -325,6 +325,55 @@ CASES: list[PluginCase] = [
         check=warned(r"RuntimeError: second"),
     ),
     PluginCase(
+        "import-prints-to-stdout",
+        LIST,
+        "ok",
+        plugins=(Plugin("print('NOISE FROM PLUGIN')\n" + OK_HOOK),),
+        check=both(
+            warned(None, count=0, listed=("okloss",)),
+            lambda _, result: (
+                None
+                if "NOISE FROM PLUGIN" in result.output and "NOISE" not in result.stdout
+                else pytest.fail(result.output)
+            ),
+        ),
+    ),
+    PluginCase(
+        "import-changes-torch-dtype",
+        LIST,
+        "ok",
+        plugins=(Plugin("torch.set_default_dtype(torch.float64)\n" + OK_HOOK),),
+        check=both(
+            warned(
+                r"changed torch's global state \(default dtype torch.float64", listed=("okloss",)
+            ),
+            lambda _, result: (
+                None
+                if torch.get_default_dtype() == torch.float32
+                else pytest.fail("default dtype left at float64")
+            ),
+        ),
+    ),
+    PluginCase(
+        "import-turns-off-gradients",
+        train("okloss"),
+        "ok",
+        may_change=RUN,
+        plugins=(Plugin("torch.set_grad_enabled(False)\n" + OK_HOOK),),
+        check=warned(r"gradients off\); gentool restored it"),
+    ),
+    PluginCase(
+        "import-message-with-control-characters",
+        LIST,
+        "ok",
+        plugins=(Plugin('raise RuntimeError("red\\x1b[31m\\rover\\x00written")'),),
+        check=lambda _, result: (
+            None
+            if re.search(r"^Warning: .*RuntimeError: red \[31m over written$", result.output, re.M)
+            else pytest.fail(repr(result.output))
+        ),
+    ),
+    PluginCase(
         "entry-point-is-none",
         LIST,
         "ok",
@@ -915,6 +964,52 @@ CASES: list[PluginCase] = [
         r"failed in generator_loss \(KeyError: 'oops'\)",
     ),
     PluginCase(
+        "loss-config-validate-raises",
+        [*train("picky"), "--loss-opt", "margin=-1"],
+        match=r"loss 'picky' \(gentool-hostile\) could not be built from its options "
+        r"\(ValueError: margin must be positive\)",
+        may_change=RUN,
+        plugins=(
+            Plugin(
+                "@dataclasses.dataclass\nclass PickyConfig:\n    margin: float = 1.0\n"
+                "    def validate(self):\n        if self.margin <= 0:\n"
+                "            raise ValueError('margin must be positive')\n"
+                + loss_class("Picky", 'PLUGIN_NAME = "picky"\nConfig = PickyConfig')
+                + losses("[Picky]")
+            ),
+        ),
+    ),
+    PluginCase(
+        "loss-config-not-savable",
+        train("unsavable"),
+        match=r"loss 'unsavable' \(gentool-hostile\) could not be built .*TypeError",
+        may_change=RUN,
+        plugins=(
+            Plugin(
+                "@dataclasses.dataclass\nclass OddConfig:\n"
+                "    thing: object = dataclasses.field(default_factory=object)\n"
+                + loss_class("Odd", 'PLUGIN_NAME = "unsavable"\nConfig = OddConfig')
+                + losses("[Odd]")
+            ),
+        ),
+    ),
+    PluginCase(
+        "loss-init-raises",
+        train("noinit"),
+        match=r"loss 'noinit' \(gentool-hostile\) could not be built .*RuntimeError: no init",
+        may_change=RUN,
+        plugins=(
+            Plugin(
+                loss_class(
+                    "NoInit",
+                    'PLUGIN_NAME = "noinit"\n'
+                    "def __init__(self, config=None):\n    raise RuntimeError('no init')",
+                )
+                + losses("[NoInit]")
+            ),
+        ),
+    ),
+    PluginCase(
         "loss-good-trains",
         train("okreg"),
         "ok",
@@ -950,6 +1045,8 @@ class MainResult:
     output: str
     exit_code: int
     exception: BaseException | None
+    #: Standard output alone.
+    stdout: str = ""
 
 
 @pytest.fixture
@@ -1008,7 +1105,8 @@ def plugin_case(
                     sys.stdout.flush()
                     sys.stderr.flush()
                 output = streams[-1].getvalue().decode("utf-8", "replace")
-        return MainResult(output, code, exception)
+                stdout = streams[0].getvalue().decode("utf-8", "replace")
+        return MainResult(output, code, exception, stdout)
 
     def run(case: PluginCase) -> Any:
         return run_case(case, folder, {}, invoke)  # type: ignore[arg-type]

@@ -72,7 +72,20 @@ class GanLoss:
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> GanLoss:
-        return cls(build_config(cls.Config, options, what="loss option"))
+        """Build the loss from ``--loss-opt`` values; a plugin's failure here is one line."""
+        try:
+            loss = cls(build_config(cls.Config, options, what="loss option"))
+            loss.config_dict()  # it is saved in every checkpoint: fail now, not at the first save
+        except GentoolError:
+            raise
+        except Exception as exc:
+            if not _is_external(cls) or os.environ.get("GENTOOL_DEBUG"):
+                raise
+            raise PluginError(
+                f"{_who(cls)} could not be built from its options ({_describe(exc)}); check "
+                "the --loss-opt values, or report it to the plugin's authors."
+            ) from exc
+        return loss
 
     def config_dict(self) -> dict[str, Any]:
         return config_to_dict(self.config)
@@ -105,11 +118,10 @@ class GanLoss:
         return torch.sigmoid(scores)
 
 
-def _who(loss: object) -> str:
+def _who(cls: type) -> str:
     """``loss 'name'``, with the distribution when the loss is not a built-in."""
     from gentool import plugins
 
-    cls = type(loss)
     name = getattr(cls, "PLUGIN_NAME", "") or cls.__name__
     dist = plugins.distribution_of("loss", cls)
     if dist and dist != plugins.BUILTIN_DISTRIBUTION:
@@ -117,11 +129,19 @@ def _who(loss: object) -> str:
     return f"loss '{name}'"
 
 
-def _is_external(loss: object) -> bool:
+def _is_external(cls: type) -> bool:
     from gentool import plugins
 
-    dist = plugins.distribution_of("loss", type(loss))
+    dist = plugins.distribution_of("loss", cls)
     return dist is not None and dist != plugins.BUILTIN_DISTRIBUTION
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = " ".join(str(exc).split())[:200]
+    except Exception:
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _output_problem(method: str, out: object, inputs: tuple[Any, ...]) -> str | None:
@@ -170,18 +190,17 @@ def _checked(method: str, function: Callable[..., Any]) -> Callable[..., Any]:
                 isinstance(exc, MemoryError)
                 or type(exc).__name__ == "OutOfMemoryError"
                 or os.environ.get("GENTOOL_DEBUG")
-                or not _is_external(self)
+                or not _is_external(type(self))
             ):
                 raise
-            text = " ".join(str(exc).split())[:200]
             raise PluginError(
-                f"{_who(self)} failed in {method} ({type(exc).__name__}: {text}); this is a "
+                f"{_who(type(self))} failed in {method} ({_describe(exc)}); this is a "
                 "bug in the plugin: rerun with GENTOOL_DEBUG=1 for the traceback and report it "
                 "to its authors."
             ) from exc
         problem = _output_problem(method, out, (*args, *kwargs.values()))
         if problem is not None:
-            raise PluginError(f"{_who(self)} {problem}.")
+            raise PluginError(f"{_who(type(self))} {problem}.")
         return out
 
     checked.__gentool_checked__ = True  # type: ignore[attr-defined]
