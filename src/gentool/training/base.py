@@ -47,6 +47,7 @@ from gentool.checkpoint import (
     rng_to_tensors,
     save_checkpoint,
 )
+from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import config_to_dict
 from gentool.data.base import DataSpec, ImageData, to_float
 from gentool.distributed import (
@@ -561,14 +562,11 @@ class Trainer:
         Every field the restore reads is validated first (types, ranges, shapes), so a
         damaged or hand-edited checkpoint is one line naming the field, never a crash.
         """
-        try:  # TODO(lead): direct import once checkpoint_schema lands
-            from gentool.checkpoint_schema import validate_resume_state as validate
-        except ImportError:
-            validate = None
-        if callable(validate):
-            saved_count = ckpt.meta.get("data", {}).get("num_images")
-            count = saved_count if self.data_changed and isinstance(saved_count, int) else None
-            validate(ckpt, count if count is not None else len(self.data))
+        saved_count = ckpt.meta.get("data", {}).get("num_images")
+        count = saved_count if self.data_changed and isinstance(saved_count, int) else None
+        validate_resume_state(
+            ckpt, count if count is not None else len(self.data), networks=self.optimizers
+        )
         load_weights(self.model, ckpt.section("model"), str(ckpt.path))
         self.model.to(self.device)
         optim_meta = ckpt.meta.get("optim", {})

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from gentool.checkpoint import load_checkpoint
+from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import build_config
 from gentool.data.base import DataSpec, ImageData, load_data
 from gentool.errors import GentoolError
@@ -262,8 +263,9 @@ def resume(
     """
     console = console or Console(stderr=True)
     ckpt = load_checkpoint(run)
+    validate_resume_state(ckpt)  # before any of it is used, and before the data is loaded
     meta = ckpt.meta
-    saved = dict(meta.get("train", {})) if isinstance(meta.get("train"), dict) else {}
+    saved = dict(meta["train"])
     bad = sorted(k for k, v in changes.items() if v is not None and k not in CHANGEABLE_ON_RESUME)
     if bad:
         fixed = {**(fixed or {}), **{k: changes.pop(k) for k in bad}}
