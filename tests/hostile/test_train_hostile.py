@@ -527,6 +527,27 @@ RESUME = [
     Case("resume-device-bad", resume("--steps", "5", "--device", "mps"), match="not available"),
     Case("resume-bad-steps", resume("--steps", "0"), match="steps"),
     Case(
+        "resume-overwrite-own-folder",
+        resume("--steps", "6", "--overwrite"),
+        match="drop --overwrite",
+    ),
+    Case(
+        "sr-image-size-blames-image-size",
+        [
+            "train",
+            "sr-unet",
+            "--image-size",
+            "17",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            "{tmp}/new",
+        ],
+        match="--image-size 17 does not suit",
+    ),
+    Case(
         "resume-locked",
         resume("--steps", "6"),
         setup=lock_held_by(1),

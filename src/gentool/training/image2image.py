@@ -107,6 +107,12 @@ class Image2ImageTrainer(Trainer):
                 "lower it or raise --image-size."
             )
         if self.patch % scale or self.patch < 2 * scale:
+            if not self.options.patch:  # the patch came from the image size, not the user
+                raise GentoolError(
+                    f"--image-size {size} does not suit a {scale}x model: training crops need a "
+                    f"multiple of {scale} of at least {2 * scale} pixels (e.g. --image-size "
+                    f"{max(2 * scale, size // scale * scale)})."
+                )
             raise GentoolError(
                 f"--train-opt patch={self.patch} must be a multiple of the scale ({scale}) "
                 f"and at least {2 * scale}."

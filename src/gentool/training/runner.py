@@ -279,6 +279,11 @@ def resume(
                 f"{source_folder} could replace a newer checkpoint; continue it in a new folder "
                 f"with: gentool train --resume {ckpt.path} --out NEW_FOLDER"
             )
+        if overwrite:
+            raise GentoolError(
+                "--overwrite with --resume applies only to a new --out folder; a resumed run "
+                "continues its own folder, so drop --overwrite."
+            )
         target = source_folder
     else:
         target = Path(out)
