@@ -22,6 +22,7 @@ import dataclasses
 import difflib
 import importlib
 import itertools
+import math
 import numbers
 import os
 import re
@@ -236,19 +237,35 @@ def _contained(source: str = "", problems: list[str] | None = None) -> Iterator[
     import torch
 
     before = (torch.get_default_dtype(), torch.is_grad_enabled())
+    cwd, stderr = _cwd(), sys.stderr
     try:
         with warnings.catch_warnings(), redirect_stdout(sys.stderr):
             yield
     finally:
+        sys.stderr = stderr
+        changed = []
         after = (torch.get_default_dtype(), torch.is_grad_enabled())
         if after != before:
             torch.set_default_dtype(before[0])
             torch.set_grad_enabled(before[1])
-            if problems is not None:
-                problems.append(
-                    f"plugin {source} changed torch's global state (default dtype "
-                    f"{after[0]}, gradients {'on' if after[1] else 'off'}); gentool restored it."
-                )
+            changed.append(
+                f"torch's default dtype ({after[0]}) or gradient mode "
+                f"({'on' if after[1] else 'off'})"
+            )
+        if cwd is not None and _cwd() != cwd:
+            os.chdir(cwd)
+            changed.append("the working directory")
+        if changed and problems is not None:
+            problems.append(
+                f"plugin {source} changed {' and '.join(changed)}; gentool restored it."
+            )
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _warn(message: str) -> None:
@@ -324,7 +341,7 @@ def _api_major(declared: object) -> int:
         raise ValueError
     if isinstance(declared, numbers.Integral):
         return int(declared)
-    if isinstance(declared, float) and declared.is_integer():
+    if isinstance(declared, float) and math.isfinite(declared) and declared >= 0:
         return int(declared)
     if isinstance(declared, str):
         match = re.fullmatch(r"\s*(\d+)(?:\.\d+){0,2}\s*", declared)
@@ -477,6 +494,12 @@ def _check_model(cls: type) -> None:
     sizes = cls.SUPPORTED_SIZES  # type: ignore[attr-defined]
     if not isinstance(sizes, (tuple, list)) or not all(_is_count(s) for s in sizes):
         raise _Skip(f"SUPPORTED_SIZES is {_show(sizes)}; it must be a tuple of image sizes")
+    missing = {"image_size", "channels"} - {f.name for f in dataclasses.fields(cls.Config)}  # type: ignore[attr-defined]
+    if missing:
+        raise _Skip(
+            f"its Config has no {' or '.join(sorted(missing))} field (subclass "
+            "gentool.models.base.ModelConfig)"
+        )
     options = cls.TEST_OPTIONS  # type: ignore[attr-defined]
     if not isinstance(options, dict):
         raise _Skip(f"TEST_OPTIONS is {_show(options)}; it must be a dict of model options")

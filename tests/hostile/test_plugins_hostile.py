@@ -356,9 +356,7 @@ CASES: list[PluginCase] = [
         "ok",
         plugins=(Plugin("torch.set_default_dtype(torch.float64)\n" + OK_HOOK),),
         check=both(
-            warned(
-                r"changed torch's global state \(default dtype torch.float64", listed=("okloss",)
-            ),
+            warned(r"changed torch's default dtype \(torch.float64\)", listed=("okloss",)),
             lambda _, result: (
                 None
                 if torch.get_default_dtype() == torch.float32
@@ -372,7 +370,7 @@ CASES: list[PluginCase] = [
         "ok",
         may_change=RUN,
         plugins=(Plugin("torch.set_grad_enabled(False)\n" + OK_HOOK),),
-        check=warned(r"gradients off\); gentool restored it"),
+        check=warned(r"gradient mode \(off\); gentool restored it"),
     ),
     PluginCase(
         "import-message-with-control-characters",
@@ -383,6 +381,18 @@ CASES: list[PluginCase] = [
             None
             if re.search(r"^Warning: .*RuntimeError: red \[31m over written$", result.output, re.M)
             else pytest.fail(repr(result.output))
+        ),
+    ),
+    PluginCase(
+        "import-changes-directory",
+        LIST,
+        "ok",
+        plugins=(Plugin("import os\nos.chdir('/')\n" + OK_HOOK),),
+        check=both(
+            warned(r"changed the working directory; gentool restored it", listed=("okloss",)),
+            lambda folder, _: (
+                None if Path.cwd() == folder else pytest.fail(f"cwd left at {Path.cwd()}")
+            ),
         ),
     ),
     PluginCase(
@@ -431,7 +441,12 @@ CASES: list[PluginCase] = [
             plugins=(Plugin(f"GENTOOL_API_VERSION = {value}\n" + OK_HOOK),),
             check=warned(None, count=0, listed=("okloss",)),
         )
-        for label, value in (("str-1", '"1"'), ("str-1.0", '"1.0"'), ("float-1.0", "1.0"))
+        for label, value in (
+            ("str-1", '"1"'),
+            ("str-1.0", '"1.0"'),
+            ("float-1.0", "1.0"),
+            ("str-padded", '" 1.2.3 "'),
+        )
     ],
     *[
         PluginCase(
@@ -752,6 +767,11 @@ CASES: list[PluginCase] = [
             ("family-none", "FAMILY = None", r"FAMILY is None"),
             ("config-not-dataclass", "Config = dict", r"Config is .*not a dataclass"),
             ("sizes-junk", "SUPPORTED_SIZES = 'big'", r"SUPPORTED_SIZES"),
+            (
+                "config-without-image-fields",
+                "@dataclasses.dataclass\n    class Config:\n        width: int = 4",
+                r"Config has no channels or image_size field",
+            ),
         )
     ],
     PluginCase(
