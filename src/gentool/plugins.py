@@ -52,6 +52,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 
 KINDS = ("model", "loss", "dataset")
+PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets"}
 #: The hook that registers each kind.
 HOOKS = {
     "model": "gentool_register_models",
@@ -600,11 +601,12 @@ def _register_classes(registry: Registry, kind: str, base: type) -> None:
         except KeyboardInterrupt:
             raise
         except _Skip as skip:
-            registry.problems.append(f"{source}: {skip}; its {kind}s were skipped.")
+            registry.problems.append(f"{source}: {skip}; its {PLURALS[kind]} were skipped.")
             continue
         except BaseException as exc:
             registry.problems.append(
-                f"{source} raised {_describe(exc)} in {hook_name}; its {kind}s were skipped."
+                f"{source} raised {_describe(exc)} in {hook_name}; its {PLURALS[kind]} were "
+                "skipped."
             )
             continue
         for item in items:
@@ -819,7 +821,7 @@ def register_commands(group: click.Group, registry: Registry | None = None) -> l
                 problem = (
                     f"command '{key}', which is already "
                     + (f"added by plugin '{owner}'" if owner else "a built-in gentool command")
-                    + "; the existing command is kept"
+                    + "; the existing one is kept, this one"
                 )
             if problem is not None:
                 problems.append(f"plugin {source} registered {problem}; skipped.")
