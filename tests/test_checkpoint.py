@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import shutil
+import signal
 import struct
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -18,8 +23,9 @@ from gentool.checkpoint import (
     rng_to_tensors,
     save_checkpoint,
 )
-from gentool.errors import CheckpointError, OutputError
-from gentool.models.base import model_from_checkpoint
+from gentool.checkpoint_schema import validate_resume_state
+from gentool.errors import CheckpointError, GentoolError, OutputError
+from gentool.models.base import check_model_fits, load_weights, model_from_checkpoint
 from gentool.models.dcgan import Dcgan, DcganConfig
 
 
@@ -190,3 +196,328 @@ def test_optimizer_moments_take_the_memory_layout_of_their_parameters() -> None:
     assert moment.stride() == conv.weight.stride()
     assert torch.equal(moment, saved.state[conv.weight]["exp_avg"])
     fresh.step()  # the foreach kernel accepts the restored state
+
+
+# --- reading: the header first, bounded; special files refused at once ------------------------
+
+
+def _header_only_file(path: Path, meta: dict[str, Any], data_bytes: int) -> Path:
+    """A safetensors file whose one tensor covers ``data_bytes`` of a sparse (unwritten) file."""
+    header = {
+        "w": {"dtype": "U8", "shape": [data_bytes], "data_offsets": [0, data_bytes]},
+        "__metadata__": {"gentool": json.dumps(meta)},
+    }
+    text = json.dumps(header).encode()
+    with open(path, "wb") as handle:
+        handle.write(struct.pack("<Q", len(text)) + text)
+        handle.truncate(8 + len(text) + data_bytes)
+    return path
+
+
+def test_bad_metadata_is_refused_before_the_tensor_bytes_are_read(tmp_path: Path) -> None:
+    meta = {"format": "gentool-checkpoint", "schema_version": 1, "model": 5, "model_config": {}}
+    path = _header_only_file(tmp_path / "big.safetensors", meta, 3 * 10**9)  # 3 GB, sparse
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="which model"):
+            load_checkpoint(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 10**6
+
+
+def test_tensors_are_read_into_one_copy(tmp_path: Path) -> None:
+    meta = {"format": "gentool-checkpoint", "schema_version": 1, "model": "x", "model_config": {}}
+    size = 64 * 10**6
+    path = _header_only_file(tmp_path / "c.safetensors", meta, size)
+    tracemalloc.start()
+    try:
+        ckpt = load_checkpoint(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ckpt.tensors["w"].shape == (size,) and int(ckpt.tensors["w"][-1]) == 0
+    assert peak < 1.3 * size  # the old reader held the whole file and a copy of every tensor
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p: os.mkfifo(p), "FIFO"),
+        (lambda p: p.symlink_to("/dev/zero"), "character device"),
+        (lambda p: p.mkdir(), "folder without ckpt.safetensors"),
+        (lambda p: p.symlink_to(p.parent / "missing"), "broken symbolic link"),
+    ],
+    ids=["fifo", "link-to-dev-zero", "folder", "broken-link"],
+)
+def test_special_files_are_refused_without_opening_them(
+    tmp_path: Path, make: Any, match: str
+) -> None:
+    path = tmp_path / "x.safetensors"
+    make(path)
+    signal.alarm(20)  # a FIFO opened for reading would block forever
+    try:
+        with pytest.raises(CheckpointError, match=match):
+            load_checkpoint(path)
+    finally:
+        signal.alarm(0)
+
+
+def test_header_entries_are_checked_against_the_file(tmp_path: Path) -> None:
+    path = _save_model(_dcgan(), tmp_path / "c.safetensors")
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    name = "model.generator.net.1.running_var"
+    header[name]["data_offsets"] = header["model.generator.net.1.running_mean"]["data_offsets"]
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + length :])
+    with pytest.raises(CheckpointError, match="overlaps"):
+        load_checkpoint(path)
+
+
+# --- weights: exact dtypes, finite values ------------------------------------------------------
+
+
+def test_weights_must_have_the_models_dtype_and_be_finite() -> None:
+    model = _dcgan()
+    name = "generator.net.0.weight"
+    for change, match in [
+        (lambda t: t.long(), "is int64 but the model uses float32"),
+        (lambda t: t.half(), "is float16 but the model uses float32"),
+        (lambda t: t.double(), "is float64"),
+        (lambda t: t * float("nan"), f"weight '{name}' holds NaN/Inf"),
+    ]:
+        state = model.state_dict()
+        state[name] = change(state[name])
+        with pytest.raises(CheckpointError, match=match):
+            load_weights(model, state, "ckpt")
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    load_weights(model, state, "ckpt", allow_half=True)  # a declared half-precision export
+    assert model.generator.net[0].weight.dtype == torch.float32
+
+
+def test_declared_half_checkpoint_loads_and_undeclared_one_is_refused(tmp_path: Path) -> None:
+    model = _dcgan()
+    tensors = {
+        f"model.{k}": v.half() if v.is_floating_point() else v
+        for k, v in model.state_dict().items()
+    }
+    meta = {"model": "dcgan", "model_config": model.config_dict()}
+    plain = save_checkpoint(tmp_path / "a.safetensors", tensors, meta)
+    with pytest.raises(CheckpointError, match="float16"):
+        model_from_checkpoint(load_checkpoint(plain))
+    declared = save_checkpoint(
+        tmp_path / "b.safetensors", tensors, {**meta, "weights_dtype": "float16"}
+    )
+    rebuilt = model_from_checkpoint(load_checkpoint(declared))
+    assert torch.equal(
+        rebuilt.generator.net[0].weight, model.generator.net[0].weight.half().float()
+    )
+
+
+# --- memory before building --------------------------------------------------------------------
+
+
+def test_check_model_fits_counts_weights_without_allocating() -> None:
+    config = DcganConfig(image_size=16, channels=1, g_width=4, d_width=4, latent_dim=8)
+    footprint = check_model_fits(Dcgan, config, where="here", batch_size=2)
+    real = sum(t.numel() * t.element_size() for t in _dcgan().state_dict().values())
+    assert footprint.weights == real
+    assert footprint.activations is not None and footprint.activations > 0
+    huge = DcganConfig(image_size=16, channels=1, g_width=4, d_width=4, latent_dim=10**12)
+    with pytest.raises(
+        GentoolError, match=r"here: model 'dcgan' with this config needs about .* TB"
+    ):
+        check_model_fits(Dcgan, huge, where="here")
+
+
+def test_check_model_fits_stops_a_config_with_a_million_layers() -> None:
+    from gentool.models.mlp_gan import MlpGan, MlpGanConfig
+
+    config = MlpGanConfig(image_size=8, g_hidden=(1,) * 200_000, d_hidden=(1,))
+    with pytest.raises(GentoolError, match="more than 10,000 layers"):
+        check_model_fits(MlpGan, config, where="here")
+
+
+def test_memory_check_compares_with_what_is_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = DcganConfig(image_size=16, channels=1, g_width=4, d_width=4, latent_dim=8)
+    monkeypatch.setattr("gentool.models.base.available_memory", lambda device=None: 1000)
+    with pytest.raises(GentoolError, match=r"this machine has 1\.0 kB available"):
+        check_model_fits(Dcgan, config, where="here")
+
+
+# --- optimizer and RNG state: whatever slips through is a CheckpointError ----------------------
+
+
+def _adam_state() -> tuple[torch.optim.Optimizer, dict[str, torch.Tensor], dict[str, Any]]:
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    tensors, meta = optimizer_to_tensors(opt, "o")
+    return opt, {k[2:]: v for k, v in tensors.items()}, json.loads(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda t, m: m.pop("param_groups"),
+        lambda t, m: m.update(param_groups="abc"),
+        lambda t, m: m["param_groups"][0].update(lr="fast"),
+        lambda t, m: m["param_groups"][0].update(betas=[1, 2, 3]),
+        lambda t, m: m["param_groups"][0].update(params=[0, 0]),
+        lambda t, m: m.update(scalars={"9": {"x": 1}}),
+        lambda t, m: t.update({"0.exp_avg": torch.zeros(7)}),
+        lambda t, m: t.update({"5.exp_avg": torch.zeros(2)}),
+        lambda t, m: t.update({"x.exp_avg": torch.zeros(2)}),
+    ],
+)
+def test_optimizer_state_that_does_not_fit_is_one_error(damage: Any) -> None:
+    opt, tensors, meta = _adam_state()
+    damage(tensors, meta)
+    fresh = torch.optim.Adam(opt.param_groups[0]["params"], lr=0.5)
+    with pytest.raises(CheckpointError):
+        optimizer_from_tensors(fresh, tensors, meta)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda t, m: t.update({"rng.torch": torch.zeros(10, dtype=torch.uint8)}),
+        lambda t, m: t.update({"rng.torch": torch.zeros(5056)}),
+        lambda t, m: t.update({"rng.numpy": torch.zeros(3, dtype=torch.int64)}),
+        lambda t, m: t.update({"rng.numpy": torch.full((624,), -1, dtype=torch.int64)}),
+        lambda t, m: t.update({"rng.python": torch.zeros(3, dtype=torch.int64)}),
+        lambda t, m: m["numpy"].update(name="PCG64"),
+        lambda t, m: m["numpy"].pop("pos"),
+        lambda t, m: m["python"].update(version="x"),
+    ],
+)
+def test_bad_rng_state_is_one_error_and_changes_no_stream(damage: Any) -> None:
+    tensors, meta = rng_to_tensors()
+    meta = json.loads(json.dumps(meta))
+    damage(tensors, meta)
+    before = torch.get_rng_state()
+    with pytest.raises(CheckpointError):
+        rng_from_tensors(tensors, meta)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+# --- what --resume reads -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gentool.data.base import DataSpec
+    from gentool.training import runner
+
+    out = tmp_path_factory.mktemp("resume") / "run"
+    runner.train(
+        "dcgan",
+        loss="ls",
+        model_options={"g_width": 4, "d_width": 4, "latent_dim": 8},
+        data=DataSpec(image_size=16, limit=40),
+        steps=2,
+        batch_size=8,
+        log_every=1,
+        sample_every=1000,
+        checkpoint_every=1000,
+        device="cpu",
+        out=str(out),
+        seed=3,
+        ema=0.5,
+        overwrite=True,
+    )
+    return out / "ckpt.safetensors"
+
+
+def _damaged(source: Path, tmp_path: Path, edit: Any) -> Path:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    tensors = load_file(source)
+    with safe_open(source, "pt") as handle:
+        meta = json.loads(handle.metadata()["gentool"])
+    edit(meta, tensors)
+    path = tmp_path / "ckpt.safetensors"
+    save_file(tensors, path, metadata={"gentool": json.dumps(meta)})
+    return path
+
+
+def test_a_fresh_checkpoint_passes_the_resume_checks(trained_run: Path) -> None:
+    ckpt = load_checkpoint(trained_run)
+    validate_resume_state(ckpt, 40, networks=("generator", "discriminator"))
+    validate_resume_state(ckpt)  # before the data is loaded: the saved image count
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda m, t: m.update(step="abc"),
+            "field 'step' must be a non-negative integer, not 'abc'",
+        ),
+        (lambda m, t: m.update(step=-100), "field 'step'"),
+        (lambda m, t: m.update(step=False), "field 'step'"),
+        (lambda m, t: m.pop("rng"), "no field 'rng'"),
+        (lambda m, t: m["train"].update(batch_size="8"), "train.batch_size"),
+        (lambda m, t: m["train"].update(beta1=1.5), "field 'train'.*betas"),
+        (lambda m, t: m["data"].update(num_images=41), "saved with 41 training images"),
+        (lambda m, t: m["data"].update(split=3), "data.split"),
+        (lambda m, t: m.update(loss="nosuch"), "field 'loss'"),
+        (lambda m, t: m.update(loss_config={"nosuch": 1}), "loss_config.nosuch"),
+        (lambda m, t: m.update(optim="abc"), "field 'optim'"),
+        (lambda m, t: m["optim"].pop("generator"), "this model trains"),
+        (lambda m, t: m["optim"]["generator"]["param_groups"][0].update(lr=None), "lr"),
+        (
+            lambda m, t: t.update(
+                {"optim.generator.0.exp_avg": t["optim.generator.0.exp_avg"].long()}
+            ),
+            "floating",
+        ),
+        (lambda m, t: m["rng"]["numpy"].update(has_gauss=1.0), "has_gauss"),
+        (lambda m, t: t.update({"rng.numpy": t["rng.numpy"] + 2**32}), "uint32"),
+        (lambda m, t: t.update({"rng.python": t["rng.python"][:-1]}), "625"),
+        (lambda m, t: t.update({"rng.cuda.x": torch.zeros(16, dtype=torch.uint8)}), "CUDA"),
+        (lambda m, t: m["sampler"].update(position=41), "sampler.position"),
+        (lambda m, t: m["sampler"].update(extra=1), "sampler.extra"),
+        (
+            lambda m, t: t.update(
+                {"trainer.sampler.order": t["trainer.sampler.order"].flip(0)[:-1]}
+            ),
+            "orders 39",
+        ),
+        (
+            lambda m, t: t.update({"trainer.sampler.rng": t["rng.torch"][:100].clone()}),
+            "trainer.sampler.rng",
+        ),
+        (
+            lambda m, t: t.update({"ema.net.0.weight": t["ema.net.0.weight"].half()}),
+            "ema.net.0.weight",
+        ),
+        (lambda m, t: t.pop("ema.net.0.weight"), "lacks weight 'ema.net.0.weight'"),
+    ],
+)
+def test_resume_state_is_validated_field_by_field(
+    trained_run: Path, tmp_path: Path, edit: Any, match: str
+) -> None:
+    path = _damaged(trained_run, tmp_path, edit)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=match) as caught:
+        validate_resume_state(load_checkpoint(path), 40, networks=("generator", "discriminator"))
+    assert str(path) in caught.value.message and "\n" not in caught.value.message
+    assert path.read_bytes() == before
+
+
+def test_resume_through_the_runner_refuses_a_damaged_field(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    from gentool.training import runner
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.parent, run)
+    _damaged(trained_run, run, lambda m, t: m["sampler"].update(position=10**6))
+    with pytest.raises(CheckpointError, match=r"sampler\.position"):
+        runner.resume(run, steps=4)

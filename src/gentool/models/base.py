@@ -129,9 +129,9 @@ class ModelPlugin(nn.Module):
 #: Storage dtypes a checkpoint may declare for its floating-point weights (``weights_dtype``);
 #: they are widened exactly to the model's dtype when loaded.
 HALF_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-#: More sub-modules than any real model has: building stops there (a config asking for a
-#: million layers would otherwise take minutes and gigabytes just to describe).
-MAX_MODULES = 100_000
+#: More sub-modules, parameters and buffers than any real model has: building stops there (a
+#: config asking for a million layers would otherwise take minutes just to describe).
+MAX_MODULES = 10_000
 
 
 def declared_half_storage(meta: dict[str, Any]) -> bool:
@@ -327,24 +327,29 @@ class _TooManyModules(Exception):
 
 
 def _build_on_meta(cls: type[ModelPlugin], config: Any, where: str) -> ModelPlugin:
-    from torch.nn.modules.module import register_module_module_registration_hook
+    from torch.nn.modules import module as torch_module
 
     count = 0
 
-    def counting(module: nn.Module, name: str, submodule: nn.Module | None) -> None:
+    def counting(*args: Any) -> None:
         nonlocal count
         count += 1
         if count > MAX_MODULES:
             raise _TooManyModules
 
-    handle = register_module_module_registration_hook(counting)
+    # Counted as they are created (a list of layers is built before a Sequential holds it).
+    handles = [
+        torch_module.register_module_module_registration_hook(counting),
+        torch_module.register_module_parameter_registration_hook(counting),
+        torch_module.register_module_buffer_registration_hook(counting),
+    ]
     try:
         with torch.device("meta"):
             return cls(config)
     except _TooManyModules:
         raise GentoolError(
             f"{where}: model '{cls.PLUGIN_NAME}' with this config has more than "
-            f"{MAX_MODULES:,} layers; check its depth and width options."
+            f"{MAX_MODULES:,} layers and weight tensors; check its depth and width options."
         ) from None
     except GentoolError:
         raise
@@ -354,7 +359,8 @@ def _build_on_meta(cls: type[ModelPlugin], config: Any, where: str) -> ModelPlug
             f"{where}: model '{cls.PLUGIN_NAME}' cannot be built from this config ({text[:200]})."
         ) from None
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 def _meta_activations(model: ModelPlugin, config: Any, batch_size: int) -> int | None:
