@@ -421,6 +421,8 @@ class Trainer:
             before = self._snapshot()
             try:
                 return self._dispatch(batch)
+            except GentoolError:
+                raise  # a user-facing problem (e.g. a loss returning the wrong shape), not compile
             except Exception as exc:
                 self._restore_snapshot(before)
                 for module in self._compiled_modules():
