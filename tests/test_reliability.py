@@ -310,3 +310,101 @@ def test_hostile_metadata_only_raises_clean_errors(
     path.write_bytes(raw)
     with pytest.raises(CheckpointError):
         model_from_checkpoint(load_checkpoint(path))
+
+
+HOSTILE_JSON = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, -1, 10**6, 10**12, 2**31, 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.integers(-2, 10**6), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(
+            [
+                "image_size",
+                "channels",
+                "latent_dim",
+                "g_width",
+                "d_width",
+                "d_norm",
+                "g_norm",
+                "spectral_norm",
+                "family",
+                "weights_dtype",
+            ]
+        ),
+        HOSTILE_JSON,
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_hostile_model_config_only_raises_clean_errors(
+    valid_checkpoint_bytes: bytes,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    changes: dict[str, Any],
+) -> None:
+    """Type confusion and huge sizes in the model config: refused in one line before building
+    (memory is capped at 256 MB here so that no accepted config allocates much)."""
+    from safetensors.torch import load
+
+    monkeypatch.setattr("gentool.models.base.available_memory", lambda device=None: 256 * 10**6)
+    tensors = load(valid_checkpoint_bytes)
+    path = tmp_path_factory.getbasetemp() / "config.safetensors"
+    path.write_bytes(valid_checkpoint_bytes)
+    meta = load_checkpoint(path).meta
+    for key, value in changes.items():
+        if key in ("family", "weights_dtype"):
+            meta[key] = value
+        else:
+            meta["model_config"][key] = value
+    from safetensors.torch import save
+
+    path.write_bytes(save(tensors, metadata={"gentool": json.dumps(meta)}))
+    with contextlib.suppress(GentoolError):
+        model_from_checkpoint(load_checkpoint(path))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    key=st.sampled_from(["dtype", "shape", "data_offsets"]),
+    value=st.one_of(
+        HOSTILE_JSON,
+        st.sampled_from(["F32", "F16", "I64", "BOOL", "U8", "F8_E4M3", "x"]),
+        st.lists(st.integers(-1, 2**40), max_size=4),
+    ),
+    which=st.integers(0, 100),
+)
+def test_hostile_header_entries_only_raise_clean_errors(
+    valid_checkpoint_bytes: bytes,
+    tmp_path_factory: pytest.TempPathFactory,
+    key: str,
+    value: Any,
+    which: int,
+) -> None:
+    """Any dtype, shape or byte range in a header entry: a CheckpointError before the data is
+    read, or a checkpoint whose tensors are exactly what the header says."""
+    import struct
+
+    (length,) = struct.unpack("<Q", valid_checkpoint_bytes[:8])
+    header = json.loads(valid_checkpoint_bytes[8 : 8 + length])
+    names = sorted(k for k in header if k != "__metadata__")
+    header[names[which % len(names)]][key] = value
+    text = json.dumps(header).encode()
+    path = tmp_path_factory.getbasetemp() / "header.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + valid_checkpoint_bytes[8 + length :])
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError:
+        return
+    for name in names:
+        info = header[name]
+        assert list(ckpt.tensors[name].shape) == info["shape"]
