@@ -113,16 +113,16 @@ def plan_jobs(inputs: tuple[str, ...], output: str | None, scale: int) -> list[t
     for name in inputs:
         source = Path(name)
         if source.is_dir():
-            files = list_images(source)
-            if not files:
-                raise GentoolError(f"folder {source} holds no images.")
             if output:
                 target = Path(output)
             else:
-                whole = source.resolve()
+                whole = source if source.name not in ("", "..") else source.resolve()
                 if not whole.name:
                     raise GentoolError(f"name an output folder for {source} with -o DIR.")
                 target = whole.with_name(f"{whole.name}_x{scale}")
+            files = list_images(source)
+            if not files:
+                raise GentoolError(f"folder {source} holds no images.")
             for rel in files:
                 stem = Path(rel).with_suffix("")
                 jobs.append((source / rel, target / f"{stem}_x{scale}.png"))
