@@ -223,7 +223,7 @@ def open_image(path: str | Path, *, decode: bool = True) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img: Image.Image = Image.open(path)
             width, height = img.size
             if width * height > MAX_INPUT_PIXELS:
                 raise GentoolError(
