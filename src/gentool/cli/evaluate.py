@@ -110,9 +110,10 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     'default' is the 4x model shipped with gentool).
 
     Before any work: --json is refused if it exists (unless --overwrite) or cannot be
-    written, the run's log.jsonl must be writable (or pass --no-log), metric names must be
-    known and apply to the model, and a metric asked for by name needs enough images (-n 2
-    or more for diversity, fid, kid, is; 6 for prdc). An option that does not apply to the
+    written, the run's log.jsonl must be writable (or pass --no-log) and metric names must
+    be known. Then, before any metric runs, they must apply to the model, and a metric
+    asked for by name needs enough images (-n 2 or more for diversity, fid, kid, is; 6 for
+    prdc; chosen by default, one with too few is left out with a note). An option that does not apply to the
     model or the metrics run (-n without a sampling metric, --inception-weights without
     fid/kid/is, --lpips-weights without recon, --classifier-steps without labels, data
     options with --hr-dir) is refused by name. Results are written atomically.

@@ -25,7 +25,8 @@ from gentool.cli.options import device_option, seed_option
     "--out-dir",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
-    help="Write one PNG per image (sample_00000.png, ...) into this folder instead of a grid.",
+    help="Write one PNG per image (sample_00000.png, ...) into this folder instead of a grid "
+    "(other files there are left alone).",
 )
 @click.option(
     "--nrow",
