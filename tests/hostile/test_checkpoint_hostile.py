@@ -611,11 +611,6 @@ UPSCALE_CASES = [
 ]
 
 
-RESUME_XFAIL = pytest.mark.xfail(
-    strict=False, reason="needs validate_resume_state wired in Trainer.restore"
-)
-
-
 def resume_case(id: str, match: str, *edits: Edit) -> Case:
     return refuse(f"resume-{id}", RESUME, match, rewrite(*edits))
 
@@ -915,8 +910,7 @@ def test_fuzzed_resume_fields_only_raise_one_line_errors(
     assert file_hashes(folder) == before
 
 
-@RESUME_XFAIL
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(field=st.sampled_from(RESUME_FIELDS), value=HOSTILE_VALUES)
 def test_fuzzed_resume_fields_are_refused_by_resume_before_use(
     fuzz_run: Path, tmp_path_factory: pytest.TempPathFactory, field: str, value: Any

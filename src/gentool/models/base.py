@@ -15,6 +15,7 @@ Images entering and leaving every network are float tensors in ``[-1, 1]``, ``(B
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -344,7 +345,10 @@ def _build_on_meta(cls: type[ModelPlugin], config: Any, where: str) -> ModelPlug
         torch_module.register_module_buffer_registration_hook(counting),
     ]
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # e.g. "zero-element tensors": the config is refused later
             return cls(config)
     except _TooManyModules:
         raise GentoolError(
