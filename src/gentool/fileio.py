@@ -126,14 +126,47 @@ def atomic_write_with(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Pa
 
 
 def append_line(path: str | Path, line: str) -> None:
-    """Append one line to a log file (a whole line per ``write``; errors are one line)."""
+    """Append one whole line to a log file, or nothing: a write that fails part-way (a full
+    disk) is cut back to the old end, so the log never ends in a torn line."""
     path = Path(path)
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
     try:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line.rstrip("\n") + "\n")
-            handle.flush()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as exc:
         raise OutputError(f"could not append to {path} ({_reason(exc)}).") from None
+    try:
+        end = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(28, "No space left on device")
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise OutputError(f"could not append to {path} ({_reason(exc)}).") from None
+    finally:
+        os.close(fd)
+
+
+def probe_writable(path: str | Path) -> None:
+    """Refuse in one line, before any work, a file that could not be created at ``path``.
+
+    ``os.access`` says yes to root everywhere (``/proc`` included), so an empty temporary
+    file is created (and removed at once) in the nearest existing folder.
+    """
+    path = Path(path)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: {folder} is not a folder.")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}probe.", suffix=TMP_SUFFIX, dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {folder}: {_reason(exc)}.") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
 
 
 def check_new_output(path: str | Path, overwrite: bool, *, option: str = "--overwrite") -> Path:
@@ -144,13 +177,7 @@ def check_new_output(path: str | Path, overwrite: bool, *, option: str = "--over
         raise OutputError(f"output {path} is a folder; name a file.")
     if path.exists() and not overwrite:
         raise OutputError(f"output {path} already exists; pass {option} to replace it.")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: {parent} is not a folder.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {path}: {parent} is not writable.")
+    probe_writable(path)
     return path
 
 
