@@ -241,6 +241,18 @@ def test_tensors_are_read_into_one_copy(tmp_path: Path) -> None:
     assert peak < 1.3 * size  # the old reader held the whole file and a copy of every tensor
 
 
+def test_tensors_larger_than_memory_are_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta = {"format": "gentool-checkpoint", "schema_version": 1, "model": "x", "model_config": {}}
+    path = _header_only_file(tmp_path / "big.safetensors", meta, 3 * 10**9)
+    monkeypatch.setattr("gentool.models.base.available_memory", lambda device=None: 10**9)
+    with pytest.raises(
+        CheckpointError, match=r"holds 3\.0 GB of tensors; this machine has 1\.0 GB"
+    ):
+        load_checkpoint(path)
+
+
 @pytest.mark.parametrize(
     "make, match",
     [

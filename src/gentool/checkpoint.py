@@ -264,6 +264,17 @@ def _read_tensors(
     return tensors
 
 
+def _check_memory_for_tensors(count: int, path: Path) -> None:
+    from gentool.models.base import available_memory, format_bytes
+
+    available = available_memory()
+    if available is not None and count > available:
+        raise CheckpointError(
+            f"{path} holds {format_bytes(count)} of tensors; this machine has "
+            f"{format_bytes(available)} available."
+        )
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read and validate a gentool checkpoint; raise :class:`CheckpointError` otherwise.
 
@@ -288,6 +299,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             entries = _tensor_entries(header, st.st_size - 8 - header_len, path)
             meta = _gentool_meta(header, path)
             validate_checkpoint_meta(meta, path)
+            _check_memory_for_tensors(st.st_size - 8 - header_len, path)
             tensors = _read_tensors(handle, entries, path)
         except OSError as exc:
             raise CheckpointError(
