@@ -221,10 +221,21 @@ def test_train_domain_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "apply to translation models" in result.output
     missing = tmp_path / "nowhere"
     result = runner.invoke(
-        cli, ["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(missing)]
+        cli,
+        [
+            "train",
+            "cyclegan",
+            "--domain-a",
+            str(a),
+            "--domain-b",
+            str(missing),
+            "--batch-size",
+            "4",
+        ],
     )
     assert result.exit_code == 2 and "does not exist" in result.output
     domains = ["--domain-a", str(a), "--domain-b", str(a), "--out", str(tmp_path / "r")]
+    domains += ["--batch-size", "4"]
     result = runner.invoke(cli, ["train", "cyclegan", *domains, "--ema", "0.9"])
     assert result.exit_code == 2 and "--ema" in result.output
 

@@ -259,6 +259,7 @@ def test_training_options_are_checked(tmp_path: Path) -> None:
             out=str(tmp_path / "bad"),
             extra={"patch": "10"},
             device="cpu",
+            batch_size=4,
         )
 
 

@@ -182,7 +182,8 @@ def train(
     console = console or Console(stderr=True)
     train_settings = build_config(TrainSettings, settings, what="training setting")
     out = Path(train_settings.out)
-    if is_run_folder(out) and not overwrite:
+    # Under torchrun only rank 0 owns (and checks) the folder; the other ranks write nothing.
+    if _is_main_process() and is_run_folder(out) and not overwrite:
         if default_out:
             out = _free_run_folder(out)
         else:
@@ -293,7 +294,7 @@ def resume(
                     f"--out {target} is the folder of {ckpt.path}; choose a new folder for the "
                     "continued run."
                 )
-        elif is_run_folder(target) and not overwrite:
+        elif _is_main_process() and is_run_folder(target) and not overwrite:
             raise GentoolError(
                 f"--out {target} already holds {_describe_run(target)}; pass --overwrite to "
                 "replace it, or choose another folder."
