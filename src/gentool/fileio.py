@@ -125,6 +125,11 @@ def atomic_write_with(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Pa
     return path
 
 
+def _append_bytes(fd: int, data: bytes) -> int:
+    """One ``write`` of a whole log line (the seam tests use to fill the disk)."""
+    return os.write(fd, data)
+
+
 def append_line(path: str | Path, line: str) -> None:
     """Append one whole line to a log file, or nothing: a write that fails part-way (a full
     disk) is cut back to the old end, so the log never ends in a torn line."""
@@ -137,7 +142,7 @@ def append_line(path: str | Path, line: str) -> None:
     try:
         end = os.fstat(fd).st_size
         try:
-            written = os.write(fd, data)
+            written = _append_bytes(fd, data)
             if written != len(data):
                 raise OSError(28, "No space left on device")
         except OSError as exc:
