@@ -101,6 +101,8 @@ def export_upscaler(run: str | Path, dest: str | Path, half: bool = True) -> Pat
     dtype = torch.float16 if half else torch.float32
     tensors = {f"model.{k}": v.to(dtype) if v.is_floating_point() else v for k, v in model.items()}
     keep = {"model": meta["model"], "family": meta["family"], "model_config": config}
+    if half:
+        keep["weights_dtype"] = "float16"  # declared, so loaders widen it instead of refusing
     keep["trained"] = {
         "step": meta.get("step"),
         "data": meta.get("data"),

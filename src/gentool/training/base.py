@@ -205,6 +205,8 @@ class BatchSampler:
         )
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, int]) -> None:
+        """Continue the saved epoch. A saved order of another length (the data changed, and
+        the user accepted it with --accept-data-change) starts a fresh epoch instead."""
         if "sampler.order" in tensors and len(tensors["sampler.order"]) == self.n:
             self.order = tensors["sampler.order"].long()
             self.generator.set_state(tensors["sampler.rng"].to(torch.uint8))
