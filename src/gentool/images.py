@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
 from gentool.data.base import to_uint8
@@ -80,9 +80,164 @@ def save_pil(img: Image.Image, path: str | Path) -> Path:
         raise OutputError(f"cannot write {path} as {fmt}: {exc}") from None
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Write ``images`` as one grid picture (atomically; PNG unless the extension says)."""
-    return save_pil(grid_image(images, nrow), path)
+def save_grid(
+    images: torch.Tensor,
+    path: str | Path,
+    nrow: int | None = None,
+    *,
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    upscale: int = 1,
+) -> Path:
+    """Write ``images`` as one grid picture (atomically; PNG unless the extension says).
+
+    Without labels and with ``upscale`` 1 the file is the plain :func:`grid_image`, as before.
+    """
+    img = labelled_grid(
+        images, nrow, row_labels=row_labels, column_labels=column_labels, upscale=upscale
+    )
+    return save_pil(img, path)
+
+
+# --- labels, enlargement and panels --------------------------------------------------------------
+
+#: Text colour and background of label margins, for L and RGB pictures.
+_INK = {"L": 0, "RGB": (0, 0, 0)}
+_PAPER = {"L": 255, "RGB": (255, 255, 255)}
+
+
+def label_font(cell: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's default font, sized for grid cells ``cell`` pixels high (11 to 24 pt).
+
+    No font file is read or downloaded: Pillow's bundled default (FreeType when Pillow has it,
+    else its bitmap font at one size)."""
+    size = max(9, min(24, cell // 2))
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):  # an old Pillow or one without FreeType
+        return ImageFont.load_default()
+
+
+def _text_size(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
+) -> tuple[int, int]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return math.ceil(right - left), math.ceil(bottom - top)
+
+
+def enlarge(img: Image.Image, factor: int) -> Image.Image:
+    """Nearest-neighbour enlargement by an integer ``factor`` (pixels stay sharp squares)."""
+    if factor == 1:
+        return img
+    return img.resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST)
+
+
+def labelled_grid(
+    images: torch.Tensor,
+    nrow: int | None = None,
+    *,
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    upscale: int = 1,
+    padding: int = 2,
+) -> Image.Image:
+    """:func:`grid_image`, enlarged ``upscale`` times (nearest), with ``row_labels`` drawn in a
+    margin at the left of each row and ``column_labels`` as headers above each column.
+
+    Labels are drawn after enlarging, so they stay sharp; a label list shorter than the rows
+    or columns labels the first ones. No labels and ``upscale`` 1: exactly :func:`grid_image`.
+    """
+    if upscale < 1:
+        raise GentoolError(f"--upscale must be 1 or more, not {upscale}.")
+    grid = enlarge(grid_image(images, nrow, padding), upscale)
+    rows_text = [str(t) for t in row_labels or []]
+    cols_text = [str(t) for t in column_labels or []]
+    if not rows_text and not cols_text:
+        return grid
+    n = images.shape[0]
+    columns = min(nrow or max(1, math.ceil(math.sqrt(n))), max(n, 1))
+    cell_h = (images.shape[2] + padding) * upscale
+    cell_w = (images.shape[3] + padding) * upscale
+    font = label_font(cell_h)
+    probe = ImageDraw.Draw(grid)
+    gap = 4
+    column_font, vertical = _column_font(probe, cols_text, cell_w - 2, cell_h)
+    left = max((_text_size(probe, t, font)[0] for t in rows_text), default=0)
+    left = left + 2 * gap if rows_text else 0
+    sizes = [_text_size(probe, t, column_font) for t in cols_text]
+    top = max((w if vertical else h for w, h in sizes), default=0)
+    top = top + 2 * gap if cols_text else 0
+    mode = grid.mode if grid.mode in _PAPER else "RGB"
+    canvas = Image.new(mode, (grid.width + left, grid.height + top), _PAPER[mode])
+    canvas.paste(grid.convert(mode), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for row, text in enumerate(rows_text):
+        width, height = _text_size(draw, text, font)
+        y = top + row * cell_h + (cell_h - height) // 2
+        draw.text((left - gap - width, y), text, fill=_INK[mode], font=font, anchor="lt")
+    for column, text in enumerate(cols_text[:columns]):
+        width, height = _text_size(draw, text, column_font)
+        if vertical:  # too wide for the column even small: written upwards
+            strip = Image.new(mode, (width + 2, height + 2), _PAPER[mode])
+            ImageDraw.Draw(strip).text((1, 1), text, fill=_INK[mode], font=column_font, anchor="lt")
+            strip = strip.rotate(90, expand=True)
+            x = left + column * cell_w + (cell_w - strip.width) // 2
+            canvas.paste(strip, (max(0, x), top - gap - strip.height))
+        else:
+            x = left + column * cell_w + (cell_w - width) // 2
+            draw.text((max(0, x), gap), text, fill=_INK[mode], font=column_font, anchor="lt")
+    return canvas
+
+
+def _column_font(
+    draw: ImageDraw.ImageDraw, texts: Sequence[str], width: int, cell_h: int
+) -> tuple[ImageFont.ImageFont | ImageFont.FreeTypeFont, bool]:
+    """The largest default font (down to 9 pt) whose column headers fit ``width``, and
+    whether they must be written vertically (they do not fit even at 9 pt)."""
+    font = label_font(cell_h)
+    if not texts:
+        return font, False
+    for size in range(max(11, min(24, cell_h // 2)), 8, -1):
+        font = label_font(size * 2)
+        if max(_text_size(draw, t, font)[0] for t in texts) <= width:
+            return font, False
+    return label_font(cell_h), True
+
+
+def titled_panels(panels: Sequence[tuple[str, Image.Image]], per_row: int = 4) -> Image.Image:
+    """Pictures side by side (``per_row`` to a row), each with its title centred above it.
+
+    What ``gentool sample RUN RUN ...`` writes: one panel per run. Grey and colour panels
+    together are drawn in colour."""
+    if not panels:
+        raise GentoolError("no panels to draw.")
+    mode = "L" if all(img.mode == "L" for _, img in panels) else "RGB"
+    tallest = max(img.height for _, img in panels)
+    font = label_font(max(24, min(40, tallest // 6)))
+    probe = ImageDraw.Draw(Image.new(mode, (1, 1)))
+    gap = 6
+    title_h = max(_text_size(probe, title, font)[1] for title, _ in panels) + 2 * gap
+    rows = [panels[i : i + per_row] for i in range(0, len(panels), per_row)]
+    widths = [sum(img.width for _, img in row) + gap * (len(row) + 1) for row in rows]
+    heights = [max(img.height for _, img in row) + title_h + gap for row in rows]
+    canvas = Image.new(mode, (max(widths), sum(heights)), _PAPER[mode])
+    draw = ImageDraw.Draw(canvas)
+    y = 0
+    for row, height in zip(rows, heights, strict=True):
+        x = gap
+        for title, img in row:
+            width, _ = _text_size(draw, title, font)
+            draw.text(
+                (x + max(0, (img.width - width) // 2), y + gap),
+                title,
+                fill=_INK[mode],
+                font=font,
+                anchor="lt",
+            )
+            canvas.paste(img.convert(mode), (x, y + title_h))
+            x += img.width + gap
+        y += height
+    return canvas
 
 
 def each_path(directory: str | Path, index: int, prefix: str = "sample") -> Path:

@@ -10,9 +10,14 @@ from gentool.cli.options import device_option, seed_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoint", type=click.Path(path_type=str))
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
-    "-n", "--num", "n", type=click.IntRange(1, 100_000), default=64, help="Number of images."
+    "-n",
+    "--num",
+    "n",
+    type=click.IntRange(1, 100_000),
+    default=64,
+    help="Number of images (per run; per row with --label/--per-label, rows with --interpolate).",
 )
 @click.option(
     "-o",
@@ -36,6 +41,17 @@ from gentool.cli.options import device_option, seed_option
     "model's layout].",
 )
 @click.option(
+    "--upscale",
+    type=click.IntRange(1, 16),
+    default=1,
+    help="Enlarge the grid K times, nearest neighbour (e.g. 4 for 28 px digits).",
+)
+@click.option(
+    "--titles",
+    default=None,
+    help="Panel titles, a comma list, one per run [default: each run's folder name].",
+)
+@click.option(
     "--label",
     "labels",
     multiple=True,
@@ -53,7 +69,9 @@ from gentool.cli.options import device_option, seed_option
     "--interpolate",
     type=click.IntRange(2),
     default=None,
-    help="Walk the latent line between two points in this many steps (VAE, GAN).",
+    help="Walk between two latent draws in this many steps, one walk per row (VAE: straight "
+    "line; GAN: great circle, --sample-opt path=lerp for a line; conditional GANs keep "
+    "the class or codes fixed per row).",
 )
 @click.option(
     "--sample-opt",
@@ -90,17 +108,29 @@ from gentool.cli.options import device_option, seed_option
 @click.pass_obj
 def sample(
     app: Any,
-    checkpoint: str,
+    checkpoints: tuple[str, ...],
     n: int,
     output: str,
     out_dir: str | None,
     nrow: int | None,
+    upscale: int,
+    titles: str | None,
     overwrite: bool,
     **kwargs: Any,
 ) -> None:
-    """Draw N images from CHECKPOINT (a .safetensors file or a run folder).
+    """Draw N images from CHECKPOINT (a .safetensors file or a run folder), or from several.
 
     The model is rebuilt from the checkpoint alone: no training flag needs repeating.
+
+    Several CHECKPOINTs (VAE vs GAN, latent 32 vs 128, ...) make one figure with a titled
+    panel per run (its folder name, or --titles a,b). Every run is sampled with the same
+    --seed, so runs whose latent sizes match start from the same noise (a VAE's prior draw
+    and a GAN's z are the same numbers). Every option applies to every run: one a run's
+    model does not take (--label on an unconditional model, --vary-code on a non-InfoGAN)
+    is refused, naming the run.
+
+    --label/--per-label rows carry the class names at the left and --vary-code columns the
+    code values on top; --upscale K enlarges small images (nearest neighbour).
 
     Outputs are checked before the model is loaded: an existing grid, or sample_*.png files
     already in --out-dir, are refused unless --overwrite is given; every file is written
@@ -112,40 +142,44 @@ def sample(
       gentool sample runs/dcgan-ls/ckpt.safetensors -n 36 -o grid.png
       gentool sample runs/dcgan-ls --seed 3 --out-dir samples/    # one PNG per image
       gentool sample runs/acgan --per-label -n 8                  # a row per class
+      gentool sample runs/vae runs/dcgan --seed 1 -n 36 --upscale 3 -o vae-vs-gan.png
+      gentool sample runs/dcgan --interpolate 8 -n 6              # 6 latent walks
       gentool sample runs/cyclegan --input photos/ --direction a2b --out-dir painted/
     """
-    import torch
-
-    from gentool.cli.common import load_model, seeded_generator
-    from gentool.config import parse_key_values
     from gentool.errors import GentoolError
-    from gentool.images import check_outputs, save_each, save_grid
+    from gentool.images import check_outputs
 
     translation = (kwargs.pop("input_path"), kwargs.pop("direction"), kwargs.pop("full_res"))
     device, use_ema = kwargs.pop("device"), not kwargs.pop("no_ema")
     if translation[0] is not None:
         _refuse_given(
-            SAMPLING_OPTIONS,
+            (*SAMPLING_OPTIONS, "upscale", "titles"),
             "shape(s) drawn samples; a translation model writes one "
             "output per --input image, so drop them.",
         )
-        _translate(app, checkpoint, device, use_ema, out_dir, *translation, overwrite=overwrite)
+        if len(checkpoints) > 1:
+            raise GentoolError("--input translates with one CHECKPOINT; pass a single run.")
+        _translate(app, checkpoints[0], device, use_ema, out_dir, *translation, overwrite=overwrite)
         return
     if any(translation):
         raise GentoolError("--direction and --full-res apply when translating: pass --input.")
     seed = check_seed(kwargs.pop("seed"))
+    panel_titles = check_titles(titles, checkpoints)
     if out_dir is not None:
-        _refuse_given(("output", "nrow"), "apply to a grid, not to --out-dir (one PNG per image).")
+        _refuse_given(
+            ("output", "nrow", "upscale", "titles"),
+            "apply to a grid, not to --out-dir (one PNG per image).",
+        )
+        if len(checkpoints) > 1:
+            raise GentoolError(
+                f"--out-dir writes the images of one run; {len(checkpoints)} runs were given "
+                "(drop --out-dir for one figure with a panel per run)."
+            )
         check_sample_folder(out_dir, overwrite)
     else:
         check_outputs([output], overwrite, images=True)
-    model, _ = load_model(checkpoint, device, use_ema=use_ema)
-    if model.FAMILY == "translation":
-        raise GentoolError(
-            f"'{model.PLUGIN_NAME}' translates images; pass --input DIR_OR_FILE "
-            "--direction a2b --out-dir OUT."
-        )
-    generator = seeded_generator(seed)
+    from gentool.config import parse_key_values
+
     options: dict[str, Any] = {
         "label": list(kwargs.pop("labels")),
         "per_label": kwargs.pop("per_label"),
@@ -153,14 +187,120 @@ def sample(
         "interpolate": kwargs.pop("interpolate"),
     }
     options.update(parse_key_values(kwargs.pop("sample_opts"), "--sample-opt"))
-    with torch.no_grad():
-        images, columns = model.sample_grid(n, generator=generator, options=options)
+    models = [_load_sampler(path, device, use_ema) for path in checkpoints]
+    drawn = [
+        _draw(model, n, seed, options, name=run_name(path) if len(checkpoints) > 1 else None)
+        for model, path in zip(models, checkpoints, strict=True)
+    ]
     if out_dir:
-        paths = save_each(images, out_dir)
+        from gentool.images import save_each
+
+        paths = save_each(drawn[0].images, out_dir)
         app.console.print(f"wrote {len(paths)} images to {out_dir}")
-    else:
-        save_grid(images, output, nrow=nrow or columns)
-        app.console.print(f"wrote {images.shape[0]} images as a grid to {output}")
+        return
+    from gentool.images import labelled_grid, save_pil, titled_panels
+
+    pictures = [
+        labelled_grid(
+            d.images,
+            nrow or d.columns,
+            row_labels=d.row_labels,
+            column_labels=d.column_labels,
+            upscale=upscale,
+        )
+        for d in drawn
+    ]
+    if len(pictures) == 1 and panel_titles is None:
+        save_pil(pictures[0], output)
+        app.console.print(f"wrote {drawn[0].images.shape[0]} images as a grid to {output}")
+        return
+    names = panel_titles or [run_name(path) for path in checkpoints]
+    save_pil(titled_panels(list(zip(names, pictures, strict=True))), output)
+    app.console.print(f"wrote {len(pictures)} panels ({', '.join(names)}; seed {seed}) to {output}")
+
+
+class Drawn:
+    """One run's samples and the labels of their grid."""
+
+    def __init__(
+        self,
+        images: Any,
+        columns: int | None,
+        row_labels: list[str] | None,
+        column_labels: list[str] | None,
+    ) -> None:
+        self.images = images
+        self.columns = columns
+        self.row_labels = row_labels
+        self.column_labels = column_labels
+
+
+def run_name(checkpoint: str) -> str:
+    """A run's name: its folder's name (the folder given, or the one holding the file)."""
+    from pathlib import Path
+
+    path = Path(checkpoint)
+    folder = path if path.is_dir() else path.parent
+    return folder.resolve().name or str(checkpoint)
+
+
+def check_titles(titles: str | None, checkpoints: tuple[str, ...]) -> list[str] | None:
+    """``--titles a,b``: one non-empty title per run, or one line saying what is wrong."""
+    from gentool.errors import GentoolError
+
+    if titles is None:
+        return None
+    names = [t.strip() for t in titles.split(",")]
+    if len(names) != len(checkpoints) or not all(names):
+        raise GentoolError(
+            f"--titles gives {len(names)} title(s) for {len(checkpoints)} run(s); pass one "
+            "non-empty title per CHECKPOINT, comma separated."
+        )
+    return names
+
+
+def _load_sampler(path: str, device: str, use_ema: bool) -> Any:
+    """Load one checkpoint for sampling; translation and image2image models are pointed to
+    the command that uses them."""
+    from gentool.cli.common import load_model
+    from gentool.errors import GentoolError
+
+    model, _ = load_model(path, device, use_ema=use_ema)
+    if model.FAMILY == "translation":
+        raise GentoolError(
+            f"{path}: '{model.PLUGIN_NAME}' translates images; pass --input DIR_OR_FILE "
+            "--direction a2b --out-dir OUT."
+        )
+    if model.FAMILY == "image2image":
+        raise GentoolError(
+            f"{path}: '{model.PLUGIN_NAME}' upscales images and draws none; use "
+            f"gentool upscale --ckpt {path} IMAGE."
+        )
+    return model
+
+
+def _draw(model: Any, n: int, seed: int, options: dict[str, Any], name: str | None) -> Drawn:
+    """Sample one model with a fresh generator seeded ``seed`` (the same noise for every run
+    whose latent size matches); an option the model does not take names the run."""
+    import torch
+
+    from gentool.cli.common import seeded_generator
+    from gentool.errors import GentoolError
+
+    try:
+        with torch.no_grad():
+            images, columns = model.sample_grid(
+                n, generator=seeded_generator(seed), options=dict(options)
+            )
+        row_labels, column_labels = None, None
+        labels_of = getattr(model, "grid_labels", None)
+        if callable(labels_of):
+            row_labels, column_labels = labels_of(n, dict(options))
+    except GentoolError as exc:
+        if name is None:
+            raise
+        raise GentoolError(f"run '{name}' ({model.PLUGIN_NAME}): {exc.message}") from None
+    return Drawn(images, columns, row_labels, column_labels)
 
 
 #: Largest seed (torch generators take 64 bits; negative seeds would wrap around).

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gentool.errors import GentoolError
 from gentool.models.dcgan import (
@@ -105,7 +106,6 @@ class Acgan(GanModel):
         )
         self.apply(dcgan_init)
         #: Columns of the training sample grid (set by ``sample_latent(fixed=True)``).
-        self.grid_columns: int | None = None
 
     @classmethod
     def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
@@ -141,8 +141,7 @@ class Acgan(GanModel):
         device = device or next(self.parameters()).device
         k = self.num_classes
         if fixed and labels is None:
-            columns = max(1, n // k)
-            self.grid_columns = columns
+            columns = self.fixed_grid_columns(n)
             z_row = torch.randn(columns, self.latent_dim, generator=generator)
             z = z_row.repeat(math.ceil(n / columns), 1)[:n]
             classes = (torch.arange(n) // columns) % k
@@ -157,12 +156,20 @@ class Acgan(GanModel):
                     raise ValueError(f"{len(classes)} labels for {n} samples")
         return {"z": z.to(device), "labels": classes.to(device)}
 
-    def generate(self, latent: Latent) -> torch.Tensor:
-        onehot = F.one_hot(latent["labels"], self.num_classes).to(latent["z"].dtype)
-        return self.generator(torch.cat([latent["z"], onehot], dim=1))
+    def fixed_grid_columns(self, n: int) -> int:
+        """One row per class: ``n // classes`` columns."""
+        return max(1, n // self.num_classes)
 
-    def discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.discriminator(images)  # (B, 1 + K)
+    def generate(self, latent: Latent, *, generator: nn.Module | None = None) -> torch.Tensor:
+        onehot = F.one_hot(latent["labels"], self.num_classes).to(latent["z"].dtype)
+        return (self.generator if generator is None else generator)(
+            torch.cat([latent["z"], onehot], dim=1)
+        )
+
+    def discriminate(
+        self, images: torch.Tensor, *, discriminator: nn.Module | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = (self.discriminator if discriminator is None else discriminator)(images)  # (B, 1 + K)
         return out[:, 0], {"class_logits": out[:, 1:]}
 
     def discriminator_aux_loss(
@@ -208,29 +215,67 @@ class Acgan(GanModel):
         self, n: int, *, generator: torch.Generator | None = None, options: dict[str, Any]
     ) -> tuple[torch.Tensor, int | None]:
         """``--label A --label B``: a row of ``n`` per label from the same noise;
-        ``--per-label``: a row of ``n`` per class; neither: ``n`` samples of random classes."""
+        ``--per-label``: a row of ``n`` per class; neither: ``n`` samples of random classes.
+        ``--interpolate K``: rows of ``K`` images walking between two noise draws with the
+        class fixed per row (one row per label or class, all from the same two draws; without
+        labels ``n`` rows of random classes)."""
         options = dict(options)
-        requested = list(options.pop("label", None) or [])
-        per_label = bool(options.pop("per_label", False))
+        rows = self._grid_rows(options)
+        steps = options.pop("interpolate", None)
+        path = options.pop("path", None)
         leftover = {k: v for k, v in options.items() if v not in (None, False, (), [])}
         if leftover:
             raise GentoolError(
                 f"acgan does not take sample option(s) "
                 f"{', '.join('--' + k.replace('_', '-') for k in sorted(leftover))}; it takes "
-                "--label NAME (repeatable) and --per-label."
+                "--label NAME (repeatable), --per-label and --interpolate K."
             )
-        if per_label and requested:
-            raise GentoolError("use either --per-label or --label, not both.")
-        if per_label:
-            rows = list(range(self.num_classes))
-        elif requested:
-            rows = resolve_labels(requested, self.class_names, self.num_classes)
-        else:
-            return self.sample(n, generator=generator), None
         device = next(self.parameters()).device
+        if steps:
+            from gentool.models.gan import check_walk_path
+
+            walk = check_walk_path(path)
+            if rows is None:
+                return self.interpolation_images(
+                    n, int(steps), generator=generator, path=walk
+                ), int(steps)
+            one = self.sample_latent(1, generator=generator, device="cpu", labels=[0])
+            two = self.sample_latent(1, generator=generator, device="cpu", labels=[0])
+            from gentool.models.gan import latent_walk
+
+            z = latent_walk(one["z"].float(), two["z"].float(), int(steps), walk).flatten(0, 1)
+            latent = {
+                "z": z.repeat(len(rows), 1).to(device),
+                "labels": torch.tensor(rows, device=device).repeat_interleave(int(steps)),
+            }
+            return self.generate(latent).clamp(-1, 1), int(steps)
+        if path is not None:
+            raise GentoolError("--sample-opt path applies with --interpolate K.")
+        if rows is None:
+            return self.sample(n, generator=generator), None
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
         latent = {
             "z": z.repeat(len(rows), 1),
             "labels": torch.tensor(rows, device=device).repeat_interleave(n),
         }
         return self.generate(latent).clamp(-1, 1), n
+
+    def _grid_rows(self, options: dict[str, Any]) -> list[int] | None:
+        """The class of each grid row (``--label``/``--per-label``, popped), or None."""
+        requested = list(options.pop("label", None) or [])
+        per_label = bool(options.pop("per_label", False))
+        if per_label and requested:
+            raise GentoolError("use either --per-label or --label, not both.")
+        if per_label:
+            return list(range(self.num_classes))
+        if requested:
+            return resolve_labels(requested, self.class_names, self.num_classes)
+        return None
+
+    def grid_labels(
+        self, n: int, options: dict[str, Any]
+    ) -> tuple[list[str] | None, list[str] | None]:
+        """Row and column labels of :meth:`sample_grid`'s layout: the class name of each
+        ``--label``/``--per-label`` row; no column labels."""
+        rows = self._grid_rows(dict(options))
+        return (None if rows is None else [self.class_names[i] for i in rows]), None

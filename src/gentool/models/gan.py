@@ -9,15 +9,12 @@ optimizers and the GAN loss.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from gentool.models.base import ModelPlugin
-
-if TYPE_CHECKING:
-    from gentool.training.base import Trainer
 
 Latent = dict[str, torch.Tensor]
 
@@ -33,12 +30,6 @@ class GanModel(ModelPlugin):
     FAMILY: ClassVar[str] = "gan"
     generator: nn.Module
     discriminator: nn.Module
-
-    @classmethod
-    def trainer_class(cls) -> type[Trainer]:
-        from gentool.training.gan import GanTrainer
-
-        return GanTrainer
 
     @property
     def latent_dim(self) -> int:
@@ -60,15 +51,34 @@ class GanModel(ModelPlugin):
         )
         return {"z": z.to(device)}
 
-    def generate(self, latent: Latent) -> torch.Tensor:
-        """Images in [-1, 1] from latent inputs."""
-        images: torch.Tensor = self.generator(latent["z"])
+    def generate(self, latent: Latent, *, generator: nn.Module | None = None) -> torch.Tensor:
+        """Images in [-1, 1] from latent inputs.
+
+        ``generator`` is the network to run instead of ``self.generator``: a training loop's
+        own handle on it (DDP-wrapped, compiled, or an EMA copy), so the model itself is never
+        modified by training.
+        """
+        images: torch.Tensor = (self.generator if generator is None else generator)(latent["z"])
         return images
 
-    def discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Real/fake scores ``(B,)`` and any auxiliary outputs of the discriminator."""
-        scores = self.discriminator(images)
-        return (scores.flatten(1).mean(1) if scores.dim() > 1 else scores), {}
+    def discriminate(
+        self, images: torch.Tensor, *, discriminator: nn.Module | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Raw real/fake scores and any auxiliary outputs of the discriminator.
+
+        Scores follow the one discriminator-output contract (:mod:`gentool.losses.base`):
+        ``(B,)``, or ``(B, ...)`` unreduced for a patch discriminator. ``discriminator``: a
+        training loop's handle on the network (see :meth:`generate`).
+        """
+        scores = (self.discriminator if discriminator is None else discriminator)(images)
+        if scores.dim() > 1 and scores[0].numel() == 1:
+            scores = scores.reshape(scores.shape[0])
+        return scores, {}
+
+    def fixed_grid_columns(self, n: int) -> int | None:
+        """Columns of the training loop's sample grid of ``n`` fixed inputs
+        (``sample_latent(n, fixed=True)``); ``None``: a square grid."""
+        return None
 
     def discriminator_aux_loss(
         self,
@@ -104,3 +114,91 @@ class GanModel(ModelPlugin):
     ) -> torch.Tensor:
         latent = self.sample_latent(n, generator=generator, **conditions)
         return self.generate(latent).clamp(-1, 1)
+
+    @torch.no_grad()
+    def sample_grid(
+        self, n: int, *, generator: torch.Generator | None = None, options: dict[str, Any]
+    ) -> tuple[torch.Tensor, int | None]:
+        """``n`` samples, or with ``interpolate=K`` ``n`` latent walks of ``K`` images each.
+
+        A walk goes from one latent draw to another along the great circle (``--sample-opt
+        path=slerp``, the default: Gaussian draws keep their typical length) or the straight
+        line (``path=lerp``). Everything else the model draws with the noise (a class, codes)
+        is the first draw's, fixed along the row.
+        """
+        from gentool.errors import GentoolError
+
+        options = {k: v for k, v in options.items() if v not in (None, False, (), [])}
+        steps = options.pop("interpolate", None)
+        path = options.pop("path", None)
+        if steps is None:
+            if path is not None:
+                raise GentoolError("--sample-opt path applies with --interpolate K.")
+            return super().sample_grid(n, generator=generator, options=options)
+        if options:
+            raise GentoolError(
+                f"model '{self.PLUGIN_NAME}' does not take sample option(s) "
+                f"{', '.join('--' + k.replace('_', '-') for k in sorted(options))} with "
+                "--interpolate; it takes --sample-opt path=slerp|lerp."
+            )
+        images = self.interpolation_images(
+            n, int(steps), generator=generator, path=check_walk_path(path)
+        )
+        return images, int(steps)
+
+    @torch.no_grad()
+    def interpolation_images(
+        self,
+        rows: int,
+        steps: int,
+        *,
+        generator: torch.Generator | None = None,
+        path: str = "slerp",
+        **conditions: Any,
+    ) -> torch.Tensor:
+        """``rows x steps`` images: each row walks from one latent draw to another (only
+        ``z`` moves; the rest of the first draw, e.g. a class, is kept along the row)."""
+        device = next(self.parameters()).device
+        start = self.sample_latent(rows, generator=generator, device="cpu", **conditions)
+        end = self.sample_latent(rows, generator=generator, device="cpu", **conditions)
+        latent = {k: v.repeat_interleave(steps, dim=0) for k, v in start.items()}
+        latent["z"] = latent_walk(start["z"].float(), end["z"].float(), steps, path).flatten(0, 1)
+        return self.generate({k: v.to(device) for k, v in latent.items()}).clamp(-1, 1)
+
+
+#: How ``--interpolate`` walks between two latent draws.
+WALK_PATHS = ("slerp", "lerp")
+
+
+def check_walk_path(path: Any) -> str:
+    """``--sample-opt path=...``: slerp (default) or lerp, or one line naming the choices."""
+    from gentool.errors import GentoolError
+
+    chosen = "slerp" if path is None else str(path).strip().lower()
+    if chosen not in WALK_PATHS:
+        raise GentoolError(f"--sample-opt path must be slerp or lerp, not {path!r}.")
+    return chosen
+
+
+def latent_walk(start: torch.Tensor, end: torch.Tensor, steps: int, path: str) -> torch.Tensor:
+    """``(rows, steps, dim)`` points from ``start`` to ``end`` ``(rows, dim)``, both ends
+    included: straight (``lerp``) or along the great circle, lengths interpolated
+    linearly (``slerp``; nearly parallel pairs fall back to the straight line)."""
+    t = torch.linspace(0.0, 1.0, steps, dtype=start.dtype, device=start.device)[None, :, None]
+    a, b = start[:, None, :], end[:, None, :]
+    if path == "lerp":
+        return a + (b - a) * t
+    norm_a = a.norm(dim=-1, keepdim=True)
+    norm_b = b.norm(dim=-1, keepdim=True)
+    unit_a = a / norm_a.clamp_min(1e-12)
+    unit_b = b / norm_b.clamp_min(1e-12)
+    cos = (unit_a * unit_b).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    sin = torch.sin(omega)
+    straight = sin.abs() < 1e-6
+    safe = torch.where(straight, torch.ones_like(sin), sin)
+    wa = torch.where(straight, 1 - t, torch.sin((1 - t) * omega) / safe)
+    wb = torch.where(straight, t, torch.sin(t * omega) / safe)
+    direction = wa * unit_a + wb * unit_b
+    length = norm_a + (norm_b - norm_a) * t
+    return direction * length

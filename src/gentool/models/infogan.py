@@ -116,7 +116,6 @@ class Infogan(GanModel):
         )
         self.apply(dcgan_init)
         #: Columns of the training sample grid (set by ``sample_latent(fixed=True)``).
-        self.grid_columns: int | None = None
 
     @classmethod
     def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
@@ -165,7 +164,6 @@ class Infogan(GanModel):
             code = 0
             steps = self.categorical[0] if self.categorical else 8
             latent = self.vary_code_latent(code, max(1, n // steps), steps, generator=generator)
-            self.grid_columns = steps
             extra = n - latent["z"].shape[0]
             if extra > 0:  # fill the last row with random samples
                 rest = self.sample_latent(extra, generator=generator, device="cpu")
@@ -209,16 +207,22 @@ class Infogan(GanModel):
             cont[:, code - n_cat] = swept.float()
         return {"z": z, "cat": cat, "cont": cont}
 
-    def generate(self, latent: Latent) -> torch.Tensor:
+    def fixed_grid_columns(self, n: int) -> int:
+        """One column per value of the swept first code."""
+        return self.categorical[0] if self.categorical else 8
+
+    def generate(self, latent: Latent, *, generator: nn.Module | None = None) -> torch.Tensor:
         z = latent["z"]
         parts = [z]
         for i, k in enumerate(self.categorical):
             parts.append(F.one_hot(latent["cat"][:, i], k).to(z.dtype))
         parts.append(latent["cont"].to(z.dtype))
-        return self.generator(torch.cat(parts, dim=1))
+        return (self.generator if generator is None else generator)(torch.cat(parts, dim=1))
 
-    def discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        scores, q = self.discriminator(images)
+    def discriminate(
+        self, images: torch.Tensor, *, discriminator: nn.Module | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        scores, q = (self.discriminator if discriminator is None else discriminator)(images)
         return scores, {"q": q}
 
     # --- the mutual-information term ------------------------------------------------------
@@ -266,15 +270,41 @@ class Infogan(GanModel):
         options = dict(options)
         vary = options.pop("vary_code", None)
         steps = options.pop("steps", None)
+        if options.get("interpolate"):
+            if vary is not None:
+                raise GentoolError(
+                    "use either --vary-code or --interpolate, not both (both lay out columns)."
+                )
+            if steps is not None:
+                raise GentoolError(
+                    "--sample-opt steps applies with --vary-code of a continuous code."
+                )
+            # a walk in the noise; codes are the first draw's, fixed along each row
+            return super().sample_grid(n, generator=generator, options=options)
         leftover = {k: v for k, v in options.items() if v not in (None, False, (), [])}
         if leftover:
             raise GentoolError(
                 f"infogan does not take sample option(s) "
                 f"{', '.join('--' + k.replace('_', '-') for k in sorted(leftover))}; it takes "
-                "--vary-code cK (and --sample-opt steps=S for a continuous code)."
+                "--vary-code cK (and --sample-opt steps=S for a continuous code) and "
+                "--interpolate K."
             )
         if vary is None:
+            if steps is not None:
+                raise GentoolError(
+                    "--sample-opt steps applies with --vary-code of a continuous code."
+                )
             return self.sample(n, generator=generator), None
+        code, n_steps = self._vary_settings(vary, steps)
+        columns = self.categorical[code] if code < len(self.categorical) else n_steps
+        rows = max(1, math.ceil(n / columns)) if n >= columns else 1
+        latent = self.vary_code_latent(code, rows, n_steps, generator=generator)
+        device = next(self.parameters()).device
+        images = self.generate({k: v.to(device) for k, v in latent.items()})
+        return images.clamp(-1, 1), columns
+
+    def _vary_settings(self, vary: Any, steps: Any) -> tuple[int, int]:
+        """``--vary-code cK`` and ``--sample-opt steps=S`` checked: (code index, steps)."""
         name = str(vary).strip().lower()
         index = name[1:] if name.startswith("c") else name
         if not index.isdigit() or int(index) >= len(self.code_names):
@@ -290,9 +320,20 @@ class Infogan(GanModel):
             raise GentoolError(f"--sample-opt steps expects an integer, got {steps!r}.") from None
         if n_steps < 2:
             raise GentoolError("--sample-opt steps must be >= 2.")
-        columns = self.categorical[code] if code < len(self.categorical) else n_steps
-        rows = max(1, math.ceil(n / columns)) if n >= columns else 1
-        latent = self.vary_code_latent(code, rows, n_steps, generator=generator)
-        device = next(self.parameters()).device
-        images = self.generate({k: v.to(device) for k, v in latent.items()})
-        return images.clamp(-1, 1), columns
+        return code, n_steps
+
+    def grid_labels(
+        self, n: int, options: dict[str, Any]
+    ) -> tuple[list[str] | None, list[str] | None]:
+        """Row and column labels of :meth:`sample_grid`'s layout: with ``--vary-code cK``
+        the value of the code in each column (``c0=3`` for a categorical code, ``c1=-0.5``
+        for a continuous one); no row labels."""
+        vary = options.get("vary_code")
+        if vary is None or options.get("interpolate"):
+            return None, None
+        code, n_steps = self._vary_settings(vary, options.get("steps"))
+        name = self.code_names[code]
+        if code < len(self.categorical):
+            return None, [f"{name}={v}" for v in range(self.categorical[code])]
+        values = torch.linspace(-1.0, 1.0, n_steps).tolist()
+        return None, [f"{name}={v:+.2g}" for v in values]
