@@ -400,12 +400,13 @@ def test_reconstruction_metrics_by_hand() -> None:
 
     images = torch.full((6, 3, 16, 16), 100, dtype=torch.uint8)
     exact = reconstruction_metrics(Reconstructor(0.0), images, batch_size=4)
-    assert exact["recon_mse"] == pytest.approx(0.0, abs=1e-9)
+    assert exact["recon_mse_01"] == pytest.approx(0.0, abs=1e-9)
     assert exact["recon_psnr"] == 100.0 and exact["recon_ssim"] == pytest.approx(1.0)
     # +10/127.5 in [-1, 1] is +10 grey levels: MSE 100 -> PSNR 10 log10(255^2 / 100) dB.
     shifted = reconstruction_metrics(Reconstructor(10 / 127.5), images, batch_size=4)
     assert shifted["recon_psnr"] == pytest.approx(10 * math.log10(255**2 / 100), abs=0.01)
-    assert shifted["recon_mse"] == pytest.approx((10 / 127.5) ** 2, rel=1e-3)
+    # one MSE scale: pixels in [0, 1], so +10 grey levels is (10/255)^2
+    assert shifted["recon_mse_01"] == pytest.approx((10 / 255) ** 2, rel=1e-3)
     assert shifted["recon_ssim"] < 1.0 and "recon_lpips" not in shifted
 
 

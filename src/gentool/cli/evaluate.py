@@ -10,7 +10,7 @@ from gentool.cli.options import data_options, device_option, seed_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoint", type=click.Path(path_type=str))
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=str))
 @data_options(default_dataset=None, split="test")
 @click.option(
     "--metrics", default=None, help="Comma list of metrics [default: all that apply to the model]."
@@ -27,7 +27,7 @@ from gentool.cli.options import data_options, device_option, seed_option
     "json_path",
     type=click.Path(dir_okay=False, path_type=str),
     default=None,
-    help="Also write the results as JSON.",
+    help="Also write the results as JSON (several runs: an object keyed by run folder name).",
 )
 @click.option(
     "--hr-dir",
@@ -97,8 +97,13 @@ from gentool.cli.options import data_options, device_option, seed_option
 @device_option
 @seed_option
 @click.pass_obj
-def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
+def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
     """Compute metrics for CHECKPOINT against a dataset split (or --hr-dir for upscalers).
+
+    Several CHECKPOINTs make one table with a row per run (named by its folder) and a
+    "real data" row for the metrics with a real-data reference (diversity, label accuracy);
+    --json then holds {"RUN": {...}, ...}. Every run is evaluated with the same settings
+    and seed; a metric asked for by name must apply to every run.
 
     The data defaults to the run's own (saved in the checkpoint), at the model's resolution.
     Metrics: fid, kid, is (need --inception-weights), swd, prdc, diversity, labels
@@ -121,6 +126,8 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     \b
     Examples:
       gentool evaluate runs/dcgan-ls --metrics swd,diversity
+      gentool evaluate runs/vae runs/dcgan --metrics swd,diversity --json vae-vs-gan.json
+      gentool evaluate runs/sr                            # its test split, vs bicubic
       gentool evaluate runs/dcgan-ls --metrics fid,kid --inception-weights weights.pth
       gentool evaluate runs/vae --dataset folder --data-root faces/ --split test --json m.json
       gentool evaluate default --hr-dir photos/ --json sr.json
@@ -128,16 +135,12 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     """
     from pathlib import Path
 
-    from gentool.cli.common import load_model
     from gentool.cli.sample import check_seed
-    from gentool.data.base import load_data
     from gentool.errors import GentoolError
     from gentool.metrics.evaluate import (
-        EvaluationSettings,
         append_to_log,
+        check_lpips_weights,
         check_metric_names,
-        evaluate_model,
-        evaluation_data_spec,
         parse_metric_list,
     )
 
@@ -145,11 +148,76 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
     metrics = parse_metric_list(kwargs.pop("metrics"))
     if metrics is not None:
         check_metric_names(metrics)
-    _check_outputs(checkpoint, kwargs)
+    check_lpips_weights(kwargs.get("lpips_weights"))
+    for checkpoint in checkpoints:
+        _check_outputs(checkpoint, kwargs)
     hr_dir = kwargs.pop("hr_dir")
     if hr_dir:
-        _evaluate_upscaler(app, checkpoint, hr_dir, metrics, kwargs)
+        if len(checkpoints) > 1:
+            raise GentoolError(
+                "--hr-dir measures one upscaler; pass a single CHECKPOINT (or evaluate the "
+                "runs without --hr-dir, each on its own test split)."
+            )
+        _evaluate_upscaler(app, checkpoints[0], hr_dir, metrics, kwargs)
         return
+    names = run_keys(checkpoints)
+    json_path, no_log = kwargs.pop("json_path"), kwargs.pop("no_log")
+    results: dict[str, tuple[str, Any]] = {}
+    for name, checkpoint in zip(names, checkpoints, strict=True):
+        if len(checkpoints) > 1:
+            app.console.print(f"evaluating [bold]{name}[/bold] ({checkpoint})")
+        try:
+            results[name] = (checkpoint, _evaluate_one(app, checkpoint, metrics, dict(kwargs)))
+        except GentoolError as exc:
+            if len(checkpoints) == 1:
+                raise
+            raise GentoolError(f"run '{name}' ({checkpoint}): {exc.message}") from None
+    if len(results) == 1:
+        checkpoint, result = next(iter(results.values()))
+        app.console.print(results_table(result, str(checkpoint)))
+        for note in result.notes:
+            app.console.print(f"[dim]{note}[/dim]")
+        _write_json(app, json_path, result.record())
+    else:
+        app.console.print(comparison_table({k: r for k, (_, r) in results.items()}))
+        for name, (_, result) in results.items():
+            for note in result.notes:
+                app.console.print(f"[dim]{name}: {note}[/dim]")
+        _write_json(app, json_path, {k: r.record() for k, (_, r) in results.items()})
+    if not no_log:
+        for checkpoint, result in results.values():
+            path = Path(checkpoint)
+            log = append_to_log(path if path.is_dir() else path.parent, result)
+            app.console.print(f"appended the results to {log}")
+
+
+def run_keys(checkpoints: tuple[str, ...]) -> list[str]:
+    """Each run's name for tables and --json: its folder's name; runs whose folders share a
+    name (two checkpoints of one run, runs/a/x and runs/b/x) are named by the path given."""
+    from gentool.cli.sample import run_name
+    from gentool.errors import GentoolError
+
+    names = [run_name(c) for c in checkpoints]
+    keys = [n if names.count(n) == 1 else str(c) for n, c in zip(names, checkpoints, strict=True)]
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise GentoolError(f"{twice} is given twice; name each run once.")
+    return keys
+
+
+def _evaluate_one(app: Any, checkpoint: str, metrics: Any, kwargs: dict[str, Any]) -> Any:
+    """Evaluate one checkpoint (not an upscaler on --hr-dir) with the command's options."""
+    from pathlib import Path
+
+    from gentool.cli.common import load_model
+    from gentool.data.base import load_data
+    from gentool.errors import GentoolError
+    from gentool.metrics.evaluate import (
+        EvaluationSettings,
+        evaluate_model,
+        evaluation_data_spec,
+    )
+
     model, meta = load_model(checkpoint, kwargs.pop("device"))
     translation = {k: kwargs.pop(k) for k in ("domain_a", "domain_b", "target_b", "target_a")}
     data_root = kwargs.pop("data_root")
@@ -225,13 +293,7 @@ def evaluate(app: Any, checkpoint: str, **kwargs: Any) -> None:
         result = evaluate_model(
             model, meta, spec, settings, run_dir=run_dir, console=app.console, data=data
         )
-    app.console.print(results_table(result, str(checkpoint)))
-    for note in result.notes:
-        app.console.print(f"[dim]{note}[/dim]")
-    _write_json(app, kwargs.pop("json_path"), result.record())
-    if not kwargs.pop("no_log"):
-        log = append_to_log(run_dir, result)
-        app.console.print(f"appended the results to {log}")
+    return result
 
 
 def _refuse(names: tuple[str, ...], why: str) -> None:
@@ -287,7 +349,7 @@ def _refuse_unused(model: Any, data: Any, settings: Any) -> None:
         unused.append("num_samples")
     if not any(n in chosen for n in INCEPTION_METRICS):
         unused.append("inception_weights")
-    if "recon" not in chosen:
+    if "recon" not in chosen and "sr" not in chosen:
         unused.append("lpips_weights")
     if "labels" not in chosen:
         unused += ["train_classifier", "classifier_steps"]
@@ -320,6 +382,11 @@ def results_table(result: Any, title: str) -> Any:
             f"{title}: step {info.get('step')}, {info['num_a']} A and {info['num_b']} B "
             f"images ({info['split']}) at {info['image_size']}px"
         )
+    elif not info.get("num_generated"):  # no sampling metric ran (recon, sr, labels)
+        heading = (
+            f"{title}: step {info.get('step')}, {info['num_real']} {info['dataset']}/"
+            f"{info['split']} images at {info['image_size']}px"
+        )
     else:
         heading = (
             f"{title}: step {info.get('step')}, {info['num_generated']} generated vs "
@@ -332,6 +399,51 @@ def results_table(result: Any, title: str) -> Any:
     for key, value in result.metrics.items():
         table.add_row(key, f"{value:.4g}", describe(key))
     return table
+
+
+#: Result keys that are a reference for another key's column: (suffix or prefix, row name).
+REFERENCE_SUFFIX = "_real"
+BASELINE_PREFIX = "bicubic_"
+
+
+def comparison_table(results: dict[str, Any]) -> Any:
+    """One rich table for several runs: a row per run, a column per metric, and a row per
+    reference (the real data of each dataset/split for ``*_real`` keys, bicubic for
+    ``bicubic_*``) under the column of the metric it is the reference for."""
+    from rich.table import Table
+
+    columns: list[str] = []
+    references: dict[str, dict[str, float]] = {}
+    for result in results.values():
+        info = result.info
+        real_row = (
+            f"real data ({info.get('dataset')}/{info.get('split')}, {info.get('image_size')}px)"
+        )
+        for key, value in result.metrics.items():
+            if key.endswith(REFERENCE_SUFFIX):
+                references.setdefault(real_row, {}).setdefault(key[: -len(REFERENCE_SUFFIX)], value)
+            elif key.startswith(BASELINE_PREFIX):
+                references.setdefault("bicubic (baseline)", {}).setdefault(
+                    key[len(BASELINE_PREFIX) :], value
+                )
+            elif key not in columns:
+                columns.append(key)
+    steps = {name: r.info.get("step") for name, r in results.items()}
+    table = Table(
+        title=f"{len(results)} runs: " + ", ".join(f"{n} (step {s})" for n, s in steps.items())
+    )
+    table.add_column("run")
+    for key in columns:
+        table.add_column(key, justify="right")
+    for name, result in results.items():
+        table.add_row(name, *(_cell(result.metrics.get(key)) for key in columns))
+    for name, values in references.items():
+        table.add_row(f"[dim]{name}[/dim]", *(_cell(values.get(key)) for key in columns))
+    return table
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _evaluate_upscaler(

@@ -27,6 +27,19 @@ from gentool.cli.options import data_options, device_option
     "--show", type=click.IntRange(1, 256), default=16, help="How many pairs the grid shows."
 )
 @click.option(
+    "--nrow",
+    type=click.IntRange(1),
+    default=None,
+    help="Pairs per grid row (each row of originals has its reconstructions below) "
+    "[default: up to 8].",
+)
+@click.option(
+    "--upscale",
+    type=click.IntRange(1, 16),
+    default=1,
+    help="Enlarge the grid K times, nearest neighbour.",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=str),
@@ -43,6 +56,8 @@ def reconstruct(
     images: tuple[str, ...],
     output: str,
     show: int,
+    nrow: int | None,
+    upscale: int,
     json_path: str | None,
     batch_size: int,
     overwrite: bool,
@@ -51,8 +66,10 @@ def reconstruct(
 ) -> None:
     """Reconstruct IMAGES (files or folders), or a dataset split, with a VAE checkpoint.
 
-    Prints the mean squared error per pixel (images in [0, 1]) over every image and writes a
-    grid with originals above their reconstructions. Without IMAGES or --dataset, the
+    Prints the mean squared error per pixel with pixels in [0, 1] (``mse_01``, the scale
+    ``gentool evaluate`` reports as ``recon_mse_01``: the same number for the same run and
+    split) over every image and writes a grid with originals above their reconstructions
+    (--nrow pairs to a row, --upscale K to enlarge). Without IMAGES or --dataset, the
     split the model was trained on is used (its held-out test part by default; --data-root,
     --labels, --limit and --split adjust it). Images are decoded at the model's resolution:
     --image-size and --channels must match the model, and with IMAGES the dataset options
@@ -75,7 +92,7 @@ def reconstruct(
     from gentool.errors import GentoolError
     from gentool.fileio import atomic_write_text
     from gentool.images import check_outputs, save_grid
-    from gentool.metrics.evaluate import evaluation_data_spec
+    from gentool.metrics.evaluate import evaluation_data_spec, squared_error_01
     from gentool.models.vae import VaeModel
 
     if json_path and os.path.realpath(json_path) == os.path.realpath(output):
@@ -91,6 +108,11 @@ def reconstruct(
                 "drop them (or drop IMAGES)."
             )
     model, meta = load_model(checkpoint, device)
+    if model.FAMILY == "image2image":
+        raise GentoolError(
+            f"'{model.PLUGIN_NAME}' upscales images; use gentool upscale --ckpt {checkpoint} "
+            "IMAGE (or gentool evaluate on the run for PSNR/SSIM on its test split)."
+        )
     require_family(model, ("vae",), "gentool reconstruct")
     cfg = model.config
     # The model fixes the resolution and channels; a different value is refused by name.
@@ -126,9 +148,8 @@ def reconstruct(
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
             x = to_float(data.images[start : start + batch_size].to(dev))
-            y = model.reconstruct(x).clamp(-1, 1)
-            # per-pixel MSE with images in [0, 1]
-            total_sq += float(((y - x) / 2).pow(2).sum())
+            y = model.reconstruct(x).float().clamp(-1, 1)
+            total_sq += squared_error_01(y, x)  # pixels in [0, 1], as gentool evaluate
             count += x.numel()
             if vae is not None:
                 terms = vae.negative_elbo_terms(x, generator=noise)
@@ -140,20 +161,23 @@ def reconstruct(
     mse = total_sq / count
     originals = torch.cat(shown_in)[:show]
     recons = torch.cat(shown_out)[:show]
-    nrow = min(show, 8)
+    per_row = min(nrow or 8, originals.shape[0])
     rows = []
-    for i in range(0, originals.shape[0], nrow):
-        rows += [originals[i : i + nrow], recons[i : i + nrow]]
-    save_grid(torch.cat(rows), output, nrow=nrow)
+    for i in range(0, originals.shape[0], per_row):
+        rows += [originals[i : i + per_row], recons[i : i + per_row]]
+    save_grid(torch.cat(rows), output, nrow=per_row, upscale=upscale)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "dataset": source,
         "split": split,
         "images": len(data),
+        "mse_01": mse,
+        # the same number under its old name (kept for scripts written before mse_01)
         "mse_per_pixel": mse,
     }
     message = (
-        f"reconstruction MSE per pixel ([0,1] scale) over {len(data)} images: [bold]{mse:.6f}[/]"
+        f"reconstruction MSE per pixel (mse_01, pixels in [0, 1]) over {len(data)} images: "
+        f"[bold]{mse:.6f}[/]"
     )
     if vae is not None:
         recon, kl = sums["recon"] / len(data), sums["kl"] / len(data)

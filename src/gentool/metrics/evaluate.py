@@ -18,6 +18,8 @@ labels    condition accuracy of a classifier trained on labels   conditional mod
 recon     reconstruction MSE, PSNR, SSIM, LPIPS on the split     VAEs
 cycle     A->B->A and B->A->B reconstruction MSE and PSNR        translation models
 paired    MSE, PSNR, SSIM to known targets (--target-b/-a)       translation models
+sr        PSNR-Y, SSIM-Y, MSE, LPIPS of the upscaled split,      image2image models
+          shrunk as in training, and of bicubic
 ========  =====================================================  ==========================
 
 Some metrics need several images (:data:`MIN_IMAGES`): asked for by name with too few
@@ -62,6 +64,10 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "recon": ("reconstruction MSE, PSNR, SSIM (and LPIPS) on the split", ("vae",)),
     "cycle": ("cycle reconstruction MSE and PSNR, both ways", ("translation",)),
     "paired": ("MSE, PSNR, SSIM to known targets, and of the identity map", ("translation",)),
+    "sr": (
+        "upscaler on the split: PSNR-Y, SSIM-Y, MSE, LPIPS, and of bicubic",
+        ("image2image",),
+    ),
 }
 
 
@@ -181,7 +187,7 @@ def choose_metrics(
     notes: list[str] = []
     if requested is None:
         chosen = list(usable)
-        if not weights_available:
+        if not weights_available and any(n in chosen for n in INCEPTION_METRICS):
             chosen = [n for n in chosen if n not in INCEPTION_METRICS]
             notes.append(
                 "fid, kid and is left out: no Inception weights (pass --inception-weights PATH "
@@ -261,10 +267,21 @@ def generate_images(
     return torch.cat(parts)
 
 
+def squared_error_01(output: torch.Tensor, target: torch.Tensor) -> float:
+    """Sum of squared errors between two batches in [-1, 1], measured on [0, 1] pixels.
+
+    The one MSE scale gentool reports (``gentool reconstruct``'s ``mse_01`` and
+    ``gentool evaluate``'s ``recon_mse_01``): outputs are clamped to the image range, both
+    sides mapped to [0, 1], and the sum taken in float64 so batch sizes do not change it.
+    """
+    diff = (output.detach().double().clamp(-1, 1) - target.detach().double()) / 2
+    return float(diff.pow(2).sum())
+
+
 @torch.no_grad()
 def reconstruction_mse(model: Any, images: torch.Tensor, batch_size: int = 100) -> float:
-    """Mean squared reconstruction error over ``images``, pixels in [-1, 1]."""
-    return reconstruction_metrics(model, images, batch_size)["recon_mse"]
+    """Mean squared reconstruction error over uint8 ``images``, pixels in [0, 1]."""
+    return reconstruction_metrics(model, images, batch_size)["recon_mse_01"]
 
 
 @torch.no_grad()
@@ -273,7 +290,8 @@ def reconstruction_metrics(
 ) -> dict[str, float]:
     """How closely ``model.reconstruct`` returns the uint8 ``images``.
 
-    ``recon_mse`` in [-1, 1] pixel units (the training loss's scale); ``recon_psnr`` (dB) and
+    ``recon_mse_01`` per pixel with pixels in [0, 1] (:func:`squared_error_01`, the scale
+    ``gentool reconstruct`` reports too); ``recon_psnr`` (dB) and
     ``recon_ssim`` on the 8-bit outputs, averaged per image (SSIM needs 11x11 pixels or more);
     ``recon_lpips`` when an :class:`~gentool.metrics.image_quality.Lpips` is given.
     """
@@ -287,7 +305,7 @@ def reconstruction_metrics(
     for start in range(0, len(images), batch_size):
         real = to_float(images[start : start + batch_size]).to(device)
         out = model.reconstruct(real).float()
-        total += float((out - real).pow(2).sum())
+        total += squared_error_01(out, real)
         count += real.numel()
         out8, real8 = to_uint8(out).cpu().double(), images[start : start + batch_size].double()
         psnrs.append(psnr(out8, real8).clamp(max=100.0))  # identical images: cap +inf at 100 dB
@@ -295,7 +313,7 @@ def reconstruction_metrics(
             ssims.append(ssim(out8, real8))
         if lpips is not None:
             distances.append(lpips(out8, real8))
-    values = {"recon_mse": total / count, "recon_psnr": float(torch.cat(psnrs).mean())}
+    values = {"recon_mse_01": total / count, "recon_psnr": float(torch.cat(psnrs).mean())}
     if ssims:
         values["recon_ssim"] = float(torch.cat(ssims).mean())
     if distances:
@@ -461,18 +479,23 @@ def evaluate_model(
         values.update(_condition_metrics(model, data, spec, settings, run_dir, console))
         timings["labels"] = time.perf_counter() - start
     if "recon" in chosen:
-        from gentool.metrics.image_quality import Lpips, LpipsWeightsMissing
-
         start = time.perf_counter()
-        lpips = None
-        try:
-            lpips = Lpips(weights=settings.lpips_weights, device=model_device(model))
-        except LpipsWeightsMissing as exc:
-            if settings.lpips_weights is not None:
-                raise
-            notes.append(f"recon_lpips left out: {exc.message}")
+        lpips = _lpips_or_note(settings, model, notes, "recon_lpips")
         values.update(reconstruction_metrics(model, real, settings.batch_size, lpips))
         timings["recon"] = time.perf_counter() - start
+    if "sr" in chosen:
+        from gentool.metrics.image_quality import evaluate_upscaler_split
+
+        start = time.perf_counter()
+        lpips = _lpips_or_note(settings, model, notes, "lpips")
+        values.update(
+            evaluate_upscaler_split(model, real, lpips=lpips, batch_size=settings.batch_size)
+        )
+        notes.append(
+            f"sr: the {spec.split} images shrunk {model.scale}x as in training, upscaled, "
+            f"{model.scale} pixels shaved at each border; bicubic_* is plain interpolation."
+        )
+        timings["sr"] = time.perf_counter() - start
 
     info = {
         "model": meta.get("model"),
@@ -487,6 +510,30 @@ def evaluate_model(
         "seconds": {k: round(v, 3) for k, v in timings.items()},
     }
     return EvaluationResult({k: float(v) for k, v in values.items()}, info, notes)
+
+
+def check_lpips_weights(path: str | None) -> None:
+    """A named LPIPS backbone must exist: one line naming it, before any work."""
+    if path is not None and not Path(path).expanduser().is_file():
+        raise GentoolError(
+            f"--lpips-weights {path} does not exist (or is not a file); pass the AlexNet "
+            "state dict (alexnet-owt-7be5be79.pth) or unset GENTOOL_LPIPS_WEIGHTS."
+        )
+
+
+def _lpips_or_note(settings: EvaluationSettings, model: Any, notes: list[str], key: str) -> Any:
+    """The LPIPS metric, or None with a note saying why ``key`` is left out (no weights in
+    the torch hub cache). Named weights that cannot be used are an error."""
+    from gentool.metrics.image_quality import Lpips, LpipsWeightsMissing
+
+    check_lpips_weights(settings.lpips_weights)
+    try:
+        return Lpips(weights=settings.lpips_weights, device=model_device(model))
+    except LpipsWeightsMissing as exc:
+        if settings.lpips_weights is not None:
+            raise
+        notes.append(f"{key} left out: {exc.message}")
+        return None
 
 
 def inception_weights_given(settings: EvaluationSettings) -> bool:
@@ -556,10 +603,15 @@ _KEY_MEANINGS = {
     "diversity_real": "the same among real images (collapse: generated << real)",
     "label_accuracy": "generated images classified as the requested class",
     "label_accuracy_real": "the classifier's accuracy on real images of the split",
-    "recon_mse": "reconstruction mean squared error, pixels in [-1, 1] (lower)",
+    "recon_mse_01": "reconstruction mean squared error, pixels in [0, 1] (lower)",
     "recon_psnr": "reconstruction PSNR of 8-bit images, dB (higher)",
     "recon_ssim": "reconstruction SSIM, 11x11 Gaussian window (higher, max 1)",
     "recon_lpips": "reconstruction LPIPS, AlexNet (lower)",
+    "psnr_y": "upscaled split: PSNR of luma, dB, border shaved (higher)",
+    "ssim_y": "upscaled split: SSIM of luma (higher, max 1)",
+    "mse_01": "upscaled split: mean squared error, pixels in [0, 1] (lower)",
+    "psnr_rgb": "upscaled split: PSNR over all channels, dB (higher)",
+    "lpips": "upscaled split: LPIPS, AlexNet (lower)",
     "cycle_mse_a": "A->B->A reconstruction MSE, pixels in [0,1] (lower)",
     "cycle_psnr_a": "A->B->A reconstruction PSNR, dB (higher)",
     "cycle_mse_b": "B->A->B reconstruction MSE, pixels in [0,1] (lower)",
@@ -581,6 +633,8 @@ def describe(key: str) -> str:
                 return f"{direction} translation vs its known target: {what}"
             if key == f"identity_{direction}_{name}":
                 return f"the input itself vs that target (baseline): {what}"
+    if key.startswith("bicubic_") and key[8:] in _KEY_MEANINGS:
+        return "bicubic interpolation (baseline): " + _KEY_MEANINGS[key[8:]].split(": ", 1)[-1]
     if key.startswith("swd_") and key.endswith("px"):
         return f"sliced Wasserstein distance x1e3 at {key[4:-2]}px (lower)"
     return _KEY_MEANINGS.get(key, "")
