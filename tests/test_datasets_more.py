@@ -318,6 +318,15 @@ def test_stl10_label_out_of_range_is_refused(tmp_path: Path, tiny_integrity: Non
         Stl10LabeledDataset().load(DataSpec(name="stl10-labeled", root=str(tmp_path)))
 
 
+def test_stl10_files_that_fail_the_md5_check_are_one_line(tmp_path: Path) -> None:
+    write_stl10(tmp_path, train=[1], test=[2], unlabeled=1)
+    with pytest.raises(DataError) as error:
+        Stl10Dataset().load(DataSpec(name="stl10", root=str(tmp_path)))
+    message = error.value.message
+    assert message.startswith(f"STL-10 files under {tmp_path} are unreadable or not the official")
+    assert "delete them to download them again" in message and "\n" not in message
+
+
 def test_stl10_offline_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(DataError) as error:
         Stl10Dataset().load(DataSpec(name="stl10", root=str(tmp_path)))
@@ -508,3 +517,23 @@ def test_check_loaded_compares_with_the_request() -> None:
         check_loaded(Cifar10Dataset, good_data(), DataSpec(image_size=16))
     with pytest.raises(PluginError, match="3-channel images when 1 were asked for"):
         check_loaded(Cifar10Dataset, good_data(), DataSpec(channels=1))
+
+
+# --- through the command line -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "cifar10", "stl10", "celeba"])
+def test_cli_offline_is_one_error_line_and_exit_2(dataset: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gentool.cli.main import cli
+
+    root = tmp_path / "data"
+    root.mkdir()
+    args = ["train", "dcgan", "--dataset", dataset, "--data-root", str(root)]
+    result = CliRunner().invoke(cli, [*args, "--steps", "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "could not be downloaded" in errors[0]
+    assert "--data-root DIR containing" in errors[0]
+    assert "Traceback" not in result.output
