@@ -512,6 +512,11 @@ def test_check_loaded_refuses_each_breach_in_one_line(breach: Any, expected: str
     assert "bug in the dataset plugin" in error.value.message
 
 
+def test_check_loaded_names_a_third_party_distribution() -> None:
+    with pytest.raises(PluginError, match=r"^dataset 'cifar10' \(gentool-shards\) returned"):
+        check_loaded(Cifar10Dataset, "x", DataSpec(), distribution="gentool-shards")
+
+
 def test_check_loaded_compares_with_the_request() -> None:
     with pytest.raises(PluginError, match="8x8 images when 16x16 were asked for"):
         check_loaded(Cifar10Dataset, good_data(), DataSpec(image_size=16))

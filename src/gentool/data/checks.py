@@ -15,14 +15,14 @@ import torch
 from gentool.data.base import DataSpec, ImageData
 from gentool.errors import PluginError
 
+#: The distribution of gentool's own plugins: not named in messages.
+BUILTIN_DISTRIBUTION = "gentool"
 
-def _who(plugin_cls: type) -> str:
-    from gentool import plugins
 
+def _who(plugin_cls: type, distribution: str | None) -> str:
     name = getattr(plugin_cls, "PLUGIN_NAME", "") or plugin_cls.__name__
-    dist = plugins.distribution_of("dataset", plugin_cls)
-    if dist and dist != plugins.BUILTIN_DISTRIBUTION:
-        return f"dataset '{name}' ({dist})"
+    if distribution and distribution != BUILTIN_DISTRIBUTION:
+        return f"dataset '{name}' ({distribution})"
     return f"dataset '{name}'"
 
 
@@ -84,17 +84,20 @@ def loaded_problem(data: object, spec: DataSpec) -> str | None:
     return None
 
 
-def check_loaded(plugin_cls: type, data: object, spec: DataSpec) -> ImageData:
+def check_loaded(
+    plugin_cls: type, data: object, spec: DataSpec, *, distribution: str | None = None
+) -> ImageData:
     """``data`` when it is what ``plugin_cls().load(spec)`` must return, else one line.
 
-    Raises :class:`~gentool.errors.PluginError` naming the dataset (and its distribution
-    when it is not a built-in) and what is wrong.
+    Raises :class:`~gentool.errors.PluginError` naming the dataset, its ``distribution``
+    (from the registry, which sits above this module; omitted for built-ins) and what is
+    wrong.
     """
     problem = loaded_problem(data, spec)
     if problem is not None:
         raise PluginError(
-            f"{_who(plugin_cls)} {problem}; this is a bug in the dataset plugin: report it to "
-            "its authors."
+            f"{_who(plugin_cls, distribution)} {problem}; this is a bug in the dataset "
+            "plugin: report it to its authors."
         )
     assert isinstance(data, ImageData)
     return data
