@@ -1,32 +1,318 @@
-"""``gentool plugins``: what is installed."""
+"""``gentool plugins``: what is installed, and each plugin's options.
+
+The options of a model (``--model-opt``) or loss (``--loss-opt``) are the fields of its
+``Config`` dataclass: name, type and default from the field, the meaning from
+``field(metadata={"help": ...})``, else the ``#:`` comment above the field, else a string
+just below it (an attribute docstring). A dataset's options are the data flags it reads.
+:func:`plugin_options` returns them, :func:`options_table` formats them as text (what
+``gentool train MODEL --help`` can show) and ``gentool plugins NAME`` prints them.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
 import click
+
+#: The option each kind's fields are set with.
+OPTION_FLAG = {"model": "--model-opt", "loss": "--loss-opt", "trainer": "--train-opt"}
+
+#: The data flags a dataset may read (``DatasetPlugin.USES``), with their meaning.
+DATA_FLAGS = {
+    "root": ("--data-root", "path", "where the files are (downloads go there when online)"),
+    "labels": ("--labels", "path", "a CSV of per-image values (file column + value columns)"),
+    "label_column": ("--label-column", "str", "the column (or attribute) used as class label"),
+}
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One option of a plugin."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    #: How it is set on the command line (``--model-opt latent_dim=VALUE``, ``--data-root``).
+    flag: str
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """One line per dataclass field of ``cls`` and its bases: metadata ``help``, the ``#:``
+    comment above the field, or the string literal below it."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        found.update(_source_help(klass))
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        meta = f.metadata.get("help") if f.metadata else None
+        if meta:
+            found[f.name] = " ".join(str(meta).split())
+    return found
+
+
+def _source_help(klass: type) -> dict[str, str]:
+    """``#:`` comments and attribute docstrings of the fields written in ``klass``'s body."""
+    try:
+        source = textwrap.dedent(inspect.getsource(klass))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return {}
+    lines = source.splitlines()
+    body = next((node.body for node in tree.body if isinstance(node, ast.ClassDef)), [])
+    found: dict[str, str] = {}
+    for index, node in enumerate(body):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        name = node.target.id
+        comment: list[str] = []
+        line = node.lineno - 2  # the line above, 0-based
+        while line >= 0 and lines[line].strip().startswith("#:"):
+            comment.insert(0, lines[line].strip()[2:].strip())
+            line -= 1
+        if comment:
+            found[name] = " ".join(comment)
+            continue
+        following = body[index + 1] if index + 1 < len(body) else None
+        if (
+            isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[name] = " ".join(following.value.value.split())
+    return found
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def config_options(config: type, flag: str) -> list[OptionInfo]:
+    """The options of a ``Config`` dataclass, in field order."""
+    from gentool.models.base import DATA_FIELDS
+
+    meanings = field_help(config)
+    options = []
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        if not f.init or f.name.startswith("_"):
+            continue
+        meaning = meanings.get(f.name, "")
+        if f.name in DATA_FIELDS and flag == "--model-opt":
+            meaning = (meaning + " " if meaning else "") + "(set from the data when not given)"
+        type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        options.append(
+            OptionInfo(f.name, str(type_name), _default(f), meaning, f"{flag} {f.name}=VALUE")
+        )
+    return options
+
+
+def plugin_options(kind: str, name: str) -> list[OptionInfo]:
+    """Every option of the installed ``kind`` plugin ``name`` (one line names an unknown one)."""
+    from gentool.plugins import get_registry
+
+    cls: Any = get_registry().get(kind, name)
+    if kind in OPTION_FLAG:
+        config = getattr(cls, "Config", None)
+        if config is None or not dataclasses.is_dataclass(config):
+            return []
+        return config_options(config, OPTION_FLAG[kind])
+    options: list[OptionInfo] = []
+    uses = getattr(cls, "USES", None)
+    for key, (flag, type_name, meaning) in DATA_FLAGS.items():
+        if uses is None or key in uses:
+            options.append(OptionInfo(key, type_name, None, meaning, flag))
+    size = getattr(cls, "DEFAULT_SIZE", None)
+    options.append(
+        OptionInfo(
+            "image_size", "int", size, "resolution the images are decoded at", "--image-size"
+        )
+    )
+    config = getattr(cls, "Config", None)
+    if config is not None and dataclasses.is_dataclass(config):
+        options += config_options(config, "--data-opt")  # type: ignore[arg-type]
+    return options
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value) or "()"
+    return str(value)
+
+
+def options_table(kind: str, name: str, width: int = 78) -> str:
+    """The options of plugin ``name`` as plain text: one line per option (name, type,
+    default), its meaning wrapped below; each paragraph starts with click's ``\\b`` so
+    ``--help`` keeps the layout. Empty when the plugin has no options."""
+    options = plugin_options(kind, name)
+    if not options:
+        return ""
+    flag = OPTION_FLAG.get(kind)
+    heading = f"Options of {kind} '{name}'" + (f" ({flag} NAME=VALUE):" if flag else ":")
+    lines = ["\b", heading]
+    for option in options:
+        lines.append(
+            f"  {option.name} ({option.type}, default {_show_default(option.default)})"
+            + ("" if flag else f"  {option.flag}")
+        )
+        for part in textwrap.wrap(option.help, width - 6) if option.help else []:
+            lines.append(f"      {part}")
+    return "\n".join(lines)
+
+
+def describe_plugin(kind: str, name: str) -> dict[str, Any]:
+    """What ``gentool plugins --json`` says about one plugin."""
+    from gentool.plugins import get_registry
+
+    info = get_registry().entries[kind][name]
+    record: dict[str, Any] = {
+        "kind": kind,
+        "name": name,
+        "description": info.description,
+        "distribution": info.distribution,
+    }
+    if kind == "model":
+        record["family"] = str(getattr(info.cls, "FAMILY", ""))
+    record["options"] = [
+        {
+            "name": o.name,
+            "type": o.type,
+            "default": _jsonable(o.default),
+            "help": o.help,
+            "flag": o.flag,
+        }
+        for o in plugin_options(kind, name)
+    ]
+    return record
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return list(value) if isinstance(value, tuple) else str(value)
+    return value
 
 
 @click.command()
+@click.argument("name", required=False)
 @click.option(
     "--kind",
     type=click.Choice(["model", "loss", "dataset"]),
     default=None,
-    help="Only list this kind.",
+    help="Only list this kind (with NAME: the kind to look NAME up in).",
 )
-def plugins(kind: str | None) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print machine-readable JSON (every plugin, or NAME, with its options) instead.",
+)
+def plugins(name: str | None, kind: str | None, as_json: bool) -> None:
     """List every installed model, GAN loss and dataset, with the distribution providing it.
 
+    With NAME: that plugin's options, each with its type, default and meaning (models:
+    --model-opt NAME=VALUE, losses: --loss-opt, datasets: the data flags they read).
+
     \b
-    Example:
+    Examples:
       gentool plugins --kind loss
+      gentool plugins dcgan          # latent_dim, g_width, d_width, ... with defaults
+      gentool plugins --json > plugins.json
     Set GENTOOL_PLUGINS=none to load built-ins only, or a comma list of plugin names.
     Plugins that could not be used are listed after the table, with the reason.
     """
     from rich.console import Console
-    from rich.table import Table
 
     from gentool.plugins import KINDS, get_registry
 
     registry = get_registry()
+    kinds = [k for k in KINDS if kind is None or k == kind]
+    if name is not None:
+        matches = [k for k in kinds if name in registry.entries[k]]
+        if not matches:
+            _unknown(name, kinds, registry)
+        if as_json:
+            records = [describe_plugin(k, name) for k in matches]
+            click.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2))
+            return
+        console = Console()
+        for k in matches:
+            _print_options(console, k, name)
+        return
+    if as_json:
+        everything = {k: [describe_plugin(k, n) for n in registry.names(k)] for k in kinds}
+        if kind is None:
+            everything["command"] = [
+                {"name": n, "distribution": c.distribution, "help": c.help}
+                for n, c in sorted(registry.commands.items())
+            ]
+        everything["problems"] = list(registry.problems)
+        click.echo(json.dumps(everything, indent=2, default=str))
+        return
+    _print_list(kind, registry)
+
+
+def _unknown(name: str, kinds: list[str], registry: Any) -> None:
+    import difflib
+
+    from gentool.errors import GentoolError
+
+    known = sorted({n for k in kinds for n in registry.names(k)})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    where = f"{kinds[0]} " if len(kinds) == 1 else ""
+    raise GentoolError(
+        f"no {where}plugin named '{name}'{hint}; installed: {', '.join(known) or 'none'}."
+    )
+
+
+def _print_options(console: Any, kind: str, name: str) -> None:
+    from rich.table import Table
+
+    from gentool.plugins import get_registry
+
+    info = get_registry().entries[kind][name]
+    options = plugin_options(kind, name)
+    flag = OPTION_FLAG.get(kind)
+    title = f"{kind} '{name}': {info.description}" if info.description else f"{kind} '{name}'"
+    if not options:
+        console.print(f"{title}\n  no options.", markup=False, highlight=False)
+        return
+    table = Table(
+        title=title,
+        caption=f"set with {flag} NAME=VALUE" if flag else "set with the flag shown",
+    )
+    table.add_column("option", style="bold")
+    table.add_column("type")
+    table.add_column("default")
+    table.add_column("meaning")
+    if not flag:
+        table.add_column("flag")
+    for option in options:
+        row = [option.name, option.type, _show_default(option.default), option.help]
+        table.add_row(*row, *([] if flag else [option.flag]))
+    console.print(table)
+
+
+def _print_list(kind: str | None, registry: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from gentool.plugins import KINDS
+
     table = Table(title="gentool plugins")
     table.add_column("kind")
     table.add_column("name", style="bold")
@@ -50,3 +336,4 @@ def plugins(kind: str | None) -> None:
         console.print(f"[yellow]{len(registry.problems)} plugin problem(s), skipped:[/]")
         for problem in registry.problems:
             console.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
+    console.print("[dim]gentool plugins NAME lists a plugin's options.[/dim]")
