@@ -43,6 +43,11 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 NOT_CURVES = {"step", "epoch", "time", "images_per_s", "event"}
 #: Parts of names of the values drawn when no keys are given (GAN losses; VAE terms).
 DEFAULT_CURVES = ("loss", "recon", "kl", "elbo")
+#: Logged values that follow a schedule, not the data: drawn as they are, never smoothed
+#: (the KL weight ``beta`` and the learning rates ``lr_*``).
+SCHEDULED = ("beta", "kl_weight")
+#: What ``plot curves --x`` can put on the horizontal axis.
+X_AXES = ("steps", "epochs", "images")
 #: Config fields that never explain a difference between runs.
 IGNORED_SETTINGS = {"train.out", "train.device", "data.num_images", "gentool_version"}
 
@@ -179,10 +184,41 @@ def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):  # nested settings by their own keys; {} adds none
             out.update(flatten_config(value, name + "."))
         else:
             out[name] = value
+    return out
+
+
+#: Settings that mean nothing while another setting switches their feature off:
+#: last name -> (last name of the switch, values of the switch that make it inactive).
+#: ``kl_warmup`` without KL annealing, the cyclical schedule's knobs without it, the Gaussian
+#: sigma with a Bernoulli likelihood.
+INACTIVE_WHEN: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "kl_warmup": ("kl_anneal", ("none", "cyclical", None)),
+    "kl_cycles": ("kl_anneal", ("none", "linear", None)),
+    "kl_ramp": ("kl_anneal", ("none", "linear", None)),
+    "gaussian_sigma": ("likelihood", ("bernoulli", None)),
+}
+#: What a setting reads when it does not apply to a run.
+INACTIVE = "<inactive>"
+
+
+def drop_inactive(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (flattened) with settings of switched-off features marked :data:`INACTIVE`.
+
+    The switch is looked up beside the setting (``model_config.kl_anneal`` for
+    ``model_config.kl_warmup``); a run without the switch keeps the setting as it is."""
+    out = dict(config)
+    for key, value in config.items():
+        prefix, _, last = key.rpartition(".")
+        rule = INACTIVE_WHEN.get(last)
+        if rule is None:
+            continue
+        switch = f"{prefix}.{rule[0]}" if prefix else rule[0]
+        if switch in config and config[switch] in rule[1] and value is not None:
+            out[key] = INACTIVE
     return out
 
 
@@ -194,7 +230,7 @@ def _read_config(run: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return {}
-    return flatten_config(data) if isinstance(data, dict) else {}
+    return drop_inactive(flatten_config(data)) if isinstance(data, dict) else {}
 
 
 def _format_value(value: Any) -> str:
@@ -235,6 +271,8 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
             and any(k not in c for c in configs)
         )
     ]
+    if "model" in differing:  # the family follows from the model
+        differing = [k for k in differing if k != "family"]
     short = {k: k.rsplit(".", 1)[-1] for k in differing}
     counts: dict[str, int] = {}
     for s in short.values():
@@ -244,8 +282,9 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
         parts = [
             f"{short[k] if counts[short[k]] == 1 else k}={_format_value(config.get(k, 'unset'))}"
             for k in differing
+            if config.get(k) != INACTIVE  # a setting that does not apply to this run
         ]
-        labels.append(", ".join(parts))
+        labels.append(", ".join(parts) or "defaults")
     if not differing:
         return names
     # Identical settings (e.g. two seeds of one config): tell them apart by folder.
@@ -253,6 +292,37 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
         if labels.count(label) > 1:
             labels[i] = f"{label} ({names[i]})"
     return labels
+
+
+def is_scheduled(key: str) -> bool:
+    """Whether a logged value is set by a schedule (drawn unsmoothed)."""
+    return key in SCHEDULED or key.startswith("lr_") or key == "lr"
+
+
+def x_scale(run: str | Path, x: str) -> tuple[float, str]:
+    """What one training step is worth on the ``--x`` axis for ``run``, and the axis label:
+    1 (steps), the batch size (images: step x batch size), or batch size / training images
+    (epochs), both read from the run's config.json."""
+    if x not in X_AXES:
+        raise GentoolError(f"--x must be one of {', '.join(X_AXES)}, not '{x}'.")
+    if x == "steps":
+        return 1.0, "training step"
+    config = _read_config(Path(run))
+    batch = config.get("train.batch_size")
+    if not _is_number(batch) or batch <= 0:
+        raise GentoolError(
+            f"{run}: its config.json records no train.batch_size, so --x {x} cannot be drawn; "
+            "use --x steps."
+        )
+    if x == "images":
+        return float(batch), "images seen (step x batch size)"
+    count = config.get("data.num_images")
+    if not _is_number(count) or count <= 0:
+        raise GentoolError(
+            f"{run}: its config.json records no data.num_images, so --x epochs cannot be "
+            "drawn; use --x images or --x steps."
+        )
+    return float(batch) / float(count), "epochs (images seen / training images)"
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -263,6 +333,16 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     index = np.arange(1, len(values) + 1)
     start = np.maximum(index - window, 0)
     return (cumulative[index] - cumulative[start]) / (index - start)
+
+
+def _scheduled_keys(records: list[dict[str, Any]]) -> list[str]:
+    """Numeric scheduled fields (learning rates), which :func:`curve_keys` leaves out."""
+    keys: dict[str, None] = {}
+    for record in records:
+        for key, value in record.items():
+            if key.startswith("lr_") and _is_number(value):
+                keys[key] = None
+    return list(keys)
 
 
 def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -287,8 +367,13 @@ def plot_curves(
     window: int = 20,
     stacked: bool = False,
     title: str | None = None,
+    x: str = "steps",
 ) -> Figure:
     """Learning curves of ``runs``: raw values faint, the moving average over ``window`` on top.
+
+    Scheduled values (:func:`is_scheduled`: ``beta``, learning rates) are drawn as logged,
+    unsmoothed. ``x`` puts steps, epochs or images seen on the horizontal axis
+    (:func:`x_scale`), so runs with different batch sizes compare by data seen.
 
     ``keys`` default to the logged values whose names hold ``loss``, ``recon``, ``kl`` or
     ``elbo`` (all logged values if none do). Shared axes put all keys in one
@@ -299,7 +384,10 @@ def plot_curves(
     available: dict[str, None] = {}
     for records in logs:
         available.update(dict.fromkeys(curve_keys(records)))
+    scales = [x_scale(r, x) for r in runs]
     if keys:
+        for records in logs:  # learning rates are drawn when asked for by name
+            available.update(dict.fromkeys(_scheduled_keys(records)))
         unknown = [k for k in keys if k not in available]
         if unknown:
             raise GentoolError(
@@ -331,6 +419,10 @@ def plot_curves(
             color = cycle[(r if (several or stacked) else k) % len(cycle)]
             style = "-" if stacked else styles[k % len(styles)] if several else "-"
             name = key if not several else label if stacked else f"{label}: {key}"
+            steps = steps * scales[r][0]
+            if is_scheduled(key):  # a schedule is exact: no faint raw line, no smoothing
+                ax.plot(steps, values, color=color, linewidth=1.6, linestyle=style, label=name)
+                continue
             ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8, linestyle=style)
             ax.plot(
                 steps,
@@ -349,9 +441,13 @@ def plot_curves(
         ax.set_ylabel(chosen[k] if stacked else "value (as logged)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small", loc="best")
-    axes[-1].set_xlabel("training step")
+    axes[-1].set_xlabel(scales[0][1])
+    scheduled = [k for k in chosen if is_scheduled(k)]
     figure.suptitle(
-        title or f"Training curves (faint: raw; solid: moving average of {window} logged points)",
+        title
+        or f"Training curves (faint: raw; solid: moving average of {window} logged points"
+        + (f"; {', '.join(scheduled)} as scheduled" if scheduled else "")
+        + ")",
         fontsize="medium",
     )
     figure.tight_layout()
@@ -395,7 +491,8 @@ def plot_timeline(
     count: int = 6,
     columns: int | None = None,
 ) -> Figure:
-    """The run's fixed-noise sample grids at ``steps`` (or ``count`` evenly spread ones)."""
+    """The run's fixed-noise sample grids at ``steps`` (or ``count`` evenly spread ones);
+    for image2image and translation runs, the outputs for their fixed inputs."""
     from PIL import Image
 
     files = sample_steps(run)
@@ -429,12 +526,58 @@ def plot_timeline(
             ) from None
         ax.imshow(array, interpolation="nearest")
         ax.set_title(f"step {step:,}", fontsize="medium")
-    figure.suptitle(f"{Path(run).resolve().name}: samples from fixed noise during training")
+    family = _read_config(Path(run)).get("family")
+    what = (
+        "outputs for fixed inputs"
+        if family in ("image2image", "translation")
+        else "samples from fixed noise"
+    )
+    figure.suptitle(f"{Path(run).resolve().name}: {what} during training")
     figure.tight_layout()
     return figure
 
 
 # --- latent t-SNE -------------------------------------------------------------------------------
+
+
+#: Colour words of class names that matplotlib does not know, with the colour they name.
+EXTRA_COLOUR_WORDS = {
+    "blond": "#e2c46b",
+    "blonde": "#e2c46b",
+    "auburn": "#922724",
+    "ginger": "#c46a29",
+    "bald": "#f1c9a5",
+    "grey": "grey",
+    "silver": "silver",
+}
+
+
+def colour_of_name(name: str) -> str | None:
+    """The colour a class name names (``blue``, ``black``, ``blond hair``, ``Gray_Hair``),
+    or None when it is not a colour word."""
+    from matplotlib.colors import is_color_like
+
+    words = re.split(r"[\s_\-]+", str(name).strip().lower())
+    words = [w for w in words if w and w not in ("hair", "colour", "color", "eyes", "eye")]
+    if len(words) != 1:
+        return None
+    word = words[0]
+    if word in EXTRA_COLOUR_WORDS:
+        return EXTRA_COLOUR_WORDS[word]
+    # single letters (b, g, r) and numbers are colours to matplotlib, not colour words
+    if len(word) > 2 and not word[0].isdigit() and is_color_like(word):
+        return word
+    return None
+
+
+def group_colours(group_names: Sequence[str]) -> list[Any]:
+    """One colour per group: the colours the names say when every name is a colour word
+    (hair ``blue`` drawn blue), else a qualitative colormap (tab10, tab20 above 10)."""
+    named = [colour_of_name(n) for n in group_names]
+    if group_names and all(c is not None for c in named):
+        return list(named)
+    cmap = plt.get_cmap("tab10" if len(group_names) <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(len(group_names))]
 
 
 def plot_latent_tsne(
@@ -445,16 +588,26 @@ def plot_latent_tsne(
     color_by: str = "",
     title: str = "",
 ) -> Figure:
-    """Scatter of a 2-D ``embedding`` ``(N, 2)``; ``groups`` index ``group_names`` (-1 unknown)."""
+    """Scatter of a 2-D ``embedding`` ``(N, 2)``; ``groups`` index ``group_names`` (-1 unknown).
+
+    Colours follow :func:`group_colours`; points of unknown group (-1), when present, are
+    drawn as small hollow grey circles below the others."""
     figure, ax = plt.subplots(figsize=(7.5, 6.5))
     if groups is None:
         ax.scatter(embedding[:, 0], embedding[:, 1], s=8, alpha=0.7)
     else:
-        cmap = plt.get_cmap("tab10" if len(group_names) <= 10 else "tab20")
+        colours = group_colours(group_names)
+        named = all(colour_of_name(n) is not None for n in group_names)
         if (groups < 0).any():
             unknown = groups < 0
             ax.scatter(
-                embedding[unknown, 0], embedding[unknown, 1], s=6, c="lightgrey", label="unknown"
+                embedding[unknown, 0],
+                embedding[unknown, 1],
+                s=8,
+                facecolors="none",
+                edgecolors="0.7",
+                linewidths=0.5,
+                label="unknown",
             )
         for index, name in enumerate(group_names):
             chosen = groups == index
@@ -462,9 +615,12 @@ def plot_latent_tsne(
                 ax.scatter(
                     embedding[chosen, 0],
                     embedding[chosen, 1],
-                    s=8,
-                    alpha=0.8,
-                    color=cmap(index % cmap.N),
+                    s=10 if named else 8,
+                    alpha=0.85,
+                    color=colours[index],
+                    # light colours (white, blond) stay visible on white with a dark rim
+                    edgecolors="0.25" if named else "none",
+                    linewidths=0.3 if named else 0.0,
                     label=str(name),
                 )
         ax.legend(

@@ -61,6 +61,15 @@ def plot() -> None:
 )
 @click.option("--stacked", is_flag=True, help="One panel per key instead of shared axes.")
 @click.option("--title", default=None, help="Figure title.")
+@click.option(
+    "--x",
+    "x_axis",
+    type=click.Choice(["steps", "epochs", "images"]),
+    default="steps",
+    show_default=True,
+    help="Horizontal axis: training steps, epochs, or images seen (step x the run's batch "
+    "size); compare runs with different batch sizes by epochs or images.",
+)
 @click.pass_obj
 def curves(
     app: Any,
@@ -70,11 +79,14 @@ def curves(
     window: int,
     stacked: bool,
     title: str | None,
+    x_axis: str,
     overwrite: bool,
 ) -> None:
     """Learning curves of one or more RUNS (folders with log.jsonl), overlaid.
 
-    Several runs are labelled by the settings that differ in their config.json. Lines of a
+    Several runs are labelled by the settings that differ in their config.json (settings of
+    a feature a run has switched off, such as kl_warmup without KL annealing, are left out
+    of its label). Scheduled values (beta, lr_*) are drawn unsmoothed. Lines of a
     log.jsonl that cannot be used (not UTF-8, not JSON, cut short by a crash) are skipped
     with one warning naming the file and the first such line; a log with no usable line is
     an error.
@@ -84,6 +96,7 @@ def curves(
       gentool plot curves runs/dcgan-ls --keys loss_d,loss_g -o curves.png
       gentool plot curves runs/dcgan-ls runs/dcgan-bce --stacked -o compare.svg
       gentool plot curves runs/vae --keys recon,kl --window 50
+      gentool plot curves runs/bs32 runs/bs128 --x images --keys loss_g
     """
     from gentool.errors import GentoolError
     from gentool.plotting import plot_curves, run_labels, save_figure
@@ -94,7 +107,7 @@ def curves(
         chosen = list(dict.fromkeys(k.strip() for k in keys.split(",") if k.strip()))
         if not chosen:
             raise GentoolError(f"--keys {keys!r} names no logged value; e.g. --keys loss_d,loss_g.")
-    figure = plot_curves(runs, chosen, window=window, stacked=stacked, title=title)
+    figure = plot_curves(runs, chosen, window=window, stacked=stacked, title=title, x=x_axis)
     path = save_figure(figure, output)
     if len(runs) > 1:
         for run, label in zip(runs, run_labels(runs), strict=True):
@@ -129,7 +142,8 @@ def timeline(
     columns: int | None,
     overwrite: bool,
 ) -> None:
-    """The fixed-noise sample grids of RUN (samples/step_*.png) side by side, by step.
+    """The fixed-noise sample grids of RUN (samples/step_*.png) side by side, by step
+    (image2image and translation runs: the outputs for their fixed inputs).
 
     \b
     Examples:
@@ -181,6 +195,13 @@ def timeline(
     show_default=True,
     help="t-SNE perplexity.",
 )
+@click.option(
+    "--drop-unknown/--keep-unknown",
+    default=True,
+    show_default=True,
+    help="Leave out images with no value for --color-by (before sampling --max-points), or "
+    "draw them as hollow grey circles.",
+)
 @device_option
 @seed_option
 @click.pass_obj
@@ -189,7 +210,9 @@ def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any)
 
     The data defaults to the run's own (saved in the checkpoint), at the model's resolution
     and channels (a different --image-size or --channels is refused). With fewer images
-    than the perplexity needs it is lowered, and a note says so.
+    than the perplexity needs it is lowered, and a note says so. Groups named by colour
+    words (hair blue, black, blond, ...) are drawn in those colours, others with a
+    qualitative colormap; images without a value are left out unless --keep-unknown.
 
     \b
     Examples:
@@ -233,15 +256,24 @@ def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any)
     color_by = kwargs.pop("color_by")
     max_points = kwargs.pop("max_points")
     groups, names, color_by = _grouping(data, color_by)
-    index = torch.arange(len(data))
-    if len(data) > max_points:
-        index = (
-            torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:max_points]
-            .sort()
-            .values
-        )
+    candidates = torch.arange(len(data))
+    if kwargs.pop("drop_unknown") and groups is not None and bool((groups < 0).any()):
+        candidates = torch.nonzero(groups >= 0).flatten()
         app.console.print(
-            f"capped to {max_points} of {len(data)} images (random, seed {seed}); "
+            f"left out {len(data) - len(candidates)} of {len(data)} images with no "
+            f"{color_by} (--keep-unknown draws them)"
+        )
+        if len(candidates) < 5:
+            raise GentoolError(
+                f"only {len(candidates)} images have a {color_by}; t-SNE needs 5 "
+                "(pass --keep-unknown or other data)."
+            )
+    index = candidates
+    if len(candidates) > max_points:
+        pick = torch.randperm(len(candidates), generator=torch.Generator().manual_seed(seed))
+        index = candidates[pick[:max_points]].sort().values
+        app.console.print(
+            f"capped to {max_points} of {len(candidates)} images (random, seed {seed}); "
             "raise --max-points to show more"
         )
     latents = latent_means(model, data.images[index])
@@ -262,6 +294,119 @@ def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any)
         f"{spec.split} images",
     )
     app.console.print(f"wrote {save_figure(figure, output)}")
+
+
+@plot.command()
+@data_options(default_dataset="digits", split="train")
+@click.option(
+    "-o",
+    "--output",
+    default="augment.png",
+    show_default=True,
+    help="Grid image to write (.png, .jpg, ... by extension); an existing file needs --overwrite.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
+@click.option(
+    "--train-opt",
+    "train_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="The augmentation as given to gentool train: augment=flip,crop,rotate,color and/or "
+    "diffaugment=color,translation,cutout. Repeatable.",
+)
+@click.option(
+    "-n",
+    "--num",
+    "n",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Real images to show (one column each).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1, 32),
+    default=3,
+    show_default=True,
+    help="Augmented draws of the same images (one row each, below the originals).",
+)
+@click.option(
+    "--upscale",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Enlarge the grid K times, nearest neighbour.",
+)
+@seed_option
+@click.pass_obj
+def augment(app: Any, output: str, overwrite: bool, **kwargs: Any) -> None:
+    """Real images of a dataset as the GAN training loop sees them with an augmentation.
+
+    The first row holds -n images of the split as loaded (at --image-size); each further row
+    the same images after the chosen augmentation (gentool.training.augment, the functions
+    the loop calls), a fresh random draw per row. augment= is applied to real images;
+    diffaugment= to real and generated images each time D sees them (shown here on the
+    real ones), after augment= when both are given.
+
+    \b
+    Examples:
+      gentool plot augment --dataset digits --train-opt augment=crop,rotate -o aug.png
+      gentool plot augment --dataset folder --data-root faces/ --train-opt augment=flip,crop
+      gentool plot augment --train-opt diffaugment=translation,cutout --upscale 3
+    """
+    import torch
+
+    from gentool.cli.options import data_spec_from
+    from gentool.cli.sample import check_seed
+    from gentool.config import parse_key_values
+    from gentool.data.base import load_data, to_float
+    from gentool.errors import GentoolError
+    from gentool.images import check_outputs, save_grid
+    from gentool.training.augment import classic_augmentation, diff_augmentation
+
+    seed = check_seed(kwargs.pop("seed"))
+    check_outputs([output], overwrite, images=True)
+    options = parse_key_values(kwargs.pop("train_opts"), "--train-opt")
+    unknown = sorted(set(options) - {"augment", "diffaugment"})
+    if unknown:
+        raise GentoolError(
+            f"--train-opt {unknown[0]} is not an augmentation; plot augment takes "
+            "augment=... and diffaugment=...."
+        )
+    if not options:
+        raise GentoolError(
+            "name the augmentation to show: --train-opt augment=flip,crop (or diffaugment=...)."
+        )
+    steps = []
+    classic = classic_augmentation(options.get("augment"))
+    diff = diff_augmentation(options.get("diffaugment"))
+    if classic is not None:
+        steps.append(classic)
+    if diff is not None:
+        steps.append(diff)
+    if not steps:
+        raise GentoolError("the --train-opt values name no augmentation; e.g. augment=flip,crop.")
+    n, repeats, upscale = kwargs.pop("n"), kwargs.pop("repeats"), kwargs.pop("upscale")
+    data = load_data(data_spec_from(kwargs, split="train"))
+    if len(data) == 0:
+        raise GentoolError("the split holds no images.")
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    real = to_float(data.images[pick.sort().values])
+    torch.manual_seed(seed)  # the augmentations draw from the global generator, as in training
+    rows = [real]
+    with torch.no_grad():
+        for _ in range(repeats):
+            x = real
+            for function in steps:
+                x = function(x)
+            rows.append(x.clamp(-1, 1))
+    described = ", ".join(f"{k}={v}" for k, v in options.items())
+    labels = ["original"] + [f"draw {i + 1}" for i in range(repeats)]
+    save_grid(torch.cat(rows), output, nrow=len(real), row_labels=labels, upscale=upscale)
+    app.console.print(
+        f"wrote {len(real)} {data.name} images and {repeats} augmented draws ({described}) "
+        f"to {output}"
+    )
 
 
 def _grouping(data: Any, color_by: str | None) -> tuple[Any, list[str], str]:
