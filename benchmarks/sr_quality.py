@@ -1,15 +1,21 @@
-"""Super-resolution quality: the shipped upscaler vs bicubic, and the 16->64 face setting.
+"""Super-resolution quality: the shipped upscalers vs bicubic, and the 16->64 face setting.
 
 Sub-commands (run from the project root, ``PYTHONPATH=src`` when not installed)::
 
     python benchmarks/sr_quality.py train-default --out runs/sr-default   # the shipped model
     python benchmarks/sr_quality.py export runs/sr-default                # -> src/gentool/weights/
-    python benchmarks/sr_quality.py photos [--ckpt CKPT] [--lpips-weights FILE]
+    python benchmarks/sr_quality.py train-resnet --out RUN [--resume] [--steps N]  # sr-resnet
+    python benchmarks/sr_quality.py export RUN --dest src/gentool/weights/sr-resnet-x4.safetensors
+    python benchmarks/sr_quality.py photos [--ckpt CKPT ...] [--lpips-weights FILE]
+    python benchmarks/sr_quality.py faces-shipped          # shipped models on the test faces
+    python benchmarks/sr_quality.py picture                # docs/img/sr/crops.png
+    python benchmarks/sr_quality.py memory [--model sr-unet|sr-resnet]   # 4000x3000 on CPU
     python benchmarks/sr_quality.py faces --out runs/sr-faces [--steps N]
 
 ``photos`` evaluates on the held-out 20% of ``../shared/data/sr-photos`` (the images the
-default model never saw: the same seeded split as ``DataSpec(test_fraction=0.2)``) and prints
-PSNR-Y (scale pixels shaved), SSIM-Y and LPIPS for the model and for bicubic upsampling.
+shipped models never saw: the same seeded split as ``DataSpec(test_fraction=0.2)``) and prints
+PSNR-Y (scale pixels shaved), SSIM-Y and LPIPS for bicubic upsampling and, in the same run,
+every shipped upscaler and each ``--ckpt``.
 ``faces`` trains sr-unet 16->64 on the anime faces' train split (pixel + GAN loss) and
 reports MSE and PSNR against bilinear upsampling on the test split, with a picture.
 """
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared" / "data"
@@ -33,7 +40,7 @@ FACES = SHARED / "anime-faces"
 PHOTO_TEST_FRACTION = 0.2
 #: How the shipped default model is trained (see docs/upscale.md).
 DEFAULT_MODEL_OPTIONS = {"scale": 4, "width": 16, "max_width": 128, "depth": 4}
-DEFAULT_TRAIN = {
+DEFAULT_TRAIN: dict[str, Any] = {
     "steps": 1200,
     "batch_size": 16,
     "lr_g": 5e-4,
@@ -42,6 +49,20 @@ DEFAULT_TRAIN = {
     "sample_every": 250,
     "checkpoint_every": 250,
     "extra": {"adv_weight": "0", "pixel": "l1", "patch": "64"},
+}
+
+
+#: The shipped sr-resnet (see docs/upscale.md): 0.37 M parameters, computing at the input size.
+RESNET_MODEL_OPTIONS = {"scale": 4, "width": 48, "blocks": 8}
+RESNET_TRAIN: dict[str, Any] = {
+    "steps": 8000,
+    "batch_size": 16,
+    "lr_g": 4e-4,
+    "beta1": 0.9,
+    "log_every": 50,
+    "sample_every": 1000,
+    "checkpoint_every": 250,
+    "extra": {"adv_weight": "0", "pixel": "l1", "patch": "96", "full_res": "true"},
 }
 
 
@@ -87,6 +108,36 @@ def train_default(args: argparse.Namespace) -> None:
     print(f"trained {ckpt} in {time.perf_counter() - start:.0f} s")
 
 
+def train_resnet(args: argparse.Namespace) -> None:
+    """sr-resnet on the 118 training photos at full resolution (random 96 px crops)."""
+    from gentool.data.base import DataSpec
+    from gentool.training.runner import resume, train
+
+    start = time.perf_counter()
+    if args.resume:
+        ckpt = resume(args.out, steps=args.steps, device="cpu")
+    else:
+        spec = DataSpec(
+            name="folder",
+            root=str(PHOTOS.resolve()),
+            image_size=64,  # only for the fingerprint: full_res crops the photos themselves
+            split="train",
+            test_fraction=PHOTO_TEST_FRACTION,
+        )
+        settings = dict(RESNET_TRAIN)
+        settings["steps"] = args.steps or settings["steps"]
+        ckpt = train(
+            "sr-resnet",
+            model_options=dict(RESNET_MODEL_OPTIONS),
+            data=spec,
+            out=args.out,
+            overwrite=True,
+            device="cpu",
+            **settings,
+        )
+    print(f"trained {ckpt} in {time.perf_counter() - start:.0f} s")
+
+
 def export(args: argparse.Namespace) -> None:
     from gentool.upscale import export_upscaler
 
@@ -95,65 +146,173 @@ def export(args: argparse.Namespace) -> None:
     print(f"wrote {dest} ({dest.stat().st_size / 1e6:.2f} MB)")
 
 
-def photos(args: argparse.Namespace) -> None:
-    """The upscaler vs bicubic on the held-out photos: a table per set and overall."""
-    from gentool.metrics.image_quality import evaluate_upscaler
-    from gentool.upscale import load_upscaler
+def _models(args: argparse.Namespace) -> dict[str, Any]:
+    """``{label: model}``: every shipped upscaler installed (``--shipped``, the default), then
+    each ``--ckpt`` (labelled by its model name and the file)."""
+    from gentool.upscale import SHIPPED_MODELS, _shipped, load_upscaler
 
-    model = load_upscaler(args.ckpt, "cpu")
+    models: dict[str, Any] = {}
+    if args.shipped:
+        for name in reversed(SHIPPED_MODELS):  # older model first
+            if _shipped(name).is_file():
+                models[f"{name} (shipped)"] = load_upscaler(None, "cpu", name)
+    for ckpt in args.ckpt or []:
+        model = load_upscaler(ckpt, "cpu")
+        models[f"{model.PLUGIN_NAME} ({Path(ckpt).name})"] = model
+    return models
+
+
+def photos(args: argparse.Namespace) -> None:
+    """Bicubic and every upscaler on the held-out photos, in one run: a table per set."""
+    from gentool.metrics.image_quality import evaluate_upscaler
+
+    models = _models(args)
     paths = held_out_photos()
-    start = time.perf_counter()
-    result = evaluate_upscaler(model, paths, scale=4, lpips_weights=args.lpips_weights)
-    elapsed = time.perf_counter() - start
-    metrics = list(result["mean"]["model"])
-    groups = {"all": result["rows"]}
-    for row in result["rows"]:
-        groups.setdefault(Path(row["file"]).parent.name, []).append(row)
-    print(f"held-out sr-photos, x4, {len(paths)} images ({elapsed:.0f} s)")
-    print(f"{'set':<11} {'n':>3} {'method':<8} " + " ".join(f"{m:>9}" for m in metrics))
-    for group, rows in groups.items():
-        for name, label in (("baseline", "bicubic"), ("model", "sr-unet")):
-            means = [sum(r[name][m] for r in rows) / len(rows) for m in metrics]
-            print(f"{group:<11} {len(rows):>3} {label:<8} " + " ".join(f"{v:>9.4f}" for v in means))
-    if result["lpips"]:
-        print(f"LPIPS not measured: {result['lpips']}")
+    results: dict[str, Any] = {}
+    times: dict[str, float] = {}
+    for label, model in models.items():
+        start = time.perf_counter()
+        results[label] = evaluate_upscaler(model, paths, scale=4, lpips_weights=args.lpips_weights)
+        times[label] = time.perf_counter() - start
+    first = next(iter(results.values()))
+    metrics = list(first["mean"]["baseline"])
+    load = os.getloadavg()
+    print(
+        f"held-out sr-photos, x4, {len(paths)} images; load average {load[0]:.1f} "
+        f"{load[1]:.1f} {load[2]:.1f}; "
+        + ", ".join(f"{label}: {t:.0f} s" for label, t in times.items())
+    )
+    print(f"{'set':<10} {'n':>3} {'method':<36} " + " ".join(f"{m:>9}" for m in metrics))
+    groups: dict[str, list[int]] = {"all": list(range(len(first["rows"])))}
+    for position, row in enumerate(first["rows"]):
+        groups.setdefault(Path(row["file"]).parent.name, []).append(position)
+    summary: dict[str, Any] = {}
+    for group, index in groups.items():
+        methods = [("bicubic", first, "baseline")]
+        methods += [(label, result, "model") for label, result in results.items()]
+        for label, result, key in methods:
+            rows = [result["rows"][i] for i in index]
+            means = {m: sum(r[key][m] for r in rows) / len(rows) for m in metrics}
+            summary.setdefault(group, {})[label] = means
+            values = " ".join(f"{v:>9.4f}" for v in means.values())
+            print(f"{group:<10} {len(rows):>3} {label:<36} {values}")
+    if first["lpips"]:
+        print(f"LPIPS not measured: {first['lpips']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"summary": summary, "results": results}, indent=2))
+
+
+def shipped_faces(args: argparse.Namespace) -> None:
+    """Bicubic and every upscaler on the anime faces' test split, 16x16 -> 64x64 (PSNR-Y and
+    SSIM-Y with 4 pixels shaved, as on the photos)."""
+    from gentool.data.base import to_float
+    from gentool.metrics.image_quality import psnr_y, rgb_to_y, shave, ssim
+    from gentool.training.image2image import degrade
+
+    models = _models(args)
+    images = _face_data("test").images[: args.limit]
+    scores: dict[str, list[torch.Tensor]] = {"bicubic": []}
+    scores.update({label: [] for label in models})
+    with torch.no_grad():
+        for batch in images.split(50):
+            target = to_float(batch)
+            low = degrade(target, 4)
+            outputs = {"bicubic": F.interpolate(low, scale_factor=4, mode="bicubic")}
+            outputs.update({label: m.upscale(low) for label, m in models.items()})
+            truth = shave(target.add(1).mul(127.5).round(), 4)
+            for label, out in outputs.items():
+                image = shave(out.clamp(-1, 1).add(1).mul(127.5).round(), 4)
+                scores[label].append(
+                    torch.stack(
+                        [psnr_y(image, truth), ssim(rgb_to_y(image), rgb_to_y(truth))], 1
+                    ).double()
+                )
+    print(f"anime faces test split: {len(images)} faces, 16x16 -> 64x64, 4 px shaved")
+    print(f"{'method':<36} {'PSNR-Y':>8} {'SSIM-Y':>8}")
+    for label, parts in scores.items():
+        values = torch.cat(parts).mean(0)
+        print(f"{label:<36} {values[0]:>8.2f} {values[1]:>8.4f}")
+
+
+def _photo_image(width: int, height: int) -> Any:
+    """A ``width x height`` RGB picture made from a real held-out photo (its bicubic
+    enlargement: real photo content, for timing; not for quality)."""
+    from PIL import Image
+
+    photo = Image.open(held_out_photos()[-1]).convert("RGB")
+    return photo.resize((width, height), Image.Resampling.BICUBIC)
 
 
 def memory(args: argparse.Namespace) -> None:
-    """Peak RSS and time of upscaling one large synthetic image on the CPU."""
+    """Time, seconds per input megapixel and peak RSS of upscaling one large image on the CPU
+    (one model per process: peak RSS only grows)."""
     import resource
 
     import numpy as np
     from PIL import Image
 
-    from gentool.upscale import load_upscaler, upscale_image
+    from gentool.upscale import count_tiles, load_upscaler, upscale_image
 
     if args.stub:
         # The same tiling, blending and file code around a near-free network of the same
-        # scale: measures the pipeline's memory without hours of CPU convolutions.
+        # scale: measures the pipeline's memory without the convolutions.
         from gentool.models.srunet import SrUnet, SrUnetConfig
 
         model: Any = SrUnet(SrUnetConfig(width=1, max_width=1, depth=1, with_discriminator=False))
         model.eval()
+        label = "stub"
+    elif args.ckpt:
+        model = load_upscaler(args.ckpt, "cpu")
+        label = str(args.ckpt)
     else:
-        model = load_upscaler(None, "cpu")
-    rng = np.random.default_rng(0)
-    coarse = rng.integers(0, 256, (args.height // 8, args.width // 8, 3), dtype=np.uint8)
-    img = Image.fromarray(coarse).resize((args.width, args.height), Image.Resampling.BICUBIC)
+        model = load_upscaler(None, "cpu", args.model)
+        label = f"{model.PLUGIN_NAME} (shipped)"
+    if args.synthetic:
+        rng = np.random.default_rng(0)
+        coarse = rng.integers(0, 256, (args.height // 8, args.width // 8, 3), dtype=np.uint8)
+        img = Image.fromarray(coarse).resize((args.width, args.height), Image.Resampling.BICUBIC)
+    else:
+        img = _photo_image(args.width, args.height)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     out = upscale_image(model, img, tile=args.tile, overlap=16)
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     output_mb = out.width * out.height * 3 / 2**20
+    load = os.getloadavg()
+    tiles = count_tiles(args.height, args.width, args.tile, 16)
+    megapixels = args.width * args.height / 1e6
     print(
-        f"{'stub' if args.stub else 'default'} model, "
-        f"{args.width}x{args.height} -> {out.width}x{out.height}, tile {args.tile}: "
-        f"{elapsed:.0f} s, peak RSS {peak:.0f} MiB (before {before:.0f} MiB; the output "
-        f"picture alone is {output_mb:.0f} MiB)"
+        f"{label}, {args.width}x{args.height} -> {out.width}x{out.height}, tile {args.tile} "
+        f"({tiles} tiles), {torch.get_num_threads()} threads: {elapsed:.0f} s "
+        f"({elapsed / megapixels:.1f} s per input megapixel), peak RSS {peak:.0f} MiB (before "
+        f"{before:.0f} MiB; the output picture alone is {output_mb:.0f} MiB); load average "
+        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
+
+
+def picture(args: argparse.Namespace) -> None:
+    """A crop of a held-out photo: bicubic | each shipped model | ground truth, with headers."""
+    from gentool.images import save_grid
+    from gentool.metrics.image_quality import _read_rgb
+    from gentool.training.image2image import degrade
+    from gentool.upscale import upscale_array
+
+    models = _models(args)
+    path = held_out_photos()[args.index]
+    hr = _read_rgb(path)
+    top, left, side = args.top, args.left, args.side
+    hr = hr[:, top : top + side, left : left + side].unsqueeze(0) / 127.5 - 1
+    low = degrade(hr, 4)
+    columns = [F.interpolate(low, scale_factor=4, mode="bicubic").clamp(-1, 1)]
+    low_image = low[0].permute(1, 2, 0).add(1).div(2).numpy()
+    for model in models.values():
+        out = upscale_array(model, low_image)
+        columns.append(torch.from_numpy(out).permute(2, 0, 1)[None].float() / 127.5 - 1)
+    columns.append(hr)
+    labels = ["bicubic", *(label.split(" ")[0] for label in models), "ground truth"]
+    save_grid(torch.cat(columns), args.out, nrow=len(columns), column_labels=labels)
+    print(f"wrote {args.out} ({path.parent.name}/{path.name}, {side} px crop at {left},{top})")
 
 
 def _face_data(split: str) -> Any:
@@ -166,7 +325,6 @@ def _face_data(split: str) -> Any:
 
 def faces(args: argparse.Namespace) -> None:
     """Train sr-unet 16->64 (L1 + LSGAN PatchGAN) and compare it with bilinear on the test split."""
-    import torch.nn.functional as F
 
     from gentool.data.base import DataSpec, to_float
     from gentool.images import save_grid
@@ -242,20 +400,43 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.set_defaults(func=train_default)
+    p = sub.add_parser("train-resnet", help="train sr-resnet on full-resolution photo crops")
+    p.add_argument("--out", default="runs/sr-resnet")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.set_defaults(func=train_resnet)
     p = sub.add_parser("export", help="write a run's generator as the shipped weights")
     p.add_argument("run")
     p.add_argument("--dest", default=str(ROOT / "src/gentool/weights/sr-unet-x4.safetensors"))
     p.set_defaults(func=export)
-    p = sub.add_parser("photos", help="default upscaler vs bicubic on held-out photos")
-    p.add_argument("--ckpt", default=None, help="an image2image checkpoint [default: shipped]")
+    p = sub.add_parser("photos", help="bicubic and the upscalers on the held-out photos")
+    p.add_argument("--ckpt", action="append", help="also an image2image checkpoint (repeatable)")
+    p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")
     p.add_argument("--lpips-weights", default=None, help="torchvision alexnet weights file")
     p.add_argument("--json", default=None)
     p.set_defaults(func=photos)
-    p = sub.add_parser("memory", help="peak memory of upscaling a large image on the CPU")
+    p = sub.add_parser("faces-shipped", help="bicubic and the upscalers on the test faces")
+    p.add_argument("--ckpt", action="append", help="also an image2image checkpoint (repeatable)")
+    p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")
+    p.add_argument("--limit", type=int, default=800, help="test images to measure")
+    p.set_defaults(func=shipped_faces)
+    p = sub.add_parser("picture", help="crop comparison: bicubic | models | ground truth")
+    p.add_argument("--ckpt", action="append", help="also an image2image checkpoint (repeatable)")
+    p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")
+    p.add_argument("--index", type=int, default=0, help="which held-out photo")
+    p.add_argument("--top", type=int, default=100)
+    p.add_argument("--left", type=int, default=100)
+    p.add_argument("--side", type=int, default=128)
+    p.add_argument("--out", default=str(ROOT / "docs/img/sr/crops.png"))
+    p.set_defaults(func=picture)
+    p = sub.add_parser("memory", help="time and peak memory of upscaling a large image (CPU)")
     p.add_argument("--width", type=int, default=4000)
     p.add_argument("--height", type=int, default=3000)
     p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--model", default=None, help="a shipped model [default: the best]")
+    p.add_argument("--ckpt", default=None, help="an image2image checkpoint instead")
     p.add_argument("--stub", action="store_true", help="a near-free network of the same scale")
+    p.add_argument("--synthetic", action="store_true", help="smooth noise instead of a photo")
     p.set_defaults(func=memory)
     p = sub.add_parser("faces", help="16->64 anime faces: train briefly, compare with bilinear")
     p.add_argument("--out", default="runs/sr-faces")

@@ -1,8 +1,9 @@
 """Upscaling image files with an image2image model: what ``gentool upscale`` calls.
 
-* **The model**: a checkpoint of the ``image2image`` family, or with none the default 4x
-  upscaler shipped inside the package (``gentool/weights/sr-unet-x4.safetensors``, fp16
-  weights cast back to float32 when loaded).
+* **The model**: a checkpoint of the ``image2image`` family, or one of the 4x upscalers
+  shipped inside the package (:data:`SHIPPED_MODELS`: ``gentool/weights/sr-resnet-x4`` and
+  ``sr-unet-x4.safetensors``, fp16 weights cast back to float32 when loaded); with neither
+  named, the best shipped one (the first of :data:`SHIPPED_MODELS` that is installed).
 * **Any size, bounded memory**: the image is cut into ``tile x tile`` input tiles that
   overlap by ``overlap`` pixels; each tile is upscaled alone and the tiles are blended with
   weights that ramp linearly across the overlaps, so seams do not show. Tiles are processed
@@ -26,7 +27,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -44,8 +45,11 @@ from gentool.models.base import model_from_checkpoint
 from gentool.models.srunet import Image2ImageModel
 from gentool.runtime import resolve_device
 
-#: The model used when no checkpoint is given, inside the package.
-DEFAULT_WEIGHTS = "sr-unet-x4.safetensors"
+#: The upscalers shipped inside the package (``gentool/weights/``), best first: with no
+#: checkpoint and no ``--model``, the first one installed is used.
+SHIPPED_MODELS = {"sr-resnet": "sr-resnet-x4.safetensors", "sr-unet": "sr-unet-x4.safetensors"}
+#: The older name of the sr-unet weights file (kept for callers that import it).
+DEFAULT_WEIGHTS = SHIPPED_MODELS["sr-unet"]
 #: Largest input accepted (pixels); larger declared sizes are refused before decoding.
 MAX_INPUT_PIXELS = 64_000_000
 #: Suffixes of output formats that keep 16-bit grey.
@@ -54,23 +58,50 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 # --- the model -------------------------------------------------------------------------------
+def _shipped(name: str) -> Any:
+    return resources.files("gentool").joinpath("weights", SHIPPED_MODELS[name])
+
+
+def default_model_name() -> str:
+    """The best shipped upscaler that is installed (the first of :data:`SHIPPED_MODELS`)."""
+    for name in SHIPPED_MODELS:
+        if _shipped(name).is_file():
+            return name
+    raise GentoolError(
+        "no shipped upscaler is installed with this gentool "
+        f"({', '.join(SHIPPED_MODELS.values())} missing); reinstall gentool or pass --ckpt."
+    )
+
+
 @contextmanager
-def default_weights_path() -> Iterator[Path]:
-    """The shipped default weights as a real file (``importlib.resources``)."""
-    ref = resources.files("gentool").joinpath("weights", DEFAULT_WEIGHTS)
+def default_weights_path(name: str | None = None) -> Iterator[Path]:
+    """A shipped model's weights as a real file (``importlib.resources``); with no ``name``,
+    the best one installed."""
+    if name is None:
+        name = default_model_name()
+    elif name not in SHIPPED_MODELS:
+        raise GentoolError(
+            f"no shipped upscaler '{name}'; choose one of {', '.join(SHIPPED_MODELS)}."
+        )
+    ref = _shipped(name)
     if not ref.is_file():
         raise GentoolError(
-            f"the default upscaler {DEFAULT_WEIGHTS} is missing from this gentool "
+            f"the shipped upscaler {SHIPPED_MODELS[name]} is missing from this gentool "
             "installation; reinstall gentool or pass --ckpt."
         )
     with resources.as_file(ref) as path:
         yield path
 
 
-def load_upscaler(ckpt: str | Path | None = None, device: str = "auto") -> Image2ImageModel:
-    """An image2image model from ``ckpt`` (file or run folder), or the shipped default."""
+def load_upscaler(
+    ckpt: str | Path | None = None, device: str = "auto", model_name: str | None = None
+) -> Image2ImageModel:
+    """An image2image model from ``ckpt`` (file or run folder), or a shipped one: the one
+    named by ``model_name`` (a key of :data:`SHIPPED_MODELS`), else the best installed."""
+    if ckpt is not None and model_name is not None:
+        raise GentoolError("pass a checkpoint or a shipped model name, not both.")
     if ckpt is None:
-        with default_weights_path() as path:
+        with default_weights_path(model_name) as path:
             checkpoint = load_checkpoint(path)
     else:
         checkpoint = load_checkpoint(ckpt)
@@ -141,11 +172,13 @@ def upscale_array(
     tile: int = 256,
     overlap: int = 16,
     out_dtype: Any = np.uint8,
+    progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Upscale ``(H, W, C)`` float32 in [0, 1] to ``(H*s, W*s, C)`` of ``out_dtype``.
 
     ``C`` must be the model's channel count. Tiles of ``tile`` input pixels overlapping by
     ``overlap`` are blended with linear ramps; one row of tiles is in flight at a time.
+    ``progress(1)`` is called after every tile (:func:`count_tiles` tells how many).
     """
     if tile < 1 or overlap < 0:
         raise GentoolError("tile must be >= 1 and overlap >= 0.")
@@ -182,6 +215,8 @@ def upscale_array(
             region = band[:, :, x0 * s : (x0 + tw) * s]
             region[:channels] += high * weight
             region[channels] += weight
+            if progress is not None:
+                progress(1)
         # Rows above the next band's top are final; the rest is carried into the next band.
         done = (ys[row + 1] - y0) * s if row + 1 < len(ys) else th * s
         values = band[:channels, :done]  # normalised and quantised in place
@@ -191,6 +226,11 @@ def upscale_array(
         carry = band[:, done:].clone() if row + 1 < len(ys) else None
         del band
     return output
+
+
+def count_tiles(height: int, width: int, tile: int = 256, overlap: int = 16) -> int:
+    """How many tiles :func:`upscale_array` cuts an ``height x width`` image into."""
+    return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -291,8 +331,11 @@ def upscale_image(
     tile: int = 256,
     overlap: int = 16,
     sixteen: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> Image.Image:
-    """Upscale a PIL image of any mode; returns L, I;16, LA, RGB or RGBA."""
+    """Upscale a PIL image of any mode; returns L, I;16, LA, RGB or RGBA.
+
+    ``progress(1)`` is called after every tile (:func:`count_tiles` of the image's size)."""
     decoded = decode_input(img)
     colour = decoded.colour
     channels = int(model.config.channels)
@@ -302,7 +345,9 @@ def upscale_image(
         colour = colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
     wide = decoded.sixteen_bit and sixteen
     out_dtype = np.uint16 if wide else np.uint8
-    result = upscale_array(model, colour, tile=tile, overlap=overlap, out_dtype=out_dtype)
+    result = upscale_array(
+        model, colour, tile=tile, overlap=overlap, out_dtype=out_dtype, progress=progress
+    )
     if decoded.grey and result.shape[2] == 3:
         # The model saw a grey image as RGB; its three outputs agree closely: average them.
         result = result.astype(np.float32).mean(2, keepdims=True).round().astype(out_dtype)

@@ -24,7 +24,15 @@ from gentool.cli.options import device_option
     "--ckpt",
     type=click.Path(path_type=str),
     default=None,
-    help="An image2image checkpoint [default: the 4x model shipped with gentool].",
+    help="An image2image checkpoint [default: a 4x model shipped with gentool, see --model].",
+)
+@click.option(
+    "--model",
+    "model_name",
+    type=click.Choice(["sr-resnet", "sr-unet"]),
+    default=None,
+    help="Which upscaler shipped with gentool to use [default: the best installed, sr-resnet "
+    "when present]; not with --ckpt.",
 )
 @click.option(
     "--scale", type=click.IntRange(2, 8), default=4, help="Upscaling factor (must match the model)."
@@ -49,6 +57,7 @@ def upscale(
     inputs: tuple[str, ...],
     output: str | None,
     ckpt: str | None,
+    model_name: str | None,
     scale: int,
     tile: int,
     overlap: int,
@@ -60,6 +69,7 @@ def upscale(
     Grey, palette, RGBA (alpha resized with bicubic) and 16-bit grey images are kept in
     their kind; inputs over 64 megapixels and files that are not images are refused. An
     animated image (GIF, APNG, WebP) is upscaled from its first frame only, with a warning.
+    Large inputs and several files show a progress bar over tiles and files.
 
     Outputs are PNG named NAME_x4.png (folders keep their sub-folders), or take the format
     of the -o file name's extension. Every output is checked before any work: an existing
@@ -72,11 +82,14 @@ def upscale(
       gentool upscale photo.png                      # writes photo_x4.png
       gentool upscale photos/ -o big/                # a folder at once
       gentool upscale scan.tif --ckpt runs/sr/ckpt.safetensors --tile 128
+      gentool upscale photo.png --model sr-unet      # the older shipped model
     """
     from gentool.errors import GentoolError
     from gentool.images import check_outputs, refuse_collisions
-    from gentool.upscale import check_image, load_upscaler, open_image, save_image, upscale_image
+    from gentool.upscale import check_image, load_upscaler
 
+    if ckpt is not None and model_name is not None:
+        raise GentoolError("--model picks a shipped upscaler; it does not apply with --ckpt.")
     if overlap >= tile:
         raise GentoolError(f"--overlap ({overlap}) must be smaller than --tile ({tile}).")
     jobs = plan_jobs(inputs, output, scale)
@@ -84,20 +97,76 @@ def upscale(
     check_outputs([target for _, target in jobs], overwrite, images=True)
     for source, _ in jobs:
         check_image(source)
-    model = load_upscaler(ckpt, device)
+    model = load_upscaler(ckpt, device, model_name)
     if model.scale != scale:
         raise GentoolError(
             f"this model upscales by {model.scale}, not {scale}; pass --scale {model.scale} "
             "or another --ckpt."
         )
-    for source, target in jobs:
-        img = open_image(source)
-        result = upscale_image(model, img, tile=tile, overlap=overlap)
-        save_image(result, target)
-        app.console.print(
-            f"{source} ({img.width}x{img.height} {img.mode}) -> {target} "
-            f"({result.width}x{result.height} {result.mode})"
-        )
+    run_jobs(app.console, model, jobs, tile, overlap)
+
+
+#: Inputs of at least this many tiles get a progress bar even when they are alone.
+PROGRESS_MIN_TILES = 4
+
+
+def run_jobs(
+    console: Any, model: Any, jobs: list[tuple[Path, Path]], tile: int, overlap: int
+) -> None:
+    """Upscale and save every job, with a rich progress bar over files and tiles when the
+    work is large (several files, or an image of :data:`PROGRESS_MIN_TILES` tiles or more)."""
+    from PIL import Image
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from gentool.upscale import count_tiles, open_image, save_image, upscale_image
+
+    sizes = []
+    for source, _ in jobs:
+        with Image.open(source) as header:  # already checked by check_image
+            sizes.append(header.size)
+    tiles = [count_tiles(h, w, tile, overlap) for w, h in sizes]
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=len(jobs) == 1 and tiles[0] < PROGRESS_MIN_TILES,
+        transient=False,
+    )
+    with progress:
+        files_task = progress.add_task("files", total=len(jobs)) if len(jobs) > 1 else None
+        for (source, target), count in zip(jobs, tiles, strict=True):
+            tiles_task = progress.add_task(f"tiles of {source.name}", total=count)
+
+            def advance(n: int, task: Any = tiles_task) -> None:
+                progress.advance(task, n)
+
+            img = open_image(source)
+            result = upscale_image(
+                model,
+                img,
+                tile=tile,
+                overlap=overlap,
+                progress=advance,
+            )
+            save_image(result, target)
+            progress.remove_task(tiles_task)
+            if files_task is not None:
+                progress.advance(files_task)
+            progress.console.print(
+                f"{source} ({img.width}x{img.height} {img.mode}) -> {target} "
+                f"({result.width}x{result.height} {result.mode})"
+            )
 
 
 def plan_jobs(inputs: tuple[str, ...], output: str | None, scale: int) -> list[tuple[Path, Path]]:

@@ -9,6 +9,7 @@ from gentool.models.cyclegan import CycleGan
 from gentool.models.dcgan import Dcgan
 from gentool.models.infogan import Infogan
 from gentool.models.mlp_gan import MlpGan
+from gentool.models.srresnet import SrResnet
 from gentool.models.srunet import SrUnet
 from gentool.models.vae import ConvVae
 from gentool.models.vae_mlp import MlpVae
@@ -16,4 +17,4 @@ from gentool.models.vae_mlp import MlpVae
 
 @hookimpl
 def gentool_register_models() -> list[type[ModelPlugin]]:
-    return [Dcgan, MlpGan, Acgan, Infogan, ConvVae, MlpVae, SrUnet, CycleGan]
+    return [Dcgan, MlpGan, Acgan, Infogan, ConvVae, MlpVae, SrUnet, SrResnet, CycleGan]

@@ -41,6 +41,7 @@ from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.models.srunet import Image2ImageModel
+from gentool.training import sr_data
 from gentool.training.base import Trainer, make_optimizer
 
 
@@ -95,12 +96,28 @@ class Image2ImageTrainer(Trainer):
 
     def __init__(self, model: Image2ImageModel, data: Any, settings: Any, **kwargs: Any) -> None:
         super().__init__(model, data, settings, **kwargs)
+        # --train-opt over the model's defaults (sr-resnet: adv_weight=0, full_res=true); the
+        # full-resolution data path's keys are read by training/sr_data.py.
+        extra, data_extra = sr_data.split_options(
+            dict(settings.extra), dict(getattr(model, "DEFAULT_TRAIN_OPTIONS", {}))
+        )
         self.options: Image2ImageOptions = build_config(
-            Image2ImageOptions, dict(settings.extra), what="--train-opt"
+            Image2ImageOptions, extra, what="--train-opt"
+        )
+        self.data_options: sr_data.SrDataOptions = build_config(
+            sr_data.SrDataOptions, data_extra, what="--train-opt"
         )
         scale = model.scale
-        size = data.image_size
-        self.patch = self.options.patch or min(64, size)
+        native = None
+        if self.data_options.full_res:  # crops of the photos at their own resolution
+            native = sr_data.load_native(list(data.files), data.channels)
+            size = min(min(image.shape[-2:]) for image in native)
+            self.patch = self.options.patch or min(96, size // scale * scale)
+        else:
+            size = data.image_size
+            self.patch = self.options.patch or min(64, size)
+        if self.patch > size and native is not None:
+            sr_data.PatchSampler(native, self.patch, 0, files=list(data.files))  # names it
         if self.patch > size:
             raise GentoolError(
                 f"--train-opt patch={self.patch} is larger than the images ({size}); "
@@ -117,6 +134,16 @@ class Image2ImageTrainer(Trainer):
                 f"--train-opt patch={self.patch} must be a multiple of the scale ({scale}) "
                 f"and at least {2 * scale}."
             )
+        self.native: sr_data.PatchSampler | None = None
+        if native is not None:
+            seed = settings.seed + 7919 * self.world.rank
+            self.native = sr_data.PatchSampler(
+                native, self.patch, seed, self.options.augment, list(data.files)
+            )
+            if self.device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(self.device)
+                if self.native.nbytes < free // 4:  # crops are then cut on the GPU
+                    self.native.to(self.device)
         self.adversarial = self.options.adv_weight > 0
         if self.adversarial and (self.loss is None or model.discriminator is None):
             raise GentoolError("adv_weight > 0 needs a GAN loss and a discriminator.")
@@ -133,7 +160,10 @@ class Image2ImageTrainer(Trainer):
         rows = min(self.options.sample_rows, len(data))
         side = min(size, max(self.patch, 64)) // scale * scale
         top = (size - side) // 2
-        self.fixed_targets = to_float(data.images[:rows, :, top : top + side, top : top + side])
+        if self.native is not None:
+            self.fixed_targets = to_float(self.native.centre_crops(rows, side).cpu())
+        else:
+            self.fixed_targets = to_float(data.images[:rows, :, top : top + side, top : top + side])
 
     def unused_settings(self) -> tuple[str, ...]:
         # One D update per step; no EMA copy; no discriminator without an adversarial term.
@@ -148,6 +178,10 @@ class Image2ImageTrainer(Trainer):
     # --- data -----------------------------------------------------------------------------
     def batch(self) -> dict[str, torch.Tensor]:
         idx = self.sampler.next_indices()
+        if self.native is not None:  # full_res: crops cut where the photos are held
+            crops = self.native.crops(idx.tolist())
+            target = to_float(crops.to(self.device, non_blocking=True))
+            return {"target": target, "low": degrade(target, self.model.scale)}
         images = self.data.images[idx]  # (B, C, S, S) uint8
         size, patch = images.shape[-1], self.patch
         tops = torch.randint(0, size - patch + 1, (len(idx),)).tolist()
@@ -169,6 +203,13 @@ class Image2ImageTrainer(Trainer):
             )
         target = to_float(crops.to(self.device, non_blocking=True))
         return {"target": target, "low": degrade(target, self.model.scale)}
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        return {} if self.native is None else {sr_data.STATE_KEY: self.native.state()}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        if self.native is not None:
+            self.native.load_state(tensors.get(sr_data.STATE_KEY))
 
     # --- one step -------------------------------------------------------------------------
     def _set_learning_rates(self) -> None:

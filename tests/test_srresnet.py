@@ -1,0 +1,239 @@
+"""sr-resnet (low-resolution-space SR network) and the full-resolution SR data path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from gentool.checkpoint import load_checkpoint
+from gentool.data.base import DataSpec
+from gentool.errors import GentoolError
+from gentool.metrics.image_quality import evaluate_upscaler
+from gentool.models.srresnet import SrResnet, SrResnetConfig
+from gentool.training.runner import resume, train
+from gentool.training.sr_data import STATE_KEY, PatchSampler
+from gentool.upscale import export_upscaler, load_upscaler, upscale_array, upscale_image
+
+TINY = dict(SrResnet.TEST_OPTIONS)
+
+
+def trained_like(config: SrResnetConfig, seed: int = 0) -> SrResnet:
+    """A model whose tail is not zero (not plain bicubic), in eval mode."""
+    torch.manual_seed(seed)
+    model = SrResnet(config)
+    torch.nn.init.normal_(model.generator.last.weight, 0, 0.05)
+    return model.eval()
+
+
+# --- the model -------------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+@pytest.mark.parametrize("upsampler", ["shuffle", "progressive"])
+@pytest.mark.parametrize("size", [(1, 1), (5, 7), (13, 29)])
+def test_any_scale_and_size(scale: int, upsampler: str, size: tuple[int, int]) -> None:
+    model = trained_like(SrResnetConfig(scale=scale, upsampler=upsampler, width=4, blocks=1))
+    with torch.no_grad():
+        out = model.upscale(torch.rand(2, 3, *size) * 2 - 1)
+    assert out.shape == (2, 3, size[0] * scale, size[1] * scale)
+    assert out.min() >= -1 and out.max() <= 1
+
+
+@pytest.mark.parametrize("skip", ["bicubic", "bilinear"])
+def test_untrained_model_is_plain_interpolation(skip: str) -> None:
+    model = SrResnet(SrResnetConfig(width=4, blocks=2, skip=skip)).eval()
+    low = torch.rand(1, 3, 9, 11) * 2 - 1
+    with torch.no_grad():
+        out = model.upscale(low)
+    expected = F.interpolate(low, scale_factor=4, mode=skip, align_corners=False).clamp(-1, 1)
+    torch.testing.assert_close(out, expected)
+
+
+def test_sizes_span_100k_to_1_5m_parameters_and_work_at_input_resolution() -> None:
+    def count(**options: Any) -> int:
+        model = SrResnet(SrResnetConfig(**options))
+        return sum(p.numel() for p in model.generator_parameters())
+
+    assert 100_000 < count(width=32, blocks=6) < 150_000
+    assert 1_000_000 < count(width=64, blocks=16, upsampler="progressive") < 1_600_000
+    model = SrResnet(SrResnetConfig(width=8, blocks=2))
+    seen: list[tuple[int, ...]] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o: seen.append(tuple(o.shape[-2:])))
+        for m in model.generator.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        model.upscale(torch.zeros(1, 3, 10, 12))
+    for hook in hooks:
+        hook.remove()
+    assert set(seen) == {(10, 12)}  # every convolution at the input size (shuffle tail)
+
+
+def test_bad_options_and_losses_are_one_line_errors() -> None:
+    for options, word in (
+        ({"scale": 5}, "scale"),
+        ({"upsampler": "deconv"}, "upsampler"),
+        ({"skip": "nearest"}, "skip"),
+        ({"res_scale": 0}, "res_scale"),
+    ):
+        with pytest.raises(GentoolError, match=word):
+            SrResnet.configure(options)
+
+    class NoBatchNorm:
+        ALLOWS_BATCHNORM = False
+
+    with pytest.raises(GentoolError, match="BatchNorm"):
+        SrResnet.configure({"with_discriminator": True}, loss=NoBatchNorm())
+    model = SrResnet(SrResnetConfig(width=4, blocks=1))
+    with pytest.raises(GentoolError, match="with_discriminator"):
+        model.discriminate(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 16, 16))
+
+
+def test_conditional_discriminator_sees_the_enlarged_input() -> None:
+    model = SrResnet(SrResnetConfig(width=4, blocks=1, d_width=4, with_discriminator=True))
+    low = torch.rand(2, 3, 8, 8) * 2 - 1
+    scores = model.discriminate(model.upsample_input(low), model.upscale(low))
+    assert scores.shape[0] == 2 and scores.shape[1] == 1
+
+
+def test_tiling_matches_a_single_pass_and_odd_inputs_work() -> None:
+    model = trained_like(SrResnetConfig(width=8, blocks=2))
+    rng = np.random.default_rng(0)
+    image = rng.random((40, 52, 3), dtype=np.float32)
+    whole = upscale_array(model, image, tile=64, overlap=8).astype(np.int16)
+    tiled = upscale_array(model, image, tile=24, overlap=8).astype(np.int16)
+    diff = np.abs(whole - tiled)
+    assert tiled.shape == (160, 208, 3) and diff.mean() < 1.0
+    grey = Image.fromarray((image[:, :, 0] * 255).astype(np.uint8), "L")
+    assert upscale_image(model, grey).mode == "L"
+    rgba = Image.fromarray((image * 255).astype(np.uint8)).convert("RGBA")
+    assert upscale_image(model, rgba).size == (208, 160)
+    wide = Image.fromarray((image[:, :, 0] * 65535).astype(np.uint16))
+    assert upscale_image(model, wide).mode in ("I;16", "I")
+    assert upscale_image(model, Image.new("RGB", (1, 1))).size == (4, 4)
+
+
+# --- the full-resolution data path -----------------------------------------------------------
+def photo_folder(root: Path) -> Path:
+    """Ten images of different sizes (smooth noise, so crops differ)."""
+    rng = np.random.default_rng(1)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(10):
+        height, width = 40 + 4 * i, 56 - 2 * i
+        coarse = rng.integers(0, 256, (height // 4, width // 4, 3), dtype=np.uint8)
+        img = Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC)
+        img.save(root / f"p{i}.png")
+    return root
+
+
+def sr_train(root: Path, out: Path, steps: int, **extra: str) -> Path:
+    return train(
+        "sr-resnet",
+        model_options=dict(TINY),
+        data=DataSpec(name="folder", root=str(root), image_size=16, test_fraction=0.2),
+        out=str(out),
+        overwrite=True,
+        device="cpu",
+        steps=steps,
+        batch_size=4,
+        log_every=1,
+        sample_every=100,
+        checkpoint_every=100,
+        extra={"patch": "24", **extra},
+    )
+
+
+def test_crops_are_native_pixels_of_images_of_any_size() -> None:
+    images = [(torch.rand(3, h, w) * 255).to(torch.uint8) for h, w in [(30, 50), (70, 24)]]
+    sampler = PatchSampler(images, 24, seed=0, augment=False)
+    crops = sampler.crops([0, 1, 1, 0])
+    assert crops.shape == (4, 3, 24, 24) and crops.dtype == torch.uint8
+    for crop, i in zip(crops, [0, 1, 1, 0], strict=True):
+        windows = images[i].unfold(1, 24, 1).unfold(2, 24, 1)  # (3, nh, nw, 24, 24)
+        match = (windows == crop[:, None, None]).flatten(3).all(-1).all(0)
+        assert bool(match.any())  # an exact window of the original: no resize
+    state = sampler.state()
+    again = sampler.crops([0, 1])
+    sampler.load_state(state)
+    assert torch.equal(sampler.crops([0, 1]), again)
+    with pytest.raises(GentoolError, match="smaller than the 40-pixel"):
+        PatchSampler(images, 40, seed=0)
+
+
+def test_sr_resnet_trains_on_full_resolution_crops_and_upscales(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "photos")
+    out = tmp_path / "run"
+    ckpt = sr_train(root, out, 3)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3] and "loss_d" not in log[-1]  # L1 only
+    saved = load_checkpoint(ckpt)
+    assert f"trainer.{STATE_KEY}" in saved.tensors
+    assert saved.meta["model"] == "sr-resnet" and "pickle" not in saved.meta
+    model = load_upscaler(ckpt, "cpu")
+    assert model.scale == 4 and model.discriminator is None
+    result = evaluate_upscaler(model, [root / "p0.png"], scale=4)
+    assert set(result["mean"]) == {"model", "baseline"}
+    small = export_upscaler(out, tmp_path / "small.safetensors")
+    exported = load_upscaler(small, "cpu")
+    low = torch.rand(1, 3, 6, 5) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(exported.upscale(low), model.upscale(low), atol=2e-3, rtol=0)
+
+
+def test_full_resolution_resume_is_bit_identical(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "photos")
+    # A constant learning rate: a cosine schedule follows the total steps, which the resume
+    # changes here (3 -> 6), so only a constant schedule can match the straight run.
+    straight = sr_train(root, tmp_path / "straight", 6, lr_schedule="constant")
+    sr_train(root, tmp_path / "split", 3, lr_schedule="constant")
+    resume(tmp_path / "split", steps=6)
+
+    def state(path: Path) -> dict[str, torch.Tensor]:
+        tensors = load_checkpoint(path).tensors
+        return {k: v for k, v in tensors.items() if k.startswith(("model.", "optim.", "trainer."))}
+
+    a, b = state(straight), state(tmp_path / "split" / "ckpt.safetensors")
+    assert a.keys() == b.keys() and f"trainer.{STATE_KEY}" in a
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_adversarial_term_through_the_shared_loop(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "photos")
+    out = tmp_path / "gan"
+    train(
+        "sr-resnet",
+        loss="ls",
+        model_options={**TINY, "with_discriminator": True},
+        data=DataSpec(name="folder", root=str(root), image_size=16),
+        out=str(out),
+        device="cpu",
+        steps=2,
+        batch_size=4,
+        log_every=1,
+        extra={"patch": "24", "adv_weight": "0.01"},
+    )
+    assert '"loss_d"' in (out / "log.jsonl").read_text()
+
+
+def test_full_res_refusals_are_one_line(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "photos")
+    with pytest.raises(GentoolError, match="smaller than the 96-pixel"):
+        sr_train(root, tmp_path / "big", 1, patch="96")
+    with pytest.raises(GentoolError, match="files of a folder dataset"):
+        train(
+            "sr-resnet",
+            model_options=dict(TINY),
+            data=DataSpec(name="digits", image_size=16, limit=16),
+            out=str(tmp_path / "digits"),
+            device="cpu",
+            steps=1,
+            batch_size=4,
+        )
+    with pytest.raises(GentoolError, match="adv_weight"):
+        sr_train(root, tmp_path / "noD", 1, adv_weight="0.1")
