@@ -102,8 +102,8 @@ def save_grid(
 # --- labels, enlargement and panels --------------------------------------------------------------
 
 #: Text colour and background of label margins, for L and RGB pictures.
-_INK = {"L": 0, "RGB": (0, 0, 0)}
-_PAPER = {"L": 255, "RGB": (255, 255, 255)}
+_INK: dict[str, int | tuple[int, int, int]] = {"L": 0, "RGB": (0, 0, 0)}
+_PAPER: dict[str, int | tuple[int, int, int]] = {"L": 255, "RGB": (255, 255, 255)}
 
 
 def label_font(cell: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

@@ -308,7 +308,7 @@ def x_scale(run: str | Path, x: str) -> tuple[float, str]:
     if x == "steps":
         return 1.0, "training step"
     config = _read_config(Path(run))
-    batch = config.get("train.batch_size")
+    batch: Any = config.get("train.batch_size")
     if not _is_number(batch) or batch <= 0:
         raise GentoolError(
             f"{run}: its config.json records no train.batch_size, so --x {x} cannot be drawn; "
@@ -316,7 +316,7 @@ def x_scale(run: str | Path, x: str) -> tuple[float, str]:
         )
     if x == "images":
         return float(batch), "images seen (step x batch size)"
-    count = config.get("data.num_images")
+    count: Any = config.get("data.num_images")
     if not _is_number(count) or count <= 0:
         raise GentoolError(
             f"{run}: its config.json records no data.num_images, so --x epochs cannot be "

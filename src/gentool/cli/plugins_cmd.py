@@ -43,7 +43,7 @@ class OptionInfo:
     flag: str
 
 
-def field_help(cls: type) -> dict[str, str]:
+def field_help(cls: Any) -> dict[str, str]:
     """One line per dataclass field of ``cls`` and its bases: metadata ``help``, the ``#:``
     comment above the field, or the string literal below it."""
     found: dict[str, str] = {}
@@ -51,14 +51,14 @@ def field_help(cls: type) -> dict[str, str]:
         if not dataclasses.is_dataclass(klass):
             continue
         found.update(_source_help(klass))
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         meta = f.metadata.get("help") if f.metadata else None
         if meta:
             found[f.name] = " ".join(str(meta).split())
     return found
 
 
-def _source_help(klass: type) -> dict[str, str]:
+def _source_help(klass: Any) -> dict[str, str]:
     """``#:`` comments and attribute docstrings of the fields written in ``klass``'s body."""
     try:
         source = textwrap.dedent(inspect.getsource(klass))
@@ -98,13 +98,13 @@ def _default(f: dataclasses.Field[Any]) -> Any:
     return None
 
 
-def config_options(config: type, flag: str) -> list[OptionInfo]:
+def config_options(config: Any, flag: str) -> list[OptionInfo]:
     """The options of a ``Config`` dataclass, in field order."""
     from gentool.models.base import DATA_FIELDS
 
     meanings = field_help(config)
     options = []
-    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+    for f in dataclasses.fields(config):
         if not f.init or f.name.startswith("_"):
             continue
         meaning = meanings.get(f.name, "")
@@ -140,7 +140,7 @@ def plugin_options(kind: str, name: str) -> list[OptionInfo]:
     )
     config = getattr(cls, "Config", None)
     if config is not None and dataclasses.is_dataclass(config):
-        options += config_options(config, "--data-opt")  # type: ignore[arg-type]
+        options += config_options(config, "--data-opt")
     return options
 
 
@@ -253,7 +253,9 @@ def plugins(name: str | None, kind: str | None, as_json: bool) -> None:
             _print_options(console, k, name)
         return
     if as_json:
-        everything = {k: [describe_plugin(k, n) for n in registry.names(k)] for k in kinds}
+        everything: dict[str, Any] = {
+            k: [describe_plugin(k, n) for n in registry.names(k)] for k in kinds
+        }
         if kind is None:
             everything["command"] = [
                 {"name": n, "distribution": c.distribution, "help": c.help}
