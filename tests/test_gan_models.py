@@ -161,7 +161,7 @@ def test_acgan_sample_grid_rows_per_label(acgan: Any) -> None:
 
 def test_acgan_fixed_grid_has_one_row_per_class(acgan: Any) -> None:
     latent = acgan.sample_latent(20, generator=torch.Generator().manual_seed(0), fixed=True)
-    assert acgan.grid_columns == 2
+    assert acgan.fixed_grid_columns(20) == 2
     assert latent["labels"].tolist() == [i // 2 for i in range(20)]
     torch.testing.assert_close(latent["z"][0::2], latent["z"][0:1].expand(10, -1))
 

@@ -78,30 +78,6 @@ def check_sync_batchnorm(device: torch.device, world: World) -> None:
         )
 
 
-def average_gradients(params: list[nn.Parameter], world: World) -> None:
-    """All-reduce (mean) the gradients of parameters that live outside any DDP module."""
-    if not world.distributed:
-        return
-    for param in params:
-        if param.grad is not None:
-            dist.all_reduce(param.grad)
-            param.grad /= world.size
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    inner = getattr(module, "module", None)
-    return (
-        inner
-        if isinstance(module, nn.parallel.DistributedDataParallel) and inner is not None
-        else module
-    )
-
-
-def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A state dict without DDP's ``module.`` segments, identical to a single-process one."""
-    return {k.replace("module.", ""): v for k, v in model.state_dict().items()}
-
-
 def check_batch(batch_size: int, world: World) -> int:
     if batch_size % world.size:
         raise GentoolError(

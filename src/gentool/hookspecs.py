@@ -20,9 +20,10 @@ hook or targets another hook API; the hook's result when the hook raises (also p
 through a generator) or returns something that is not a list; the one class otherwise.
 
 The hook API has a version, :data:`HOOK_API_VERSION`. A plugin module may declare the
-version it was written for as ``GENTOOL_API_VERSION = 1`` (``"1"`` and ``"1.0"`` are read
-the same); a plugin declaring a different major version, or something that is not a version,
-is refused with a message naming both.
+version it was written for as ``GENTOOL_API_VERSION = 2`` (``"2"`` and ``"2.0"`` are read
+the same); versions 1 and 2 are both loaded (version 2 only added hooks and optional loss
+features); a plugin declaring another major version, or something that is not a version, is
+refused with a message naming both.
 """
 
 from __future__ import annotations
@@ -35,9 +36,15 @@ if TYPE_CHECKING:
     from gentool.data.base import DatasetPlugin
     from gentool.losses.base import GanLoss
     from gentool.models.base import ModelPlugin
+    from gentool.training.base import Trainer
 
 PROJECT_NAME = "gentool"
-HOOK_API_VERSION = 1
+#: The hook API this gentool provides. Version 2 added ``gentool_register_trainers`` and the
+#: loss API v2 (loss state, step-aware and named regularisers, a generator regulariser,
+#: recommended optimiser settings); every version-1 plugin works unchanged.
+HOOK_API_VERSION = 2
+#: Hook API versions whose plugins are loaded.
+SUPPORTED_API_VERSIONS = (1, 2)
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -70,6 +77,18 @@ def gentool_register_datasets() -> list[type[DatasetPlugin]]:
 
     A dataset yields uint8 images ``(N, C, H, W)`` at a requested resolution, and labels
     when it has them.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def gentool_register_trainers() -> list[type[Trainer]]:
+    """Return training-loop classes (subclasses of :class:`gentool.training.base.Trainer`).
+
+    A trainer's ``PLUGIN_NAME`` is the model family it trains (``gan``, ``vae``,
+    ``image2image``, ``translation``, or a new family of your own): ``gentool train`` picks the
+    loop by the model's ``FAMILY``, so a third party can add a family without touching
+    gentool. (Hook API 2.)
     """
     raise NotImplementedError
 

@@ -49,15 +49,17 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gentool.losses.builtin",
     "gentool.data.builtin",
     "gentool.models.builtin",
+    "gentool.training.builtin",
 )
 
-KINDS = ("model", "loss", "dataset")
-PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets"}
+KINDS = ("model", "loss", "dataset", "trainer")
+PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "trainer": "trainers"}
 #: The hook that registers each kind.
 HOOKS = {
     "model": "gentool_register_models",
     "loss": "gentool_register_losses",
     "dataset": "gentool_register_datasets",
+    "trainer": "gentool_register_trainers",
 }
 
 #: What a user can type as a plugin or command name.
@@ -165,8 +167,9 @@ def _base_classes() -> dict[str, type]:
     from gentool.data.base import DatasetPlugin
     from gentool.losses.base import GanLoss
     from gentool.models.base import ModelPlugin
+    from gentool.training.base import Trainer
 
-    return {"model": ModelPlugin, "loss": GanLoss, "dataset": DatasetPlugin}
+    return {"model": ModelPlugin, "loss": GanLoss, "dataset": DatasetPlugin, "trainer": Trainer}
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
@@ -368,7 +371,7 @@ def _check_api_version(module: Any, source: str) -> str | None:
             f"a version number (write GENTOOL_API_VERSION = {hookspecs.HOOK_API_VERSION}); "
             "skipped."
         )
-    if major == hookspecs.HOOK_API_VERSION:
+    if major in hookspecs.SUPPORTED_API_VERSIONS:
         return None
     return (
         f"plugin {source} was written for gentool hook API {major}, but this gentool "
@@ -490,8 +493,11 @@ def _check_model(cls: type) -> None:
     from gentool.models.base import FAMILIES
 
     family = cls.FAMILY  # type: ignore[attr-defined]
-    if not isinstance(family, str) or family not in FAMILIES:
-        raise _Skip(f"FAMILY is {_show(family)}; it must be one of {', '.join(FAMILIES)}")
+    if not isinstance(family, str) or not NAME_PATTERN.fullmatch(family):
+        raise _Skip(
+            f"FAMILY is {_show(family)}; it must be the name of a family with a registered "
+            f"trainer ({', '.join(FAMILIES)}, or one a plugin's gentool_register_trainers adds)"
+        )
     sizes = cls.SUPPORTED_SIZES  # type: ignore[attr-defined]
     if not isinstance(sizes, (tuple, list)) or not all(_is_count(s) for s in sizes):
         raise _Skip(f"SUPPORTED_SIZES is {_show(sizes)}; it must be a tuple of image sizes")
@@ -562,8 +568,12 @@ def _check_class(kind: str, item: object, base: type) -> tuple[type, str, str]:
             _check_loss(cls, base)
         elif kind == "model":
             _check_model(cls)
-        else:
+        elif kind == "dataset":
             _check_dataset(cls, base)
+        else:
+            problem = _own_method(cls, base, "train_step")
+            if problem:
+                raise _Skip(problem)
     except _Skip as skip:
         raise _Skip(f"{kind} '{name}' ({label}): {skip}") from None
     return cls, name, description
@@ -627,6 +637,10 @@ def _register_classes(registry: Registry, kind: str, base: type) -> None:
             registry.add(
                 PluginInfo(kind, name, cls, description, distribution=dist, source=plugin_name)
             )
+            if kind == "loss":
+                from gentool.losses.base import set_distribution
+
+                set_distribution(cls, dist)
 
 
 # --- building the registry -----------------------------------------------------------------
@@ -723,6 +737,20 @@ def get_loss_class(name: str) -> Any:
 
 def get_dataset_class(name: str) -> Any:
     return get_registry().get("dataset", name)
+
+
+def get_trainer_class(family: str) -> Any:
+    """The training loop registered for model family ``family``."""
+    registry = get_registry()
+    if family not in registry.entries["trainer"] and (
+        ("trainer", family) not in registry.duplicates
+    ):
+        known = ", ".join(registry.names("trainer")) or "none"
+        raise PluginError(
+            f"no training loop is registered for model family '{family}' (registered: {known}); "
+            "install the plugin that provides it."
+        )
+    return registry.get("trainer", family)
 
 
 def distribution_of(kind: str, cls: type) -> str | None:

@@ -27,8 +27,8 @@ import torch
 
 from gentool import plugins
 from gentool.checkpoint import load_checkpoint
-from gentool.data.base import DataSpec, ImageData, load_data
-from gentool.models.base import model_from_checkpoint
+from gentool.data.base import DataSpec, ImageData
+from gentool.loading import load_data, model_from_checkpoint
 
 __all__ = [
     "assert_dataset_loads",

@@ -62,7 +62,8 @@ from gentool.config import parse_key_values
     "--steps",
     type=click.IntRange(1),
     default=None,
-    help="Generator updates to train for (default 2000 unless --epochs; not both).",
+    help="Training steps (each: --d-steps D updates, then --g-steps G updates) [default: 2000 "
+    "unless --epochs; not both].",
 )
 @click.option(
     "--epochs",
@@ -95,7 +96,13 @@ from gentool.config import parse_key_values
     "--d-steps",
     type=click.IntRange(1),
     default=None,
-    help="Discriminator updates per generator update [default: the loss's, 5 for wgan-gp].",
+    help="Discriminator updates per step [default: the loss's, 5 for wgan-gp].",
+)
+@click.option(
+    "--g-steps",
+    type=click.IntRange(1),
+    default=1,
+    help="Generator updates per step, after D's. Example: --d-steps 1 --g-steps 2 (D:G = 1:2)",
 )
 @click.option(
     "--ema",
@@ -273,7 +280,7 @@ def _resume(
     fixed_data: dict[str, Any] = {}
     model_options = loss_options = None
     for name in sorted(given):
-        value = kwargs.get(name)
+        value: Any = kwargs.get(name)
         field = _SETTING_NAMES.get(name, name)
         if name in ("out", "overwrite", "data_root"):
             continue  # passed to resume() below
@@ -316,8 +323,8 @@ def _check_extra_unchanged(resume_from: str, given: dict[str, Any]) -> None:
     from gentool.errors import GentoolError
 
     meta = load_checkpoint(resume_from).meta
-    train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
-    saved = train.get("extra") if isinstance(train.get("extra"), dict) else {}
+    train: dict[str, Any] = meta["train"] if isinstance(meta.get("train"), dict) else {}
+    saved: dict[str, Any] = train["extra"] if isinstance(train.get("extra"), dict) else {}
     for key, value in given.items():
         if str(saved.get(key)) != str(value):
             flag = {"domain_a": "--domain-a", "domain_b": "--domain-b"}.get(key)

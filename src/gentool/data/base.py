@@ -175,12 +175,20 @@ def check_decoded_fits(count: int, channels: int, size: int, what: str) -> None:
         )
 
 
-def load_data(spec: DataSpec) -> ImageData:
-    """Look the dataset up in the registry, load it and apply the requested split."""
-    from gentool.plugins import get_dataset_class
+def load_from(plugin: type[DatasetPlugin], spec: DataSpec) -> ImageData:
+    """Load ``spec`` with dataset class ``plugin`` and apply the requested split.
 
+    Looking the class up by name is the registry's job (:func:`gentool.loading.load_data`):
+    this module, an interface, imports nothing above it.
+    """
     spec.validate()
-    cls = get_dataset_class(spec.name)
-    check_options_used(cls, spec)
-    data = cls().load(spec)
+    check_options_used(plugin, spec)
+    data = plugin().load(spec)
     return apply_split(data, spec)
+
+
+def load_data(spec: DataSpec) -> ImageData:  # pragma: no cover - transitional
+    """Deprecated location: use :func:`gentool.loading.load_data`."""
+    from gentool.loading import load_data as by_name
+
+    return by_name(spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -111,6 +111,14 @@ class WganGpLoss(GanLoss):
     Config: ClassVar[type] = WganGpConfig
     DEFAULT_D_STEPS: ClassVar[int] = 5
     ALLOWS_BATCHNORM: ClassVar[bool] = False
+    #: Gulrajani et al. (2017), Algorithm 1: Adam(1e-4, 0, 0.9), five critic updates per G's.
+    RECOMMENDED_SETTINGS: ClassVar[dict[str, Any]] = {
+        "lr_g": 1e-4,
+        "lr_d": 1e-4,
+        "beta1": 0.0,
+        "beta2": 0.9,
+        "d_steps": 5,
+    }
     NEEDS_DOUBLE_BACKWARD: ClassVar[bool] = True
 
     def discriminator_loss(
@@ -128,7 +136,9 @@ class WganGpLoss(GanLoss):
         discriminator: Callable[[torch.Tensor], torch.Tensor],
         real: torch.Tensor,
         fake: torch.Tensor,
-    ) -> torch.Tensor | None:
+        *,
+        step: int = 0,
+    ) -> torch.Tensor | dict[str, torch.Tensor] | None:
         if self.config.gp_weight == 0:
             return None
         penalty = LF.gradient_penalty(discriminator, real, fake, self.config.gp_target)

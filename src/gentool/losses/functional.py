@@ -82,7 +82,10 @@ def gradient_penalty(
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     eps = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    scores = critic(mixed)
+    # One critic value per sample: the mean of its scores (a PatchGAN's patch map counts as
+    # the mean over patches, the reduction every loss applies), so the penalty's scale does
+    # not grow with the number of patches.
+    scores = critic(mixed).reshape(real.shape[0], -1).mean(1)
     (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     norms = grads.flatten(1).norm(2, dim=1)
     return ((norms - target) ** 2).mean()

@@ -24,10 +24,11 @@ from typing import Any, Protocol
 
 import torch
 
-from gentool.data.base import DataSpec, load_data, to_float, to_uint8
+from gentool.data.base import DataSpec, to_float, to_uint8
 from gentool.data.decode import decode_files, warn_skipped
 from gentool.data.folder import list_images
 from gentool.errors import GentoolError
+from gentool.loading import load_data
 from gentool.metrics.diversity import pairwise_diversity
 from gentool.metrics.evaluate import EvaluationResult
 from gentool.metrics.image_quality import psnr, ssim

@@ -27,7 +27,6 @@ from gentool.errors import CheckpointError, GentoolError
 if TYPE_CHECKING:
     from gentool.checkpoint import Checkpoint
     from gentool.data.base import ImageData
-    from gentool.training.base import Trainer
 
 FAMILIES = ("gan", "vae", "image2image", "translation")
 
@@ -92,11 +91,6 @@ class ModelPlugin(nn.Module):
     def config_dict(self) -> dict[str, Any]:
         return config_to_dict(self.config)
 
-    @classmethod
-    def trainer_class(cls) -> type[Trainer]:
-        """The training loop for this model."""
-        raise NotImplementedError(f"{cls.__name__} does not say how it is trained")
-
     # --- use -----------------------------------------------------------------------------
     def sample(
         self, n: int, *, generator: torch.Generator | None = None, **conditions: Any
@@ -145,17 +139,17 @@ def declared_half_storage(meta: dict[str, Any]) -> bool:
     return isinstance(meta.get("trained"), dict) and "step" not in meta
 
 
-def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
-    """Rebuild a model from a checkpoint alone (config from metadata, weights from tensors).
+def rebuild_model(
+    cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = True
+) -> ModelPlugin:
+    """Rebuild model class ``cls`` from a checkpoint (config from metadata, weights from
+    tensors); :func:`gentool.loading.model_from_checkpoint` finds ``cls`` by name.
 
     The config is checked, the model's size is estimated on the meta device and refused when
     it cannot fit in memory (:func:`check_model_fits`), and the weights must match the model
     exactly (names, shapes, dtypes, finite values) before anything is loaded.
     """
-    from gentool.plugins import get_model_class
-
     meta = ckpt.meta
-    cls = get_model_class(meta["model"])
     try:
         config = build_config(cls.Config, meta["model_config"], what="model config field")
     except GentoolError as exc:
@@ -454,3 +448,10 @@ def check_model_fits(
             f"this machine has {format_bytes(available)} available."
         )
     return footprint
+
+
+def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
+    """Deprecated location: use :func:`gentool.loading.model_from_checkpoint`."""
+    from gentool.loading import model_from_checkpoint as by_name
+
+    return by_name(ckpt, use_ema=use_ema)

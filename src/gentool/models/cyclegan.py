@@ -32,7 +32,7 @@ training loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -41,9 +41,6 @@ from gentool.errors import GentoolError
 from gentool.models.base import ModelConfig, ModelPlugin
 from gentool.models.layers import NORMS, dcgan_init, norm_layer, patchgan_layers
 from gentool.models.srunet import SrUnetConfig, UnetGenerator, pad_to_multiple
-
-if TYPE_CHECKING:
-    from gentool.training.base import Trainer
 
 GENERATORS = ("resnet", "unet")
 DIRECTIONS = ("a2b", "b2a")
@@ -68,6 +65,9 @@ class CycleGanConfig(ModelConfig):
     d_layers: int = 3
     #: Normalisation of generators and discriminators: instance, batch, layer or none.
     norm: str = "instance"
+    #: Normalisation of the discriminators: ``auto`` (the same as ``norm``, but ``layer`` where
+    #: the loss forbids BatchNorm, e.g. wgan-gp), or instance, batch, layer, none.
+    d_norm: str = "auto"
     #: Weight of the cycle-consistency L1 loss.
     lambda_cycle: float = 10.0
     #: Weight of the identity loss, relative to lambda_cycle (0: off).
@@ -82,6 +82,10 @@ class CycleGanConfig(ModelConfig):
             )
         if self.norm not in NORMS:
             raise GentoolError(f"norm must be one of {', '.join(NORMS)}, not '{self.norm}'.")
+        if self.d_norm not in (*NORMS, "auto"):
+            raise GentoolError(
+                f"d_norm must be auto or one of {', '.join(NORMS)}, not '{self.d_norm}'."
+            )
         if self.channels not in (1, 3):
             raise GentoolError(f"channels must be 1 or 3, not {self.channels}.")
         if self.width < 1 or self.d_width < 1 or self.n_res_blocks < 0:
@@ -204,28 +208,28 @@ class CycleGan(ModelPlugin):
 
     def __init__(self, config: CycleGanConfig) -> None:
         super().__init__(config)
-        c, norm = config.channels, config.norm
+        c = config.channels
+        d_norm = config.norm if config.d_norm == "auto" else config.d_norm
         self.generator_ab = build_generator(config)
         self.generator_ba = build_generator(config)
-        self.discriminator_a = PatchGan(c, config.d_width, config.d_layers, norm)
-        self.discriminator_b = PatchGan(c, config.d_width, config.d_layers, norm)
+        self.discriminator_a = PatchGan(c, config.d_width, config.d_layers, d_norm)
+        self.discriminator_b = PatchGan(c, config.d_width, config.d_layers, d_norm)
         self.apply(dcgan_init)
 
     @classmethod
     def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
         config = super().configure(options, data)
-        if config.norm == "batch" and not getattr(loss, "ALLOWS_BATCHNORM", True):
+        allows_batchnorm = getattr(loss, "ALLOWS_BATCHNORM", True)
+        if config.d_norm == "auto":
+            config.d_norm = (
+                "layer" if config.norm == "batch" and not allows_batchnorm else config.norm
+            )
+        elif config.d_norm == "batch" and not allows_batchnorm:
             raise GentoolError(
-                "this loss forbids BatchNorm in the discriminators; keep --model-opt "
-                "norm=instance or use --loss ls, bce or hinge."
+                "this loss penalises per-sample gradients and cannot train BatchNorm "
+                "discriminators; use --model-opt d_norm=layer (or instance, none)."
             )
         return config
-
-    @classmethod
-    def trainer_class(cls) -> type[Trainer]:
-        from gentool.training.cyclegan import CycleGanTrainer
-
-        return CycleGanTrainer
 
     # --- use -----------------------------------------------------------------------------
     def generator(self, direction: str) -> nn.Module:

@@ -31,7 +31,7 @@ run on a CPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,10 +39,7 @@ from torch import nn
 
 from gentool.errors import GentoolError
 from gentool.models.base import ModelConfig, ModelPlugin
-from gentool.models.layers import dcgan_init, norm_layer, patchgan_layers
-
-if TYPE_CHECKING:
-    from gentool.training.base import Trainer
+from gentool.models.layers import NORMS, dcgan_init, norm_layer, patchgan_layers
 
 
 @dataclass
@@ -64,6 +61,9 @@ class SrUnetConfig(ModelConfig):
     d_width: int = 64
     #: Stride-2 layers of the PatchGAN.
     d_layers: int = 2
+    #: Normalisation of the PatchGAN: ``auto`` (batch, or layer where the loss forbids
+    #: BatchNorm, e.g. wgan-gp or R1-style penalties), or batch, instance, layer, none.
+    d_norm: str = "auto"
     #: Build the discriminator (False in exported inference-only weights).
     with_discriminator: bool = True
 
@@ -78,6 +78,10 @@ class SrUnetConfig(ModelConfig):
             raise GentoolError("width must be >= 1 and max_width >= width.")
         if self.d_width < 1 or not 1 <= self.d_layers <= 5:
             raise GentoolError("d_width must be >= 1 and d_layers between 1 and 5.")
+        if self.d_norm not in (*NORMS, "auto"):
+            raise GentoolError(
+                f"d_norm must be auto or one of {', '.join(NORMS)}, not '{self.d_norm}'."
+            )
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
@@ -150,9 +154,9 @@ class UnetGenerator(nn.Module):
 class PatchDiscriminator(nn.Module):
     """PatchGAN: one score per overlapping patch, ``(B, 1, h, w)``; sees input and image."""
 
-    def __init__(self, channels: int, width: int, layers: int) -> None:
+    def __init__(self, channels: int, width: int, layers: int, norm: str = "batch") -> None:
         super().__init__()
-        self.net = nn.Sequential(*patchgan_layers(2 * channels, width, layers, "batch"))
+        self.net = nn.Sequential(*patchgan_layers(2 * channels, width, layers, norm))
 
     def forward(self, condition: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([condition, images], 1))
@@ -168,12 +172,6 @@ class Image2ImageModel(ModelPlugin):
     generator: nn.Module
     discriminator: nn.Module | None
 
-    @classmethod
-    def trainer_class(cls) -> type[Trainer]:
-        from gentool.training.image2image import Image2ImageTrainer
-
-        return Image2ImageTrainer
-
     @property
     def scale(self) -> int:
         return int(self.config.scale)
@@ -186,12 +184,24 @@ class Image2ImageModel(ModelPlugin):
         """``(B, C, h, w)`` in [-1, 1] -> ``(B, C, h*scale, w*scale)`` in [-1, 1]."""
         return self.generator(self.upsample_input(low))
 
-    def discriminate(self, upsampled: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        if self.discriminator is None:
+    def discriminate(
+        self,
+        upsampled: torch.Tensor,
+        images: torch.Tensor,
+        *,
+        discriminator: nn.Module | None = None,
+    ) -> torch.Tensor:
+        """Raw PatchGAN scores ``(B, 1, h, w)`` of ``images`` given the upsampled input.
+
+        ``discriminator``: a training loop's handle on the network (e.g. DDP-wrapped), used
+        instead of ``self.discriminator``.
+        """
+        network = self.discriminator if discriminator is None else discriminator
+        if network is None:
             raise GentoolError(
                 f"this '{self.PLUGIN_NAME}' model was exported without its discriminator."
             )
-        return self.discriminator(upsampled, images)
+        return network(upsampled, images)
 
     def generator_parameters(self) -> list[nn.Parameter]:
         return list(self.generator.parameters())
@@ -211,7 +221,12 @@ class SrUnet(Image2ImageModel):
         super().__init__(config)
         self.generator = UnetGenerator(config)
         self.discriminator = (
-            PatchDiscriminator(config.channels, config.d_width, config.d_layers)
+            PatchDiscriminator(
+                config.channels,
+                config.d_width,
+                config.d_layers,
+                "batch" if config.d_norm == "auto" else config.d_norm,
+            )
             if config.with_discriminator
             else None
         )
@@ -225,9 +240,12 @@ class SrUnet(Image2ImageModel):
     @classmethod
     def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
         config = super().configure(options, data)
-        if config.with_discriminator and not getattr(loss, "ALLOWS_BATCHNORM", True):
+        allows_batchnorm = getattr(loss, "ALLOWS_BATCHNORM", True)
+        if config.d_norm == "auto":
+            config.d_norm = "batch" if allows_batchnorm else "layer"
+        elif config.d_norm == "batch" and not allows_batchnorm and config.with_discriminator:
             raise GentoolError(
-                "sr-unet's PatchGAN uses BatchNorm, which this loss forbids; use --loss ls, "
-                "bce or hinge."
+                "this loss penalises per-sample gradients and cannot train a BatchNorm "
+                "PatchGAN; use --model-opt d_norm=layer (or instance, none)."
             )
         return config

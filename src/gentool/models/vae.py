@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -42,9 +42,6 @@ from gentool.losses.vae import (
     reparameterize,
 )
 from gentool.models.base import ModelConfig, ModelPlugin
-
-if TYPE_CHECKING:
-    from gentool.training.base import Trainer
 
 #: Log-variances are clamped to this range: exp() of anything wider overflows or vanishes.
 LOGVAR_RANGE = (-30.0, 20.0)
@@ -114,12 +111,6 @@ class VaeModel(ModelPlugin):
         else:
             sigma = float(config.gaussian_sigma) if config.likelihood == "gaussian" else 1.0
             self.register_buffer("log_sigma", torch.tensor(math.log(sigma)), persistent=False)
-
-    @classmethod
-    def trainer_class(cls) -> type[Trainer]:
-        from gentool.training.vae import VaeTrainer
-
-        return VaeTrainer
 
     # --- the two networks ----------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from rich.console import Console
@@ -55,7 +55,6 @@ from gentool.distributed import (
     check_batch,
     check_sync_batchnorm,
     init_distributed,
-    plain_state_dict,
 )
 from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopped
 from gentool.fileio import append_line, atomic_write_text
@@ -78,6 +77,8 @@ class TrainSettings:
     optimizer: str = "adam"
     #: Discriminator updates per generator update (None: the loss's default).
     d_steps: int | None = None
+    #: Generator updates per step, after the discriminator's (``--g-steps 2``: D:G = 1:2).
+    g_steps: int = 1
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -132,6 +133,8 @@ class TrainSettings:
             raise GentoolError("Adam betas must be in [0, 1).")
         if self.d_steps is not None and self.d_steps < 1:
             raise GentoolError(f"--d-steps must be >= 1, not {self.d_steps}.")
+        if self.g_steps < 1:
+            raise GentoolError(f"--g-steps must be >= 1, not {self.g_steps}.")
         for name in ("log_every", "sample_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise GentoolError(f"--{name.replace('_', '-')} must be >= 1.")
@@ -244,7 +247,19 @@ class _Interrupt:
 
 
 class Trainer:
-    """Shared training loop. Subclasses implement :meth:`train_step` and friends."""
+    """Shared training loop. Subclasses implement :meth:`train_step` and friends.
+
+    A loop is a plugin (``gentool_register_trainers``): ``PLUGIN_NAME`` is the model family
+    it trains; ``gentool train`` finds the loop from the model's ``FAMILY``.
+    """
+
+    PLUGIN_NAME: ClassVar[str] = ""
+    DESCRIPTION: ClassVar[str] = ""
+    #: Training settings this loop never uses: given explicitly, they are refused by name.
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ()
+    #: Settings this loop trains best with (e.g. the VAE's Adam 1e-3, beta1 0.9), used where
+    #: the user sets none; a GAN loss's recommendations take precedence.
+    RECOMMENDED_SETTINGS: ClassVar[dict[str, Any]] = {}
 
     #: Losses and statistics shown in the progress line, in this order.
     progress_keys: tuple[str, ...] = ()
@@ -327,8 +342,8 @@ class Trainer:
         return {}
 
     def unused_settings(self) -> tuple[str, ...]:
-        """Training settings this loop does not use: given explicitly, they are refused."""
-        return ()
+        """Training settings this run's loop does not use: given explicitly, they are refused."""
+        return self.UNUSED_SETTINGS
 
     def apply_learning_rates(self, changed: set[str]) -> None:
         """After a resume, set the optimizers to learning rates the user changed."""
@@ -541,7 +556,8 @@ class Trainer:
             ) from None
 
     def _save(self, path: Path) -> Path:
-        tensors = {f"model.{k}": v for k, v in plain_state_dict(self.model).items()}
+        # Loops keep DDP/compiled handles beside the model, so its state dict is the plain one.
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         optim_meta: dict[str, Any] = {}
         for name, opt in self.optimizers.items():
             t, m = optimizer_to_tensors(opt, f"optim.{name}")
@@ -554,6 +570,8 @@ class Trainer:
         tensors.update({f"trainer.{k}": v for k, v in self.extra_state().items()})
         for section, values in self.checkpoint_sections().items():
             tensors.update({f"{section}.{k}": v for k, v in values.items()})
+        if self.loss is not None:  # loss API v2: a loss's own state (step counters, ...)
+            tensors.update({f"loss.{k}": v for k, v in self.loss.state_dict().items()})
         meta = self.run_meta()
         meta.update(
             {"step": self.step, "optim": optim_meta, "rng": rng_meta, "sampler": sampler_meta}
@@ -580,6 +598,8 @@ class Trainer:
         trainer = ckpt.section("trainer")
         self.sampler.load_state(trainer, ckpt.meta.get("sampler", {"epoch": 0, "position": 0}))
         self.load_extra_state(trainer)
+        if self.loss is not None:
+            self.loss.load_state_dict(ckpt.section("loss"))
         rng_from_tensors(ckpt.tensors, ckpt.meta.get("rng", {}))
         self.step = int(ckpt.meta.get("step", 0))
 

@@ -34,22 +34,29 @@ of real B | fake A | reconstructed B, from fixed inputs.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from gentool.config import build_config
-from gentool.data.base import ImageData, load_data, to_float
+from gentool.data.base import ImageData, to_float
 from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
+from gentool.loading import load_data
 from gentool.losses.cycle import cycle_consistency_loss, identity_loss
 from gentool.metrics.diversity import pairwise_diversity
 from gentool.models.cyclegan import CycleGan
+from gentool.training.adversarial import (
+    apply_update,
+    discriminator_objective,
+    discriminators_frozen,
+    generator_objective,
+    plain_critic,
+)
 from gentool.training.base import BatchSampler, Trainer, make_optimizer
 
 
@@ -146,6 +153,10 @@ def diversity_indicator(outputs: torch.Tensor, inputs: torch.Tensor) -> tuple[fl
 
 
 class CycleGanTrainer(Trainer):
+    PLUGIN_NAME: ClassVar[str] = "translation"
+    DESCRIPTION: ClassVar[str] = "two generators, two discriminators, cycle and identity losses"
+    # Each discriminator is updated once per step (after --g-steps generator updates).
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps",)
     progress_keys = ("loss_g", "loss_cycle", "loss_d_a", "loss_d_b", "diversity_ratio_ab")
     model: CycleGan
 
@@ -158,8 +169,6 @@ class CycleGanTrainer(Trainer):
             raise GentoolError(
                 "cyclegan needs two image folders; pass --domain-a DIR --domain-b DIR."
             )
-        if self.settings.d_steps not in (None, 1):
-            raise GentoolError("cyclegan updates each discriminator once per step; drop --d-steps.")
         if self.settings.ema or self.settings.compile:
             raise GentoolError("cyclegan does not support --ema or --compile yet; drop them.")
         spec_b = dataclasses.replace(
@@ -182,6 +191,13 @@ class CycleGanTrainer(Trainer):
             ),
         }
         self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+        #: The networks the step runs: the model's own, or DDP handles on them.
+        self.nets: dict[str, torch.nn.Module] = {
+            "generator_ab": model.generator_ab,
+            "generator_ba": model.generator_ba,
+            "discriminator_a": model.discriminator_a,
+            "discriminator_b": model.discriminator_b,
+        }
         self.pool_a = ImagePool(model.config.pool_size, s.seed + 11)
         self.pool_b = ImagePool(model.config.pool_size, s.seed + 12)
         self.flip_generator = torch.Generator().manual_seed(s.seed + 13)
@@ -190,11 +206,9 @@ class CycleGanTrainer(Trainer):
         self.fixed_b = to_float(self.data_b.images[:count].clone())
 
     def wrap_distributed(self) -> None:
-        sync, model = self.settings.sync_batchnorm, self.model
-        model.generator_ab = wrap(model.generator_ab, self.device, sync)
-        model.generator_ba = wrap(model.generator_ba, self.device, sync)
-        model.discriminator_a = wrap(model.discriminator_a, self.device, sync)
-        model.discriminator_b = wrap(model.discriminator_b, self.device, sync)
+        """DDP handles kept by the loop; the model's own networks are never replaced."""
+        sync = self.settings.sync_batchnorm
+        self.nets = {name: wrap(network, self.device, sync) for name, network in self.nets.items()}
 
     # --- data -----------------------------------------------------------------------------
     def _flip(self, images: torch.Tensor) -> torch.Tensor:
@@ -248,89 +262,101 @@ class CycleGanTrainer(Trainer):
             for group in opt.param_groups:
                 group["lr"] = self.base_lr[name] * factor
 
-    def _adversarial(
-        self, discriminator: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor
-    ) -> torch.Tensor:
-        fake_scores = discriminator(fake).float()
-        real_scores = discriminator(real).float() if self.loss.GENERATOR_NEEDS_REAL else None
-        return self.loss.generator_loss(fake_scores, real_scores)
-
-    def _discriminator_loss(
-        self, discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        real_scores = discriminator(real).float()
-        fake_scores = discriminator(fake).float()
-        loss_d = self.loss.discriminator_loss(real_scores, fake_scores)
-        total = loss_d
-        penalty = self.loss.regularizer(lambda x: discriminator(x).float(), real, fake)
-        if penalty is not None:
-            total = total + penalty
-        return total, loss_d.detach(), real_scores.detach(), fake_scores.detach()
-
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        self._set_learning_rates()
-        model, config = self.model, self.model.config
-        real_a, real_b = batch["real_a"], batch["real_b"]
-        d_params = model.discriminator_parameters()
-
-        # Generators: D frozen, adversarial + cycle + identity. D only passes gradients
-        # through to G here: no DDP gradient sync for D (no_sync).
-        for p in d_params:
-            p.requires_grad_(False)
-        try:
-            with self.autocast(), contextlib.ExitStack() as stack:
-                for discriminator in (model.discriminator_a, model.discriminator_b):
-                    no_sync = getattr(discriminator, "no_sync", contextlib.nullcontext)
-                    stack.enter_context(no_sync())
-                fake_b = model.generator_ab(real_a)
-                rec_a = model.generator_ba(fake_b)
-                fake_a = model.generator_ba(real_b)
-                rec_b = model.generator_ab(fake_a)
-                loss_gan_ab = self._adversarial(model.discriminator_b, fake_b, real_b)
-                loss_gan_ba = self._adversarial(model.discriminator_a, fake_a, real_a)
-            loss_cycle = cycle_consistency_loss(real_a, rec_a.float(), real_b, rec_b.float())
-            total = loss_gan_ab + loss_gan_ba + config.lambda_cycle * loss_cycle
-            loss_identity = torch.zeros((), device=self.device)
-            if config.lambda_identity > 0:
-                with self.autocast():
-                    same_a = model.generator_ba(real_a)
-                    same_b = model.generator_ab(real_b)
-                loss_identity = identity_loss(real_a, same_a.float(), real_b, same_b.float())
-                total = total + config.lambda_cycle * config.lambda_identity * loss_identity
-        finally:
-            for p in d_params:
-                p.requires_grad_(True)
-        opt = self.optimizers["generator"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-
-        # Discriminators: real vs a mix of new and past fakes.
-        pooled_a = self.pool_a.query(fake_a.detach().float())
-        pooled_b = self.pool_b.query(fake_b.detach().float())
-        with self.autocast():
-            total_a, loss_d_a, _, _ = self._discriminator_loss(
-                model.discriminator_a, real_a, pooled_a
+    def _generator_update(
+        self, real_a: torch.Tensor, real_b: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """G_AB and G_BA together: adversarial (through the core, D frozen), cycle and
+        identity terms. Returns the statistics and the fakes for the discriminators."""
+        config, nets = self.model.config, self.nets
+        g_ab, g_ba = nets["generator_ab"], nets["generator_ba"]
+        with discriminators_frozen(nets["discriminator_a"], nets["discriminator_b"]):
+            with self.autocast():
+                fake_b = g_ab(real_a)
+                rec_a = g_ba(fake_b)
+                fake_a = g_ba(real_b)
+                rec_b = g_ab(fake_a)
+            loss_gan_ab, stats_ab, _, _ = generator_objective(
+                self.loss,
+                plain_critic(nets["discriminator_b"]),
+                fake_b,
+                real=real_b,
+                step=self.step,
+                autocast=self.autocast,
+                prefix="ab_",
             )
-            total_b, loss_d_b, real_scores_b, fake_scores_b = self._discriminator_loss(
-                model.discriminator_b, real_b, pooled_b
+            loss_gan_ba, stats_ba, _, _ = generator_objective(
+                self.loss,
+                plain_critic(nets["discriminator_a"]),
+                fake_a,
+                real=real_a,
+                step=self.step,
+                autocast=self.autocast,
+                prefix="ba_",
             )
-        opt = self.optimizers["discriminator"]
-        opt.zero_grad(set_to_none=True)
-        (total_a + total_b).backward()
-        opt.step()
-
+        loss_cycle = cycle_consistency_loss(real_a, rec_a.float(), real_b, rec_b.float())
+        total = loss_gan_ab + loss_gan_ba + config.lambda_cycle * loss_cycle
+        loss_identity = torch.zeros((), device=self.device)
+        if config.lambda_identity > 0:
+            with self.autocast():
+                same_a = g_ba(real_a)
+                same_b = g_ab(real_b)
+            loss_identity = identity_loss(real_a, same_a.float(), real_b, same_b.float())
+            total = total + config.lambda_cycle * config.lambda_identity * loss_identity
+        apply_update(self.optimizers["generator"], total, self.model.generator_parameters())
         stats: dict[str, torch.Tensor] = {
             "loss_g": total.detach(),
-            "loss_gan_ab": loss_gan_ab.detach(),
-            "loss_gan_ba": loss_gan_ba.detach(),
+            "loss_gan_ab": stats_ab.pop("ab_loss_g"),
+            "loss_gan_ba": stats_ba.pop("ba_loss_g"),
             "loss_cycle": loss_cycle.detach(),
             "loss_identity": loss_identity.detach(),
-            "loss_d_a": loss_d_a,
-            "loss_d_b": loss_d_b,
-            "d_real_b": self.loss.probability(real_scores_b).mean(),
-            "d_fake_b": self.loss.probability(fake_scores_b).mean(),
         }
+        # generator regularisers of the loss, if any, under their names per direction
+        stats.update({k: v for k, v in {**stats_ab, **stats_ba}.items() if "d_gen" not in k})
+        return stats, fake_a, fake_b
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``g_steps`` generator updates (the extra ones on fresh batches), then one update of
+        both discriminators on real images vs a mix of new and past fakes."""
+        self._set_learning_rates()
+        stats: dict[str, torch.Tensor] = {}
+        for index in range(self.settings.g_steps):
+            if index:
+                batch = self.batch()
+            g_stats, fake_a, fake_b = self._generator_update(batch["real_a"], batch["real_b"])
+            stats.update(g_stats)
+        real_a, real_b = batch["real_a"], batch["real_b"]
+        pooled_a = self.pool_a.query(fake_a.detach().float())
+        pooled_b = self.pool_b.query(fake_b.detach().float())
+        total_a, stats_a = discriminator_objective(
+            self.loss,
+            plain_critic(self.nets["discriminator_a"]),
+            real_a,
+            pooled_a,
+            step=self.step,
+            autocast=self.autocast,
+            prefix="a_",
+        )
+        total_b, stats_b = discriminator_objective(
+            self.loss,
+            plain_critic(self.nets["discriminator_b"]),
+            real_b,
+            pooled_b,
+            step=self.step,
+            autocast=self.autocast,
+            prefix="b_",
+        )
+        apply_update(
+            self.optimizers["discriminator"],
+            total_a + total_b,
+            self.model.discriminator_parameters(),
+        )
+        stats["loss_d_a"] = stats_a.pop("a_loss_d")
+        stats["loss_d_b"] = stats_b.pop("b_loss_d")
+        stats["d_real_b"] = stats_b.pop("b_d_real")
+        stats["d_fake_b"] = stats_b.pop("b_d_fake")
+        for name, value in {**stats_a, **stats_b}.items():  # regularisers, per discriminator
+            if not name.endswith(("d_real", "d_fake")):
+                stats[name] = value
         upcoming = self.step + 1
         if upcoming % self.settings.log_every == 0 or upcoming == self.total_steps:
             stats.update({k: torch.tensor(v) for k, v in self.diversity_stats().items()})

@@ -1,7 +1,9 @@
 """The GAN training loop: alternating discriminator and generator updates.
 
-Each step makes ``d_steps`` discriminator updates (each on a fresh real batch), then one
-generator update. The GAN loss plugin turns scores into losses (and may add a regulariser
+Each step makes ``d_steps`` discriminator updates (each on a fresh real batch), then
+``g_steps`` generator updates (``--g-steps 2 --d-steps 1``: a D:G ratio of 1:2). The
+adversarial terms themselves come from :mod:`gentool.training.adversarial`, shared with the
+image-to-image and translation loops. The GAN loss plugin turns scores into losses (and may add a regulariser
 such as WGAN-GP's gradient penalty); the model may add auxiliary terms (ACGAN, InfoGAN).
 Logged per step: ``loss_d``, ``loss_g``, ``d_real`` and ``d_fake`` (the loss's reading of
 D(x) and D(G(z)) as probabilities), gradient norms, and any auxiliary terms.
@@ -13,11 +15,10 @@ every pass through D (see :mod:`gentool.training.augment`).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -26,6 +27,12 @@ from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.losses.base import GanLoss
 from gentool.models.gan import GanModel, Latent
+from gentool.training.adversarial import (
+    apply_update,
+    discriminator_objective,
+    discriminators_frozen,
+    generator_objective,
+)
 from gentool.training.augment import classic_augmentation, diff_augmentation
 from gentool.training.base import Trainer, make_optimizer
 
@@ -33,15 +40,9 @@ from gentool.training.base import Trainer, make_optimizer
 TRAIN_OPTIONS = ("augment", "diffaugment")
 
 
-def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    # one multi-tensor kernel for the per-tensor norms, then the norm of those
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
 class GanTrainer(Trainer):
+    PLUGIN_NAME: ClassVar[str] = "gan"
+    DESCRIPTION: ClassVar[str] = "alternating D and G updates with any GAN loss"
     progress_keys = ("loss_d", "loss_g", "d_real", "d_fake")
     model: GanModel
     loss: GanLoss
@@ -58,6 +59,10 @@ class GanTrainer(Trainer):
             "discriminator": make_optimizer(self.d_params, s.lr_d, s, self.device),
         }
         self.d_steps = s.d_steps or self.loss.DEFAULT_D_STEPS
+        self.g_steps = s.g_steps
+        #: The networks the step runs: the model's own, or DDP handles on them.
+        self.generator: torch.nn.Module = model.generator
+        self.discriminator: torch.nn.Module = model.discriminator
         unknown = sorted(set(s.extra) - set(TRAIN_OPTIONS))
         if unknown:
             raise GentoolError(
@@ -75,18 +80,30 @@ class GanTrainer(Trainer):
             self.ema_generator = copy.deepcopy(model.generator).eval().requires_grad_(False)
 
     def cuda_graph_blocker(self) -> str | None:
-        if self.d_steps != 1:
+        if self.d_steps != 1 or self.g_steps != 1:
             return (
-                f"{self.d_steps} critic updates per step fetch batches inside the step "
-                "(graphs take one D and one G update per step)"
+                f"{self.d_steps} D and {self.g_steps} G updates per step fetch batches inside "
+                "the step (graphs take one D and one G update per step)"
             )
         return None
 
-    # --- multi-process --------------------------------------------------------------------
+    # --- networks -------------------------------------------------------------------------
     def wrap_distributed(self) -> None:
+        """DDP handles kept by the loop; the model's own networks are never replaced."""
         sync = self.settings.sync_batchnorm
-        self.model.generator = wrap(self.model.generator, self.device, sync)
-        self.model.discriminator = wrap(self.model.discriminator, self.device, sync)
+        self.generator = wrap(self.model.generator, self.device, sync)
+        self.discriminator = wrap(self.model.discriminator, self.device, sync)
+
+    def _generate(self, latent: Latent) -> torch.Tensor:
+        return self.model.generate(latent, generator=self.generator)
+
+    def _critic(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.discriminate(images, discriminator=self.discriminator)
+
+    def _augmented_critic(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self._critic(self.diffaugment(images) if self.diffaugment else images)
 
     def _latent(self, n: int, batch: dict[str, torch.Tensor]) -> Latent:
         """Latent inputs for this rank: under torchrun, each rank takes its slice of the inputs
@@ -104,37 +121,34 @@ class GanTrainer(Trainer):
         latent: Latent | None = None,
         fake: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        model, loss = self.model, self.loss
+        model = self.model
         real = batch["images"]
         if self.augment_real is not None:
             real = self.augment_real(real)
         if latent is None or fake is None:
             latent = self._latent(real.shape[0], batch)
             with torch.no_grad(), self.autocast():
-                fake = model.generate(latent)
+                fake = self._generate(latent)
         fake = fake.detach()
         if self.diffaugment is not None:
             real, fake = self.diffaugment(real), self.diffaugment(fake)
-        with self.autocast():
-            real_scores, real_aux = model.discriminate(real)
-            fake_scores, fake_aux = model.discriminate(fake)
-        loss_d = loss.discriminator_loss(real_scores.float(), fake_scores.float())
-        total = loss_d
-        stats: dict[str, torch.Tensor] = {"loss_d": loss_d.detach()}
-        for name, term in model.discriminator_aux_loss(real_aux, batch, fake_aux, latent).items():
-            total = total + term
-            stats[name] = term.detach()
-        penalty = loss.regularizer(lambda x: model.discriminate(x)[0].float(), real, fake)
-        if penalty is not None:
-            total = total + penalty
-            stats["penalty"] = penalty.detach()
-        opt = self.optimizers["discriminator"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        stats["grad_norm_d"] = _grad_norm(self.d_params)
-        opt.step()
-        stats["d_real"] = loss.probability(real_scores.detach().float()).mean()
-        stats["d_fake"] = loss.probability(fake_scores.detach().float()).mean()
+        used_latent = latent
+
+        def aux_terms(
+            real_aux: dict[str, torch.Tensor], fake_aux: dict[str, torch.Tensor]
+        ) -> dict[str, torch.Tensor]:
+            return model.discriminator_aux_loss(real_aux, batch, fake_aux, used_latent)
+
+        total, stats = discriminator_objective(
+            self.loss,
+            self._critic,
+            real,
+            fake,
+            step=self.step,
+            autocast=self.autocast,
+            aux_terms=aux_terms,
+        )
+        stats["grad_norm_d"] = apply_update(self.optimizers["discriminator"], total, self.d_params)
         return stats
 
     def _generator_step(
@@ -143,41 +157,24 @@ class GanTrainer(Trainer):
         latent: Latent | None = None,
         fake: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        model = self.model
         if latent is None or fake is None:
             latent = self._latent(batch["images"].shape[0], batch)
             with self.autocast():
-                fake = model.generate(latent)
-        for p in self.d_params:
-            p.requires_grad_(False)
-        # D only passes gradients through to G here: no DDP gradient sync for D in this step.
-        no_sync = getattr(model.discriminator, "no_sync", contextlib.nullcontext)
-        try:
-            if self.diffaugment is not None:
-                fake = self.diffaugment(fake)
-            with no_sync(), self.autocast():
-                fake_scores, fake_aux = model.discriminate(fake)
-                real_scores = None
-                if self.loss.GENERATOR_NEEDS_REAL:
-                    real = batch["images"]
-                    if self.diffaugment is not None:
-                        real = self.diffaugment(real)
-                    real_scores = model.discriminate(real)[0].float()
-            loss_g = self.loss.generator_loss(fake_scores.float(), real_scores)
-            total = loss_g
-            stats: dict[str, torch.Tensor] = {"loss_g": loss_g.detach()}
-            for name, term in model.generator_aux_loss(fake_aux, latent).items():
+                fake = self._generate(latent)
+        with discriminators_frozen(self.discriminator):
+            total, stats, _, fake_aux = generator_objective(
+                self.loss,
+                self._augmented_critic,
+                fake,
+                real=batch["images"] if self.loss.GENERATOR_NEEDS_REAL else None,
+                step=self.step,
+                latent=latent,
+                autocast=self.autocast,
+            )
+            for name, term in self.model.generator_aux_loss(fake_aux, latent).items():
                 total = total + term
                 stats[name] = term.detach()
-            opt = self.optimizers["generator"]
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            stats["grad_norm_g"] = _grad_norm(self.g_params)
-            opt.step()
-        finally:
-            for p in self.d_params:
-                p.requires_grad_(True)
-        stats["d_gen"] = self.loss.probability(fake_scores.detach().float()).mean()
+            stats["grad_norm_g"] = apply_update(self.optimizers["generator"], total, self.g_params)
         self._update_ema()
         return stats
 
@@ -195,12 +192,21 @@ class GanTrainer(Trainer):
             ema_buf.copy_(buf)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``d_steps`` discriminator updates, then ``g_steps`` generator updates."""
+        if self.g_steps != 1:
+            stats = self._discriminator_step(batch)
+            for _ in range(self.d_steps - 1):
+                stats = self._discriminator_step(self.batch())
+            stats.update(self._generator_step(batch))
+            for _ in range(self.g_steps - 1):
+                stats.update(self._generator_step(self.batch()))
+            return stats
         if self.d_steps == 1:
             # One generator pass serves both updates (as in Radford et al.'s reference code):
             # D learns from the detached fakes, then G from the same fakes.
             latent = self._latent(batch["images"].shape[0], batch)
             with self.autocast():
-                fake = self.model.generate(latent)
+                fake = self._generate(latent)
             stats = self._discriminator_step(batch, latent, fake)
             stats.update(self._generator_step(batch, latent, fake))
             return stats
@@ -210,7 +216,7 @@ class GanTrainer(Trainer):
         # the last critic update shares its generator pass with the generator update
         latent = self._latent(batch["images"].shape[0], batch)
         with self.autocast():
-            fake = self.model.generate(latent)
+            fake = self._generate(latent)
         stats = self._discriminator_step(self.batch(), latent, fake)
         stats.update(self._generator_step(batch, latent, fake))
         return stats
@@ -218,17 +224,11 @@ class GanTrainer(Trainer):
     # --- samples and state ----------------------------------------------------------------
     @torch.no_grad()
     def write_samples(self, path: Path) -> None:
-        generator = self.model.generator
-        if self.ema_generator is not None:
-            self.model.generator = self.ema_generator
-        try:
-            images = self.model.generate(self.fixed_latent)
-        finally:
-            self.model.generator = generator
+        generator = self.ema_generator if self.ema_generator is not None else None
+        images = self.model.generate(self.fixed_latent, generator=generator)
         n = images.shape[0]
-        save_grid(
-            images, path, nrow=getattr(self.model, "grid_columns", None) or math.ceil(math.sqrt(n))
-        )
+        columns = self.model.fixed_grid_columns(n) or math.ceil(math.sqrt(n))
+        save_grid(images, path, nrow=columns)
 
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
         if self.ema_generator is None:

@@ -30,7 +30,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,13 @@ from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.models.srunet import Image2ImageModel
 from gentool.training import sr_data
+from gentool.training.adversarial import (
+    apply_update,
+    discriminator_objective,
+    discriminators_frozen,
+    generator_objective,
+    plain_critic,
+)
 from gentool.training.base import Trainer, make_optimizer
 
 
@@ -91,6 +98,10 @@ def psnr_batch(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class Image2ImageTrainer(Trainer):
+    PLUGIN_NAME: ClassVar[str] = "image2image"
+    DESCRIPTION: ClassVar[str] = "pixel loss plus an optional adversarial term (super-resolution)"
+    # One D update per step; no EMA copy.
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps", "ema")
     progress_keys = ("loss_pixel", "psnr", "loss_g", "loss_d")
     model: Image2ImageModel
 
@@ -145,6 +156,9 @@ class Image2ImageTrainer(Trainer):
                 if self.native.nbytes < free // 4:  # crops are then cut on the GPU
                     self.native.to(self.device)
         self.adversarial = self.options.adv_weight > 0
+        #: The networks the step runs: the model's own, or DDP handles on them.
+        self.generator: torch.nn.Module = model.generator
+        self.discriminator: torch.nn.Module | None = model.discriminator
         if self.adversarial and (self.loss is None or model.discriminator is None):
             raise GentoolError("adv_weight > 0 needs a GAN loss and a discriminator.")
         s = self.settings
@@ -167,13 +181,14 @@ class Image2ImageTrainer(Trainer):
 
     def unused_settings(self) -> tuple[str, ...]:
         # One D update per step; no EMA copy; no discriminator without an adversarial term.
-        return ("d_steps", "ema") + (() if self.adversarial else ("lr_d",))
+        return self.UNUSED_SETTINGS + (() if self.adversarial else ("lr_d",))
 
     def wrap_distributed(self) -> None:
+        """DDP handles kept by the loop; the model's own networks are never replaced."""
         sync = self.settings.sync_batchnorm
-        self.model.generator = wrap(self.model.generator, self.device, sync)
+        self.generator = wrap(self.model.generator, self.device, sync)
         if self.model.discriminator is not None:
-            self.model.discriminator = wrap(self.model.discriminator, self.device, sync)
+            self.discriminator = wrap(self.model.discriminator, self.device, sync)
 
     # --- data -----------------------------------------------------------------------------
     def batch(self) -> dict[str, torch.Tensor]:
@@ -226,61 +241,68 @@ class Image2ImageTrainer(Trainer):
             return F.mse_loss(output, target)
         return F.l1_loss(output, target)
 
-    def _discriminator_step(
-        self, upsampled: torch.Tensor, output: torch.Tensor, target: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        model, loss = self.model, self.loss
-        fake = output.detach()
-        with self.autocast():
-            real_scores = model.discriminate(upsampled, target).float()
-            fake_scores = model.discriminate(upsampled, fake).float()
-        loss_d = loss.discriminator_loss(real_scores, fake_scores)
-        total = loss_d
-        penalty = loss.regularizer(lambda x: model.discriminate(upsampled, x).float(), target, fake)
-        if penalty is not None:
-            total = total + penalty
-        opt = self.optimizers["discriminator"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        return {
-            "loss_d": loss_d.detach(),
-            "d_real": loss.probability(real_scores.detach()).mean(),
-            "d_fake": loss.probability(fake_scores.detach()).mean(),
-        }
+    def _critic(self, upsampled: torch.Tensor) -> Any:
+        """The conditional PatchGAN as a critic of images given this batch's input."""
+        return plain_critic(
+            lambda images: self.model.discriminate(
+                upsampled, images, discriminator=self.discriminator
+            )
+        )
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        self._set_learning_rates()
-        model, target = self.model, batch["target"]
-        upsampled = model.upsample_input(batch["low"])
-        with self.autocast():  # --precision bf16: forward passes in bf16, losses in fp32
-            output = model.generator(upsampled).float()
-        stats: dict[str, torch.Tensor] = {}
-        if self.adversarial:
-            stats.update(self._discriminator_step(upsampled, output, target))
+    def _generator_update(
+        self, batch: dict[str, torch.Tensor], upsampled: torch.Tensor, output: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        target = batch["target"]
         loss_pixel = self._pixel_loss(output, target)
         total = self.options.pixel_weight * loss_pixel
-        if self.adversarial:
-            d_params = model.discriminator_parameters()
-            for p in d_params:
-                p.requires_grad_(False)
-            # D only passes gradients through to G here: no DDP gradient sync for D.
-            no_sync = getattr(model.discriminator, "no_sync", contextlib.nullcontext)
-            try:
-                with no_sync(), self.autocast():
-                    fake_scores = model.discriminate(upsampled, output).float()
-                loss_g = self.loss.generator_loss(fake_scores)
-            finally:
-                for p in d_params:
-                    p.requires_grad_(True)
-            total = total + self.options.adv_weight * loss_g
-            stats["loss_g"] = loss_g.detach()
-        opt = self.optimizers["generator"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
+        stats: dict[str, torch.Tensor] = {}
+        with contextlib.ExitStack() as frozen:
+            if self.adversarial and self.discriminator is not None:
+                frozen.enter_context(discriminators_frozen(self.discriminator))
+                adversarial, adv_stats, _, _ = generator_objective(
+                    self.loss,
+                    self._critic(upsampled),
+                    output,
+                    real=target,
+                    step=self.step,
+                    autocast=self.autocast,
+                )
+                total = total + self.options.adv_weight * adversarial
+                stats.update(adv_stats)
+            stats["grad_norm_g"] = apply_update(
+                self.optimizers["generator"], total, self.model.generator_parameters()
+            )
         stats["loss_pixel"] = loss_pixel.detach()
         stats["psnr"] = psnr_batch(output.detach(), target)
+        return stats
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One discriminator update (with an adversarial term), then ``g_steps`` generator
+        updates (the extra ones on fresh batches)."""
+        self._set_learning_rates()
+        stats: dict[str, torch.Tensor] = {}
+        for index in range(self.settings.g_steps):
+            if index:
+                batch = self.batch()
+            upsampled = self.model.upsample_input(batch["low"])
+            with self.autocast():  # --precision bf16: forward passes in bf16, losses in fp32
+                output = self.generator(upsampled).float()
+            if self.adversarial and index == 0:
+                total, d_stats = discriminator_objective(
+                    self.loss,
+                    self._critic(upsampled),
+                    batch["target"],
+                    output,
+                    step=self.step,
+                    autocast=self.autocast,
+                )
+                d_stats["grad_norm_d"] = apply_update(
+                    self.optimizers["discriminator"],
+                    total,
+                    self.model.discriminator_parameters(),
+                )
+                stats.update(d_stats)
+            stats.update(self._generator_update(batch, upsampled, output))
         return stats
 
     # --- samples --------------------------------------------------------------------------

@@ -17,10 +17,11 @@ from rich.console import Console
 from gentool.checkpoint import load_checkpoint
 from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import build_config
-from gentool.data.base import DataSpec, ImageData, load_data
+from gentool.data.base import DataSpec, ImageData
 from gentool.errors import GentoolError
+from gentool.loading import load_data
 from gentool.models.base import ModelPlugin, check_model_fits
-from gentool.plugins import get_loss_class, get_model_class
+from gentool.plugins import get_loss_class, get_model_class, get_trainer_class
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
 from gentool.training.runfolder import RunLock, clean_run_folder, cut_back, is_run_folder
@@ -123,7 +124,7 @@ def build_trainer(
         device=resolve_device(settings.device),
     )
     model = model_cls(config)
-    trainer_cls = model_cls.trainer_class()
+    trainer_cls = get_trainer_class(model_cls.FAMILY)
     trainer = trainer_cls(
         model, image_data, settings, data_spec=spec, loss=loss_obj, console=console
     )
@@ -134,6 +135,22 @@ def build_trainer(
             "does not use it; drop it."
         )
     return trainer
+
+
+def recommended_settings(model_name: str, loss: str | None) -> dict[str, Any]:
+    """Training settings the model's loop and its GAN loss recommend (loss API v2), the
+    loss's over the loop's; a v1 loss's ``DEFAULT_D_STEPS`` counts as a recommendation."""
+    model_cls = get_model_class(model_name)
+    trainer_cls = get_trainer_class(model_cls.FAMILY)
+    out: dict[str, Any] = dict(getattr(trainer_cls, "RECOMMENDED_SETTINGS", {}) or {})
+    if model_cls.FAMILY in ("gan", "image2image", "translation") or loss is not None:
+        loss_cls = get_loss_class(str(loss or getattr(model_cls, "DEFAULT_LOSS", "bce")))
+        d_steps = getattr(loss_cls, "DEFAULT_D_STEPS", 1)
+        if d_steps != 1 and "d_steps" not in trainer_cls.UNUSED_SETTINGS:
+            out["d_steps"] = d_steps
+        out.update(getattr(loss_cls, "RECOMMENDED_SETTINGS", {}) or {})
+    unused = set(trainer_cls.UNUSED_SETTINGS)
+    return {k: v for k, v in out.items() if k not in unused}
 
 
 def check_config_matches_data(
@@ -170,7 +187,7 @@ def train(
     console: Console | None = None,
     overwrite: bool = False,
     default_out: bool = False,
-    given: tuple[str, ...] = (),
+    given: tuple[str, ...] | None = None,
     **settings: Any,
 ) -> Path:
     """Train a model and return the path of its checkpoint.
@@ -178,9 +195,20 @@ def train(
     ``out`` (in ``settings``) is the run folder. When it already holds a run, training is
     refused unless ``overwrite`` (start a clean run there) or ``default_out`` (the folder
     was not chosen by the user: the first free ``out-2``, ``out-3``, ... is used).
+
+    Settings the user did not choose (``given``: the names set on the command line; by
+    default every key of ``settings``) take the values the training loop and the loss
+    recommend (:func:`recommended_settings`), announced and recorded in the run.
     """
     console = console or Console(stderr=True)
+    chosen = set(settings) if given is None else set(given)
+    recommended = recommended_settings(model_name, loss)
+    applied = {k: v for k, v in recommended.items() if k not in chosen}
+    settings = {**settings, **applied}
     train_settings = build_config(TrainSettings, settings, what="training setting")
+    if applied and _is_main_process():
+        shown = ", ".join(f"{flag_of(k)} {v}" for k, v in applied.items())
+        console.print(f"settings recommended for this model and loss (set them to change): {shown}")
     out = Path(train_settings.out)
     # Under torchrun only rank 0 owns (and checks) the folder; the other ranks write nothing.
     if _is_main_process() and is_run_folder(out) and not overwrite:
@@ -209,7 +237,7 @@ def train(
             data=data,
             settings=train_settings,
             console=console,
-            given=given,
+            given=tuple(sorted(chosen)),
         )
         return trainer.fit()
     finally:

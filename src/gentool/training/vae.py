@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from gentool.data.base import to_float
-from gentool.distributed import average_gradients, wrap
+from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
 from gentool.models.vae import VaeModel
@@ -42,7 +42,26 @@ from gentool.training.base import Trainer, make_optimizer
 RECON_COLUMNS = 8
 
 
+class ElboTerms(torch.nn.Module):
+    """The model's negative-ELBO terms as a module's forward, so one DDP wrapper covers every
+    parameter (the model's networks are not wrapped one by one)."""
+
+    def __init__(self, model: VaeModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = self.model.negative_elbo_terms(images)
+        return terms
+
+
 class VaeTrainer(Trainer):
+    PLUGIN_NAME: ClassVar[str] = "vae"
+    DESCRIPTION: ClassVar[str] = "the evidence lower bound, with KL weight and annealing"
+    # One optimizer over the whole model, no discriminator, no EMA copy.
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("lr_d", "d_steps", "g_steps", "ema")
+    #: Adam 1e-3 with beta1 0.9, the usual VAE choice (Kingma & Ba's defaults).
+    RECOMMENDED_SETTINGS: ClassVar[dict[str, Any]] = {"lr_g": 1e-3, "beta1": 0.9}
     progress_keys = ("elbo", "recon", "kl", "beta")
     model: VaeModel
 
@@ -60,7 +79,8 @@ class VaeTrainer(Trainer):
         self.optimizers = {
             "model": make_optimizer(list(model.parameters()), s.lr_g, s, self.device)
         }
-        self.loose_parameters: list[torch.nn.Parameter] = []
+        #: What the step runs: the ELBO terms of the model, or a DDP handle on them.
+        self.objective: torch.nn.Module = ElboTerms(model)
         fixed = torch.Generator().manual_seed(s.seed + 1)
         self.fixed_z = model.sample_prior(s.samples, generator=fixed)
         n_recon = min(
@@ -68,24 +88,16 @@ class VaeTrainer(Trainer):
         )
         self.fixed_images = to_float(data.images[:n_recon]).to(self.device)
 
-    def unused_settings(self) -> tuple[str, ...]:
-        # One optimizer over the whole model, no discriminator, no EMA copy.
-        return ("lr_d", "d_steps", "ema")
-
     def wrap_distributed(self) -> None:
-        sync = self.settings.sync_batchnorm
-        model = self.model
-        model.encoder = wrap(model.encoder, self.device, sync)
-        model.decoder = wrap(model.decoder, self.device, sync)
-        inside = {id(p) for p in [*model.encoder.parameters(), *model.decoder.parameters()]}
-        # a learned Gaussian sigma lives on the model itself: averaged by hand
-        self.loose_parameters = [p for p in model.parameters() if id(p) not in inside]
+        """One DDP handle over the whole objective (encoder, decoder and a learned sigma);
+        the model itself is never replaced."""
+        self.objective = wrap(ElboTerms(self.model), self.device, self.settings.sync_batchnorm)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model = self.model
         images = batch["images"]
         with self.autocast():  # --precision bf16: forward passes in bf16, the loss in fp32
-            terms = model.negative_elbo_terms(images)
+            terms = self.objective(images)
         terms = {k: v.float() for k, v in terms.items()}
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         beta = model.kl_factor(self.step, self.total_steps)
@@ -93,7 +105,6 @@ class VaeTrainer(Trainer):
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        average_gradients(self.loose_parameters, self.world)
         opt.step()
         negative_elbo = (recon + kl).detach()
         stats = {
