@@ -200,12 +200,13 @@ def sample(
         return
     from gentool.images import labelled_grid, save_pil, titled_panels
 
+    # labels name the model's own rows and columns; another --nrow would misplace them
     pictures = [
         labelled_grid(
             d.images,
             nrow or d.columns,
-            row_labels=d.row_labels,
-            column_labels=d.column_labels,
+            row_labels=d.row_labels if nrow in (None, d.columns) else None,
+            column_labels=d.column_labels if nrow in (None, d.columns) else None,
             upscale=upscale,
         )
         for d in drawn
