@@ -10,7 +10,9 @@ from gentool.cli.options import data_options, device_option, seed_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument(
+    "checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=click.Path(path_type=str)
+)
 @data_options(default_dataset=None, split="test")
 @click.option(
     "--metrics", default=None, help="Comma list of metrics [default: all that apply to the model]."

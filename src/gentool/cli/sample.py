@@ -10,7 +10,9 @@ from gentool.cli.options import device_option, seed_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument(
+    "checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=click.Path(path_type=str)
+)
 @click.option(
     "-n",
     "--num",
