@@ -10,7 +10,7 @@ from __future__ import annotations
 from gentool.checkpoint import Checkpoint
 from gentool.data.base import DataSpec, ImageData, load_from
 from gentool.models.base import ModelPlugin, rebuild_model
-from gentool.plugins import get_dataset_class, get_model_class
+from gentool.plugins import get_dataset_class, get_recorded_class
 
 
 def load_data(spec: DataSpec) -> ImageData:
@@ -18,7 +18,23 @@ def load_data(spec: DataSpec) -> ImageData:
     return load_from(get_dataset_class(spec.name), spec)
 
 
+def recorded_plugins(ckpt: Checkpoint) -> dict[str, object]:
+    """The checkpoint's ``plugins`` provenance (kind -> name, distribution, version)."""
+    recorded = ckpt.meta.get("plugins")
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def model_class_of(ckpt: Checkpoint) -> type[ModelPlugin]:
+    """The model class a checkpoint needs, checked against the plugin it was made with."""
+    name = str(ckpt.meta["model"])
+    cls: type[ModelPlugin] = get_recorded_class(
+        "model", name, recorded_plugins(ckpt).get("model"), str(ckpt.path)
+    )
+    return cls
+
+
 def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
     """Rebuild a model from a checkpoint alone: its class by the checkpoint's ``model``
-    name, then :func:`gentool.models.base.rebuild_model`."""
-    return rebuild_model(get_model_class(ckpt.meta["model"]), ckpt, use_ema=use_ema)
+    name (refused, naming the distribution to install, when that plugin is missing), then
+    :func:`gentool.models.base.rebuild_model`."""
+    return rebuild_model(model_class_of(ckpt), ckpt, use_ema=use_ema)

@@ -739,6 +739,65 @@ def get_dataset_class(name: str) -> Any:
     return get_registry().get("dataset", name)
 
 
+def provenance(kind: str, cls: type) -> dict[str, str]:
+    """Where plugin class ``cls`` comes from, for a checkpoint: its name, distribution and
+    the distribution's version (``gentool`` and gentool's version for built-ins)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist = distribution_of(kind, cls) or "unknown"
+    try:
+        installed = version(dist)
+    except (PackageNotFoundError, ValueError):
+        installed = "unknown"
+    return {
+        "name": str(getattr(cls, "PLUGIN_NAME", "")),
+        "distribution": dist,
+        "version": installed,
+    }
+
+
+def _installed_version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except (PackageNotFoundError, ValueError):
+        return None
+
+
+def get_recorded_class(kind: str, name: str, recorded: object, where: str) -> Any:
+    """The class for ``name`` that a checkpoint at ``where`` used, checked against the
+    ``recorded`` provenance (:func:`provenance`): a missing plugin is refused with the
+    distribution to install (and says so when ``GENTOOL_PLUGINS`` filtered it out); a
+    different distribution now serving the name is a warning."""
+    info = recorded if isinstance(recorded, dict) else {}
+    dist = info.get("distribution") if isinstance(info.get("distribution"), str) else None
+    wanted = info.get("version") if isinstance(info.get("version"), str) else None
+    registry = get_registry()
+    if name not in registry.entries[kind] and (kind, name) not in registry.duplicates:
+        if dist and dist not in (BUILTIN_DISTRIBUTION, "unknown"):
+            if _installed_version(dist) is not None:
+                selection = os.environ.get(ENV_VAR)
+                raise PluginError(
+                    f"{where} needs {kind} '{name}' from {dist}, which is installed but not "
+                    f"loaded ({ENV_VAR}={selection!r}); add {dist} to {ENV_VAR}."
+                )
+            pin = f"=={wanted}" if wanted and wanted != "unknown" else ""
+            raise PluginError(
+                f"{where} needs {kind} '{name}' from the plugin {dist}, which is not "
+                f"installed; install it with: pip install '{dist}{pin}'"
+            )
+        return registry.get(kind, name)  # the usual unknown-name message
+    cls = registry.get(kind, name)
+    serving = registry.distribution_of(kind, cls)
+    if dist and dist != "unknown" and serving and serving != dist:
+        _warn(
+            f"{where} was made with {kind} '{name}' from {dist}, but {serving} provides "
+            f"'{name}' now; results may differ."
+        )
+    return cls
+
+
 def get_trainer_class(family: str) -> Any:
     """The training loop registered for model family ``family``."""
     registry = get_registry()

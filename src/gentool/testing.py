@@ -33,8 +33,10 @@ from gentool.loading import load_data, model_from_checkpoint
 __all__ = [
     "assert_dataset_loads",
     "assert_loss_trains",
+    "assert_model_trains",
     "assert_model_trains_on",
     "plugin_registry",
+    "use_model",
 ]
 
 
@@ -59,6 +61,34 @@ def _tiny_options(model: str) -> dict[str, Any]:
     return dict(getattr(cls, "TEST_OPTIONS", {}))
 
 
+def use_model(model: Any, n: int = 2) -> torch.Tensor:
+    """Run a rebuilt model the way its commands do and return the images it makes:
+    ``sample`` (GANs, VAEs), ``upscale`` of a low-resolution batch (image-to-image) or
+    ``translate`` (translation). Checks the output's shape and that it is finite."""
+    cfg = model.config
+    size, channels = int(cfg.image_size), int(cfg.channels)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        if callable(getattr(model, "upscale", None)) and hasattr(model, "scale"):
+            low = torch.rand(n, channels, size // model.scale, size // model.scale, generator=g)
+            images = model.upscale(low * 2 - 1)
+            expected = (
+                n,
+                channels,
+                size // model.scale * model.scale,
+                size // model.scale * model.scale,
+            )
+        elif callable(getattr(model, "translate", None)):
+            images = model.translate(torch.rand(n, channels, size, size, generator=g) * 2 - 1)
+            expected = (n, channels, size, size)
+        else:
+            images = model.sample(n, generator=g)
+            expected = (n, channels, size, size)
+    assert tuple(images.shape) == expected, f"output shape {tuple(images.shape)} != {expected}"
+    assert torch.isfinite(images).all(), "the model's output is not finite"
+    return images
+
+
 def _check_run(ckpt_path: Path, steps: int) -> None:
     records = [
         json.loads(line) for line in (ckpt_path.parent / "log.jsonl").read_text().splitlines()
@@ -70,12 +100,32 @@ def _check_run(ckpt_path: Path, steps: int) -> None:
                 assert math.isfinite(value), f"{key} is {value} at step {record.get('step')}"
     ckpt = load_checkpoint(ckpt_path)
     assert ckpt.meta["step"] == steps
-    model = model_from_checkpoint(ckpt)
-    images = model.sample(2, generator=torch.Generator().manual_seed(0))
-    cfg = model.config
-    expected = (2, cfg.channels, cfg.image_size, cfg.image_size)
-    assert tuple(images.shape) == expected, f"sample shape {tuple(images.shape)} != {expected}"
-    assert torch.isfinite(images).all()
+    use_model(model_from_checkpoint(ckpt))
+
+
+def _image_folder(folder: Path, count: int, size: int, seed: int) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(seed)
+    for i in range(count):
+        pixels = torch.randint(0, 256, (size, size, 3), generator=g, dtype=torch.uint8)
+        Image.fromarray(pixels.numpy(), "RGB").save(folder / f"{i:03d}.png")
+    return folder
+
+
+def _data_for(model: str, tmp_path: Path, image_size: int) -> tuple[DataSpec, dict[str, Any]]:
+    """Tiny data any model trains on: the digits, or two image folders for translation."""
+    family = plugins.get_model_class(model).FAMILY
+    if family == "translation":
+        a = _image_folder(tmp_path / "domain-a", 10, image_size, 1)
+        b = _image_folder(tmp_path / "domain-b", 10, image_size, 2)
+        spec = DataSpec(name="folder", root=str(a), image_size=image_size)
+        return spec, {"domain_a": str(a), "domain_b": str(b)}
+    if family == "image2image":  # photos of their own size (some SR models crop at full size)
+        photos = _image_folder(tmp_path / "photos", 10, 2 * image_size, 3)
+        return DataSpec(name="folder", root=str(photos), image_size=image_size), {}
+    return DataSpec(name="digits", image_size=image_size), {}
 
 
 def assert_loss_trains(
@@ -86,34 +136,66 @@ def assert_loss_trains(
     loss_options: dict[str, Any] | None = None,
     steps: int = 5,
     image_size: int = 16,
+    model_options: dict[str, Any] | None = None,
 ) -> Path:
-    """Train ``model`` with ``loss`` for a few steps on built-in digits; check and return the checkpoint.
+    """Train ``model`` (any model with a discriminator: GAN, image-to-image, translation)
+    with ``loss`` for a few steps on tiny data; check and return the checkpoint.
 
     Checks: every logged value is finite, the checkpoint reloads from its own config, the
-    loss options were stored, and sampling gives images of the right shape.
+    loss options were stored, and the rebuilt model makes images of the right shape
+    (:func:`use_model`).
     """
     from gentool.training.runner import train
 
+    out = Path(tmp_path) / f"{model}-{loss}"
+    data, extra = _data_for(model, Path(tmp_path), image_size)
     ckpt = train(
         model,
         loss=loss,
         loss_options=loss_options,
-        model_options=_tiny_options(model),
-        data=DataSpec(name="digits", image_size=image_size),
+        model_options={**_tiny_options(model), **(model_options or {})},
+        data=data,
         steps=steps,
         batch_size=8,
         log_every=1,
         sample_every=steps,
         checkpoint_every=steps,
         device="cpu",
-        out=str(Path(tmp_path) / f"{model}-{loss}"),
+        out=str(out),
         overwrite=True,
+        extra=extra,
     )
     _check_run(ckpt, steps)
     meta = load_checkpoint(ckpt).meta
     assert meta["loss"] == loss
     stored = plugins.get_loss_class(loss).from_options(loss_options or {}).config_dict()
     assert meta["loss_config"] == stored, "loss options were not stored in the checkpoint"
+    return ckpt
+
+
+def assert_model_trains(
+    model: str, tmp_path: str | Path, *, steps: int = 2, image_size: int = 16
+) -> Path:
+    """Train any registered ``model`` (its default loss, if any) for a few steps on tiny data,
+    reload the checkpoint and use the model (sample, upscale or translate)."""
+    from gentool.training.runner import train
+
+    data, extra = _data_for(model, Path(tmp_path), image_size)
+    ckpt = train(
+        model,
+        model_options=_tiny_options(model),
+        data=data,
+        steps=steps,
+        batch_size=8,
+        log_every=1,
+        sample_every=steps,
+        checkpoint_every=steps,
+        device="cpu",
+        out=str(Path(tmp_path) / model),
+        overwrite=True,
+        extra=extra,
+    )
+    _check_run(ckpt, steps)
     return ckpt
 
 

@@ -74,6 +74,9 @@ class SrResnetConfig(ModelConfig):
     d_layers: int = 2
     #: Build the conditional PatchGAN (only for ``--train-opt adv_weight>0``).
     with_discriminator: bool = False
+    #: Normalisation of the PatchGAN: ``auto`` (batch, or layer where the loss forbids
+    #: BatchNorm, e.g. wgan-gp), or batch, instance, layer, none.
+    d_norm: str = "auto"
 
     def validate(self) -> None:
         if self.scale not in (2, 3, 4, 8):
@@ -172,7 +175,12 @@ class SrResnet(Image2ImageModel):
         super().__init__(config)
         self.generator = SrResnetGenerator(config)
         self.discriminator = (
-            PatchDiscriminator(config.channels, config.d_width, config.d_layers)
+            PatchDiscriminator(
+                config.channels,
+                config.d_width,
+                config.d_layers,
+                "batch" if config.d_norm == "auto" else config.d_norm,
+            )
             if config.with_discriminator
             else None
         )
@@ -218,9 +226,12 @@ class SrResnet(Image2ImageModel):
     @classmethod
     def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
         config = super().configure(options, data)
-        if config.with_discriminator and not getattr(loss, "ALLOWS_BATCHNORM", True):
+        allows_batchnorm = getattr(loss, "ALLOWS_BATCHNORM", True)
+        if config.d_norm == "auto":
+            config.d_norm = "batch" if allows_batchnorm else "layer"
+        elif config.d_norm == "batch" and not allows_batchnorm and config.with_discriminator:
             raise GentoolError(
-                "sr-resnet's PatchGAN uses BatchNorm, which this loss forbids; use --loss ls, "
-                "bce or hinge."
+                "this loss penalises per-sample gradients and cannot train a BatchNorm "
+                "PatchGAN; use --model-opt d_norm=layer (or instance, none)."
             )
         return config

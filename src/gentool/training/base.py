@@ -22,7 +22,7 @@ import math
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -539,7 +539,20 @@ class Trainer:
             meta["loss_config"] = self.loss.config_dict()
         if self.history:
             meta["history"] = self.history
+        meta["plugins"] = self.provenance()
         return meta
+
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """Which distribution (and version) provided the model, loss, dataset and loop."""
+        from gentool.plugins import get_dataset_class, provenance
+
+        out = {"model": provenance("model", type(self.model))}
+        if self.loss is not None:
+            out["loss"] = provenance("loss", type(self.loss))
+        with suppress(GentoolError):
+            out["dataset"] = provenance("dataset", get_dataset_class(self.data_spec.name))
+        out["trainer"] = provenance("trainer", type(self))
+        return out
 
     def save(self, path: Path | None = None) -> Path:
         """Write the checkpoint atomically; on failure the previous one stays intact."""

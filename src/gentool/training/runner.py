@@ -19,9 +19,14 @@ from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import build_config
 from gentool.data.base import DataSpec, ImageData
 from gentool.errors import GentoolError
-from gentool.loading import load_data
+from gentool.loading import load_data, recorded_plugins
 from gentool.models.base import ModelPlugin, check_model_fits
-from gentool.plugins import get_loss_class, get_model_class, get_trainer_class
+from gentool.plugins import (
+    get_loss_class,
+    get_model_class,
+    get_recorded_class,
+    get_trainer_class,
+)
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
 from gentool.training.runfolder import RunLock, clean_run_folder, cut_back, is_run_folder
@@ -292,6 +297,7 @@ def resume(
     """
     console = console or Console(stderr=True)
     ckpt = load_checkpoint(run)
+    _check_recorded_plugins(ckpt)  # a missing plugin names the distribution to install
     validate_resume_state(ckpt)  # before any of it is used, and before the data is loaded
     meta = ckpt.meta
     saved = dict(meta["train"])
@@ -390,6 +396,19 @@ def resume(
     finally:
         lock.release()
         _remove_if_empty(target)
+
+
+def _check_recorded_plugins(ckpt: Any) -> None:
+    """Every plugin the run used must be there to continue it (named, with the
+    distribution to install, when it is not)."""
+    recorded = recorded_plugins(ckpt)
+    where = str(ckpt.path)
+    get_recorded_class("model", str(ckpt.meta["model"]), recorded.get("model"), where)
+    if ckpt.meta.get("loss"):
+        get_recorded_class("loss", str(ckpt.meta["loss"]), recorded.get("loss"), where)
+    data = ckpt.meta.get("data")
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        get_recorded_class("dataset", data["name"], recorded.get("dataset"), where)
 
 
 def _announce_cut_back(console: Console, dropped: dict[str, int], step: int) -> None:
