@@ -103,7 +103,8 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
     """Compute metrics for CHECKPOINT against a dataset split (or --hr-dir for upscalers).
 
     Several CHECKPOINTs make one table with a row per run (named by its folder) and a
-    "real data" row for the metrics with a real-data reference (diversity, label accuracy);
+    "real data" row for the metrics with a real-data reference (diversity, label accuracy),
+    turned on its side (a column per run) when it is wider than the terminal;
     --json then holds {"RUN": {...}, ...}. Every run is evaluated with the same settings
     and seed; a metric asked for by name must apply to every run.
 
@@ -181,7 +182,9 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
             app.console.print(f"[dim]{note}[/dim]")
         _write_json(app, json_path, result.record())
     else:
-        app.console.print(comparison_table({k: r for k, (_, r) in results.items()}))
+        app.console.print(
+            comparison_table({k: r for k, (_, r) in results.items()}, app.console.width)
+        )
         for name, (_, result) in results.items():
             for note in result.notes:
                 app.console.print(f"[dim]{name}: {note}[/dim]")
@@ -408,10 +411,13 @@ REFERENCE_SUFFIX = "_real"
 BASELINE_PREFIX = "bicubic_"
 
 
-def comparison_table(results: dict[str, Any]) -> Any:
+def comparison_table(results: dict[str, Any], width: int | None = None) -> Any:
     """One rich table for several runs: a row per run, a column per metric, and a row per
     reference (the real data of each dataset/split for ``*_real`` keys, bicubic for
-    ``bicubic_*``) under the column of the metric it is the reference for."""
+    ``bicubic_*``) under the column of the metric it is the reference for.
+
+    When that table is wider than ``width`` (the terminal), it is turned on its side (a row
+    per metric, a column per run and reference), so no number is cut."""
     from rich.table import Table
 
     columns: list[str] = []
@@ -431,6 +437,26 @@ def comparison_table(results: dict[str, Any]) -> Any:
             elif key not in columns:
                 columns.append(key)
     steps = {name: r.info.get("step") for name, r in results.items()}
+    rows = {name: [_cell(r.metrics.get(key)) for key in columns] for name, r in results.items()}
+    rows.update({name: [_cell(v.get(key)) for key in columns] for name, v in references.items()})
+    needed = (
+        max(len(n) for n in rows)
+        + 4
+        + sum(
+            max(len(key), *(len(cells[i]) for cells in rows.values())) + 3
+            for i, key in enumerate(columns)
+        )
+    )
+    if width is not None and needed > width:
+        sideways = Table(
+            title=f"{len(results)} runs: " + ", ".join(f"{n} (step {s})" for n, s in steps.items())
+        )
+        sideways.add_column("metric")
+        for name in rows:
+            sideways.add_column(name if name in results else f"[dim]{name}[/dim]", justify="right")
+        for i, key in enumerate(columns):
+            sideways.add_row(key, *(cells[i] for cells in rows.values()))
+        return sideways
     table = Table(
         title=f"{len(results)} runs: " + ", ".join(f"{n} (step {s})" for n, s in steps.items())
     )
