@@ -10,12 +10,13 @@ from __future__ import annotations
 from gentool.checkpoint import Checkpoint
 from gentool.data.base import DataSpec, ImageData, load_from
 from gentool.models.base import ModelPlugin, rebuild_model
-from gentool.plugins import get_dataset_class, get_recorded_class
+from gentool.plugins import distribution_of, get_dataset_class, get_recorded_class
 
 
 def load_data(spec: DataSpec) -> ImageData:
     """Look the dataset up in the registry, load it and apply the requested split."""
-    return load_from(get_dataset_class(spec.name), spec)
+    cls = get_dataset_class(spec.name)
+    return load_from(cls, spec, distribution=distribution_of("dataset", cls))
 
 
 def recorded_plugins(ckpt: Checkpoint) -> dict[str, object]:

@@ -175,15 +175,20 @@ def check_decoded_fits(count: int, channels: int, size: int, what: str) -> None:
         )
 
 
-def load_from(plugin: type[DatasetPlugin], spec: DataSpec) -> ImageData:
-    """Load ``spec`` with dataset class ``plugin`` and apply the requested split.
+def load_from(
+    plugin: type[DatasetPlugin], spec: DataSpec, *, distribution: str | None = None
+) -> ImageData:
+    """Load ``spec`` with dataset class ``plugin``, check what it returned
+    (:func:`gentool.data.checks.check_loaded`) and apply the requested split.
 
     Looking the class up by name is the registry's job (:func:`gentool.loading.load_data`):
     this module, an interface, imports nothing above it.
     """
+    from gentool.data.checks import check_loaded  # checks.py builds on this module
+
     spec.validate()
     check_options_used(plugin, spec)
-    data = plugin().load(spec)
+    data = check_loaded(plugin, plugin().load(spec), spec, distribution=distribution)
     return apply_split(data, spec)
 
 
