@@ -428,3 +428,47 @@ def test_timeline_of_an_image2image_run_says_fixed_inputs(runs: dict[str, Path])
     figure = plot_timeline(runs["sr"])
     assert "fixed inputs" in figure._suptitle.get_text()  # type: ignore[union-attr]
     plt.close(figure)
+
+
+def test_family_settings_a_run_does_not_use_are_left_out(tmp_path: Path) -> None:
+    from gentool.plotting import run_labels
+
+    vae = _run(tmp_path / "v", {"model": "vae", "family": "vae", "train": {"lr_d": 2e-4}})
+    gan = _run(
+        tmp_path / "g",
+        {"model": "dcgan", "family": "gan", "loss": "bce", "train": {"lr_d": 1e-4}},
+    )
+    # the VAE has no loss and no D: only the model tells the runs apart
+    assert run_labels([vae, gan]) == ["model=vae", "model=dcgan"]
+
+
+def test_comparison_table_turns_sideways_when_too_wide() -> None:
+    from rich.console import Console
+
+    from gentool.cli.evaluate import comparison_table
+    from gentool.metrics.evaluate import EvaluationResult
+
+    info = {"dataset": "digits", "split": "test", "image_size": 16, "step": 3}
+    metrics = {f"metric_{i}": float(i) for i in range(12)} | {
+        "diversity": 0.2,
+        "diversity_real": 0.3,
+    }
+    results = {"a": EvaluationResult(metrics, info), "b": EvaluationResult(metrics, info)}
+    wide = comparison_table(results, width=1000)
+    assert [c.header for c in wide.columns][:2] == ["run", "metric_0"] and wide.row_count == 3
+    narrow = comparison_table(results, width=60)
+    assert [c.header for c in narrow.columns][:3] == ["metric", "a", "b"]
+    assert narrow.row_count == 13
+    console = Console(width=60, record=True)
+    console.print(narrow)
+    assert "0.3" in console.export_text() and "…" not in console.export_text()
+
+
+def test_evaluate_names_two_checkpoints_of_one_run_by_path(runs: dict[str, Path]) -> None:
+    from gentool.cli.evaluate import run_keys
+
+    first, second = str(runs["vae"]), str(runs["vae"] / "ckpt.safetensors")
+    assert run_keys((first, str(runs["dcgan"]))) == ["vae", "dcgan"]
+    assert run_keys((first, second)) == [first, second]
+    with pytest.raises(Exception, match="given twice"):
+        run_keys((first, first))

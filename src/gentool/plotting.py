@@ -203,14 +203,25 @@ INACTIVE_WHEN: dict[str, tuple[str, tuple[Any, ...]]] = {
 }
 #: What a setting reads when it does not apply to a run.
 INACTIVE = "<inactive>"
+#: What a setting reads when the run's family has no use for it (it differs from nothing).
+NOT_USED = "<not used>"
+
+
+#: Settings a model family has no use for: a VAE has no discriminator and no GAN loss.
+INACTIVE_FOR_FAMILY: dict[str, tuple[str, ...]] = {
+    "vae": ("loss", "train.lr_d", "train.d_steps", "train.g_steps"),
+}
 
 
 def drop_inactive(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` (flattened) with settings of switched-off features marked :data:`INACTIVE`.
 
     The switch is looked up beside the setting (``model_config.kl_anneal`` for
-    ``model_config.kl_warmup``); a run without the switch keeps the setting as it is."""
+    ``model_config.kl_warmup``); a run without the switch keeps the setting as it is.
+    Settings its family does not use (:data:`INACTIVE_FOR_FAMILY`) are inactive too."""
     out = dict(config)
+    for key in INACTIVE_FOR_FAMILY.get(str(config.get("family")), ()):
+        out[key] = NOT_USED
     for key, value in config.items():
         prefix, _, last = key.rpartition(".")
         rule = INACTIVE_WHEN.get(last)
@@ -258,7 +269,14 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
     differing = [
         k
         for k in keys
-        if len({json.dumps(c.get(k, "<unset>"), default=str, sort_keys=True) for c in configs}) > 1
+        if len(
+            {
+                json.dumps(c.get(k, "<unset>"), default=str, sort_keys=True)
+                for c in configs
+                if c.get(k) != NOT_USED
+            }
+        )
+        > 1
     ]
     # Options of different plugins (loss_config.a of ls vs loss_config.non_saturating of bce)
     # follow from the plugin choice, which is already in the label.
@@ -282,7 +300,7 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
         parts = [
             f"{short[k] if counts[short[k]] == 1 else k}={_format_value(config.get(k, 'unset'))}"
             for k in differing
-            if config.get(k) != INACTIVE  # a setting that does not apply to this run
+            if config.get(k) not in (INACTIVE, NOT_USED)  # settings this run does not use
         ]
         labels.append(", ".join(parts) or "defaults")
     if not differing:
