@@ -17,7 +17,30 @@ from gentool.cli.options import (
 from gentool.config import parse_key_values
 
 
+def _read_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--config run.toml``: the file's values become the defaults the command line
+    overrides (checked by click like typed options)."""
+    if value is None:
+        return None
+    from gentool.config_file import read_run_file
+
+    params = {p.name: p for p in ctx.command.params if p.name}
+    ctx.default_map = {**(ctx.default_map or {}), **read_run_file(value, params)}
+    return value
+
+
 @click.command(context_settings={"show_default": True})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_read_config,
+    help="A TOML file of settings (keys: these options' long names; tables [model-opt], "
+    "[loss-opt], [train-opt]); options on the command line override it. Every run writes "
+    "its own as RUN/run.toml. Example: --config runs/dcgan-ls/run.toml",
+)
 @click.argument("model", required=False)
 @click.option(
     "--loss",
@@ -138,6 +161,18 @@ from gentool.config import parse_key_values
     is_flag=True,
     help="Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="CPU threads for torch [default: one per core]; steadier on a shared machine.",
+)
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Also write scalars and sample grids for TensorBoard into RUN/tensorboard "
+    "(needs: pip install 'gentool[tensorboard]').",
+)
 @click.option("--log-every", type=click.IntRange(1), default=50, help="Steps between log lines.")
 @click.option(
     "--sample-every", type=click.IntRange(1), default=500, help="Steps between sample grids."
@@ -257,7 +292,7 @@ def _given_options() -> set[str]:
         name
         for name in ctx.params
         if ctx.get_parameter_source(name)
-        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.DEFAULT_MAP)
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import json
 import math
 import signal
@@ -49,6 +50,7 @@ from gentool.checkpoint import (
 )
 from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import config_to_dict
+from gentool.config_file import render_run_file
 from gentool.data.base import DataSpec, ImageData, to_float
 from gentool.distributed import (
     barrier,
@@ -100,6 +102,10 @@ class TrainSettings:
     cuda_graphs: bool = False
     #: Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).
     sync_batchnorm: bool = False
+    #: CPU threads for torch's kernels (None: torch's default, one per core).
+    threads: int | None = None
+    #: Also write scalars and sample grids as TensorBoard event files in RUN/tensorboard.
+    tensorboard: bool = False
     #: Extra options a family's loop understands (kept as strings, stored with the run).
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -144,6 +150,8 @@ class TrainSettings:
             raise GentoolError("--optimizer must be adam or rmsprop.")
         if self.precision not in ("fp32", "bf16"):
             raise GentoolError("--precision must be fp32 or bf16.")
+        if self.threads is not None and not 1 <= self.threads <= 4096:
+            raise GentoolError(f"--threads must be between 1 and 4096, not {self.threads}.")
 
 
 def make_optimizer(
@@ -281,6 +289,14 @@ class Trainer:
         self.data_spec = data_spec
         self.loss = loss
         self.console = console or Console(stderr=True)
+        if settings.threads is not None:
+            torch.set_num_threads(settings.threads)
+        self._plain = False
+        self._tensorboard: Any = None
+        if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise GentoolError(
+                "--tensorboard needs the tensorboard package: pip install 'gentool[tensorboard]'."
+            )
         self.device = resolve_device(settings.device)
         self.world = init_distributed(self.device)
         check_batch(settings.batch_size, self.world)
@@ -339,6 +355,11 @@ class Trainer:
 
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
         """Additional named tensor sections (e.g. ``ema``)."""
+        return {}
+
+    def held_out_stats(self) -> dict[str, float]:
+        """Values measured on held-out data at each log interval (e.g. the VAE's test ELBO),
+        logged beside the training values. None by default."""
         return {}
 
     def unused_settings(self) -> tuple[str, ...]:
@@ -633,8 +654,19 @@ class Trainer:
         self._guard_write(lambda: append_line(self.out / "log.jsonl", json.dumps(record)))
 
     def _write_config(self) -> None:
-        text = json.dumps(self.run_meta(), indent=2) + "\n"
+        meta = self.run_meta()
+        text = json.dumps(meta, indent=2) + "\n"
         self._guard_write(lambda: atomic_write_text(self.out / "config.json", text))
+        settings = render_run_file(
+            model=meta["model"],
+            loss=meta.get("loss"),
+            data=meta["data"],
+            train=meta["train"],
+            model_config=meta["model_config"],
+            loss_config=meta.get("loss_config"),
+            skip=self.unused_settings(),
+        )
+        self._guard_write(lambda: atomic_write_text(self.out / "run.toml", settings))
 
     def _samples(self) -> None:
         was_training = self.model.training
@@ -643,8 +675,20 @@ class Trainer:
             self._guard_write(
                 lambda: self.write_samples(self.out / "samples" / f"step_{self.step:06d}.png")
             )
+            self._samples_to_tensorboard(self.out / "samples" / f"step_{self.step:06d}.png")
         finally:
             self.model.train(was_training)
+
+    def _samples_to_tensorboard(self, path: Path) -> None:
+        writer = getattr(self, "_tensorboard", None)
+        if writer is None or not path.is_file():
+            return
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(path) as grid:
+            pixels = np.asarray(grid.convert("RGB"))
+        writer.add_image("samples", pixels, self.step, dataformats="HWC")
 
     def _guard_write(self, write: Any) -> None:
         """Run a write of the run folder; if it fails (full disk, folder removed), stop with
@@ -694,6 +738,8 @@ class Trainer:
         self.model.train()
         interrupt = _Interrupt()
         check_every_step = self.device.type == "cpu"
+        #: Piped into a file, a live bar is truncated and garbled: plain lines instead.
+        self._plain = not self.console.is_terminal
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -704,11 +750,12 @@ class Trainer:
             TimeRemainingColumn(),
             TextColumn("{task.fields[losses]}"),
             console=self.console,
-            disable=not self.is_main,
+            disable=not self.is_main or self._plain,
             transient=False,
         )
-        self._last_log_time = time.perf_counter()
-        self._last_log_step = self.step
+        self._last_log_time = started = time.perf_counter()
+        self._last_log_step = first_step = self.step
+        self._tensorboard = self._open_tensorboard() if self.is_main else None
         with interrupt.installed(), progress:
             task = progress.add_task(
                 f"train {self.model.PLUGIN_NAME}",
@@ -728,6 +775,7 @@ class Trainer:
                         self._stop_non_finite(values)
                 if self.step % self.settings.log_every == 0 or self.step == total:
                     values = {k: float(v) for k, v in stats.items()}
+                    values.update(self._held_out())
                     self._record(values, progress, task)
                 if self.is_main and (
                     self.step % self.settings.sample_every == 0 or self.step == total
@@ -747,7 +795,44 @@ class Trainer:
                     )
                 progress.update(task, completed=self.step)
         barrier()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+        if self.is_main:
+            self._summary(self.step - first_step, time.perf_counter() - started)
         return self.out / "ckpt.safetensors"
+
+    def _held_out(self) -> dict[str, float]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                return self.held_out_stats()
+        finally:
+            self.model.train(was_training)
+
+    def _summary(self, steps: int, seconds: float) -> None:
+        """The closing line: steps, wall time and the average rate over the whole run."""
+        minutes, rest = divmod(round(seconds), 60)
+        rate = steps / max(seconds, 1e-9)
+        images = rate * self.sampler.batch_size
+        self.console.print(
+            f"trained {steps} step(s) in {minutes}m{rest:02d}s: {rate:.2f} step/s, "
+            f"{images:.0f} images/s on average",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+    def _open_tensorboard(self) -> Any:
+        """A TensorBoard writer into RUN/tensorboard (``--tensorboard``), or None."""
+        if not self.settings.tensorboard:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise GentoolError(
+                "--tensorboard needs the tensorboard package: pip install 'gentool[tensorboard]'."
+            ) from None
+        return SummaryWriter(log_dir=str(self.out / "tensorboard"), purge_step=self.step + 1)
 
     def _record(self, values: dict[str, float], progress: Progress, task: Any) -> None:
         now = time.perf_counter()
@@ -766,8 +851,18 @@ class Trainer:
         record["images_per_s"] = images_per_s
         if self.is_main:
             self._log(record)
+            if self._tensorboard is not None:
+                for key, value in record.items():
+                    if key not in ("step", "time") and isinstance(value, (int, float)):
+                        self._tensorboard.add_scalar(key, value, self.step)
         shown = "  ".join(f"{k}={values[k]:.3f}" for k in self.progress_keys if k in values)
         progress.update(task, rate=f"{steps / elapsed:.1f} step/s", losses=shown)
+        if self._plain and self.is_main:  # not a terminal (CI, nohup): one whole line each time
+            self.console.print(
+                f"step {self.step}/{self.total_steps}  {steps / elapsed:.2f} step/s  {shown}",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 def _reason_of(exc: BaseException) -> str:

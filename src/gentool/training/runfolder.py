@@ -26,7 +26,7 @@ from gentool.fileio import atomic_write_text, stale_temporaries
 
 LOCK_NAME = ".lock"
 #: Files a run writes at the top of its folder (``--overwrite`` removes exactly these).
-RUN_FILES = ("ckpt.safetensors", "log.jsonl", "config.json")
+RUN_FILES = ("ckpt.safetensors", "log.jsonl", "config.json", "run.toml")
 SAMPLE_NAME = re.compile(r"^(?:[a-z]+_)?step_(\d+)\.png$")
 
 
@@ -174,6 +174,9 @@ def clean_run_folder(folder: Path) -> list[Path]:
     if samples.is_dir():
         candidates += [p for p in samples.iterdir() if _sample_step(p.name) is not None]
     candidates += stale_temporaries(folder) + stale_temporaries(samples)
+    board = folder / "tensorboard"
+    if board.is_dir():
+        candidates += [p for p in board.iterdir() if p.name.startswith("events.out.tfevents.")]
     for path in candidates:
         if path.is_file():
             try:
@@ -183,8 +186,9 @@ def clean_run_folder(folder: Path) -> list[Path]:
                     f"--overwrite: cannot remove {path}: {exc.strerror or exc}."
                 ) from None
             removed.append(path)
-    with contextlib.suppress(OSError):
-        samples.rmdir()  # only when nothing else is in it
+    for directory in (samples, board):
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only when nothing else is in it
     return removed
 
 

@@ -47,6 +47,8 @@ CHANGEABLE_ON_RESUME = (
     "compile",
     "cuda_graphs",
     "sync_batchnorm",
+    "threads",
+    "tensorboard",
 )
 CANONICAL_CHECKPOINT = "ckpt.safetensors"
 #: Command-line flags of training settings whose name differs from ``--field-name``.

@@ -25,6 +25,7 @@ their reconstructions (even rows).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,9 +36,12 @@ from gentool.data.base import to_float
 from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
+from gentool.loading import load_data
 from gentool.models.vae import VaeModel
 from gentool.training.base import Trainer, make_optimizer
 
+#: Held-out images scored at every log interval (a fixed batch of the test split).
+TEST_IMAGES = 256
 #: Columns of the reconstruction grid: a row of originals, then a row of reconstructions.
 RECON_COLUMNS = 8
 
@@ -87,6 +91,33 @@ class VaeTrainer(Trainer):
             len(data), max(RECON_COLUMNS, s.samples // 2 // RECON_COLUMNS * RECON_COLUMNS)
         )
         self.fixed_images = to_float(data.images[:n_recon]).to(self.device)
+        #: A fixed batch of held-out (test-split) images, scored at every log interval.
+        self.test_images = self._test_batch()
+
+    def _test_batch(self) -> torch.Tensor | None:
+        """Up to :data:`TEST_IMAGES` images of the test split (None when there is none)."""
+        if self.data_spec.split != "train" or self.data_spec.test_fraction <= 0:
+            return None
+        spec = dataclasses.replace(self.data_spec, split="test", limit=TEST_IMAGES)
+        try:
+            test = load_data(spec)
+        except GentoolError:
+            return None
+        return to_float(test.images[:TEST_IMAGES]).to(self.device)
+
+    def held_out_stats(self) -> dict[str, float]:
+        """``test_elbo``, ``test_recon``, ``test_kl`` (nats per image) and ``test_mse``
+        (per pixel, images in [0, 1]) on the fixed test batch, beside the training values."""
+        if self.test_images is None:
+            return {}
+        terms = self.model.negative_elbo_terms(self.test_images)
+        recon, kl = terms["recon"].float().mean(), terms["kl"].float().mean()
+        return {
+            "test_elbo": -float(recon + kl),
+            "test_recon": float(recon),
+            "test_kl": float(kl),
+            "test_mse": float(terms["mse"].float().mean()),
+        }
 
     def wrap_distributed(self) -> None:
         """One DDP handle over the whole objective (encoder, decoder and a learned sigma);
