@@ -472,3 +472,14 @@ def test_evaluate_names_two_checkpoints_of_one_run_by_path(runs: dict[str, Path]
     assert run_keys((first, second)) == [first, second]
     with pytest.raises(Exception, match="given twice"):
         run_keys((first, first))
+
+
+def test_upscale_refuses_a_giant_grid(runs: dict[str, Path], tmp_path: Path) -> None:
+    from gentool.images import labelled_grid
+
+    with pytest.raises(Exception, match="lower --upscale"):
+        labelled_grid(torch.zeros(4, 1, 1000, 1000), 2, upscale=8)
+    out = tmp_path / "huge.png"
+    result = invoke("sample", str(runs["dcgan"]), "-n", "20000", "--upscale", "16", "-o", str(out))
+    assert result.exit_code != 0 and "lower --upscale" in result.output
+    assert "Traceback" not in result.output and not out.exists()

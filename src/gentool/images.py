@@ -101,6 +101,8 @@ def save_grid(
 
 # --- labels, enlargement and panels --------------------------------------------------------------
 
+#: The largest enlarged grid :func:`labelled_grid` draws (pixels; 3 bytes each in RGB).
+MAX_GRID_PIXELS = 150_000_000
 #: Text colour and background of label margins, for L and RGB pictures.
 _INK: dict[str, int | tuple[int, int, int]] = {"L": 0, "RGB": (0, 0, 0)}
 _PAPER: dict[str, int | tuple[int, int, int]] = {"L": 255, "RGB": (255, 255, 255)}
@@ -149,7 +151,14 @@ def labelled_grid(
     """
     if upscale < 1:
         raise GentoolError(f"--upscale must be 1 or more, not {upscale}.")
-    grid = enlarge(grid_image(images, nrow, padding), upscale)
+    grid = grid_image(images, nrow, padding)
+    width, height = grid.width * upscale, grid.height * upscale
+    if width * height > MAX_GRID_PIXELS:
+        raise GentoolError(
+            f"the grid would be {width}x{height} pixels at --upscale {upscale}, more than "
+            f"{MAX_GRID_PIXELS // 1_000_000} million; lower --upscale or draw fewer images."
+        )
+    grid = enlarge(grid, upscale)
     rows_text = [str(t) for t in row_labels or []]
     cols_text = [str(t) for t in column_labels or []]
     if not rows_text and not cols_text:
