@@ -29,7 +29,35 @@ def _read_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-@click.command(context_settings={"show_default": True})
+class TrainCommand(click.Command):
+    """``gentool train MODEL --help`` also lists MODEL's options (``--model-opt``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        words = [a for a in args if not a.startswith("-")]
+        if words and ("--help" in args or "-h" in args):
+            ctx.meta["help_model"] = words[0]
+        return super().parse_args(ctx, args)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        name = ctx.meta.get("help_model")
+        if not name:
+            return
+        from gentool.cli.plugins_cmd import options_table
+        from gentool.errors import GentoolError
+
+        try:
+            table = options_table("model", str(name))
+        except GentoolError as exc:
+            table = f"\b\n{exc.message}"
+        if table:
+            formatter.write_paragraph()
+            for line in table.splitlines():
+                if line != "\b":
+                    formatter.write(line + "\n")
+
+
+@click.command(cls=TrainCommand, context_settings={"show_default": True})
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=str),

@@ -1,4 +1,6 @@
-"""The machinery every training loop shares.
+"""The machinery every training loop shares (settings, batches and interruption live in
+:mod:`~gentool.training.settings`, :mod:`~gentool.training.sampler` and
+:mod:`~gentool.training.interrupt`).
 
 :class:`Trainer` owns the run folder, batching from the in-memory dataset, the rich progress
 display, the JSON-lines log, periodic sample grids, atomic checkpoints, exact resume, the
@@ -16,17 +18,12 @@ A run folder holds::
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib.util
 import json
 import math
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import suppress
 from pathlib import Path
-from types import FrameType
 from typing import Any, ClassVar
 
 import torch
@@ -61,197 +58,11 @@ from gentool.distributed import (
 from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopped
 from gentool.fileio import append_line, atomic_write_text
 from gentool.models.base import ModelPlugin, load_weights
-from gentool.runtime import MAX_SEED, resolve_device
+from gentool.runtime import resolve_device
 from gentool.training.graphs import StepGraph
-
-
-@dataclass
-class TrainSettings:
-    """Options of the training loop (not of the model or the loss)."""
-
-    steps: int | None = None
-    epochs: float | None = None
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    optimizer: str = "adam"
-    #: Discriminator updates per generator update (None: the loss's default).
-    d_steps: int | None = None
-    #: Generator updates per step, after the discriminator's (``--g-steps 2``: D:G = 1:2).
-    g_steps: int = 1
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    samples: int = 64
-    seed: int = 0
-    device: str = "auto"
-    out: str = "runs/run"
-    #: Decay of the exponential moving average of G's weights (0: off).
-    ema: float = 0.0
-    #: Forward passes in bf16 autocast ("bf16") or plain float32 ("fp32"). Losses, the
-    #: gradient penalty and optimizer state stay in float32.
-    precision: str = "fp32"
-    #: Keep activations in channels_last memory format (faster convolutions on GPUs).
-    channels_last: bool = False
-    #: Compile the networks with torch.compile (each network separately).
-    compile: bool = False
-    #: On CUDA: capture each whole training step (forward, backward, optimizer) in a CUDA graph
-    #: and replay it, where the family's step allows (see :mod:`gentool.training.graphs`).
-    cuda_graphs: bool = False
-    #: Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).
-    sync_batchnorm: bool = False
-    #: CPU threads for torch's kernels (None: torch's default, one per core).
-    threads: int | None = None
-    #: Also write scalars and sample grids as TensorBoard event files in RUN/tensorboard.
-    tensorboard: bool = False
-    #: Extra options a family's loop understands (kept as strings, stored with the run).
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def validate(self) -> None:
-        if self.steps is not None and self.epochs is not None:
-            raise GentoolError(
-                f"--steps ({self.steps}) and --epochs ({self.epochs}) both say how long to "
-                "train; pass one of them."
-            )
-        for name in ("epochs", "lr_g", "lr_d", "beta1", "beta2", "ema"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise GentoolError(
-                    f"--{name.replace('_', '-')} must be a finite number, not {value}."
-                )
-        if not 0 <= self.seed <= MAX_SEED:
-            raise GentoolError(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}.")
-        if self.batch_size < 1:
-            raise GentoolError(f"--batch-size must be >= 1, not {self.batch_size}.")
-        if self.steps is not None and self.steps < 1:
-            raise GentoolError(f"--steps must be >= 1, not {self.steps}.")
-        if self.epochs is not None and self.epochs <= 0:
-            raise GentoolError(f"--epochs must be > 0, not {self.epochs}.")
-        for name in ("lr_g", "lr_d"):
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise GentoolError(
-                    f"--{name.replace('_', '-')} must be a positive number, not {value}."
-                )
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise GentoolError("Adam betas must be in [0, 1).")
-        if self.d_steps is not None and self.d_steps < 1:
-            raise GentoolError(f"--d-steps must be >= 1, not {self.d_steps}.")
-        if self.g_steps < 1:
-            raise GentoolError(f"--g-steps must be >= 1, not {self.g_steps}.")
-        for name in ("log_every", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise GentoolError(f"--{name.replace('_', '-')} must be >= 1.")
-        if not 0 <= self.ema < 1:
-            raise GentoolError("--ema must be in [0, 1).")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise GentoolError("--optimizer must be adam or rmsprop.")
-        if self.precision not in ("fp32", "bf16"):
-            raise GentoolError("--precision must be fp32 or bf16.")
-        if self.threads is not None and not 1 <= self.threads <= 4096:
-            raise GentoolError(f"--threads must be between 1 and 4096, not {self.threads}.")
-
-
-def make_optimizer(
-    params: list[torch.nn.Parameter], lr: float, settings: TrainSettings, device: torch.device
-) -> torch.optim.Optimizer:
-    # A CUDA graph replays the update: the step count must then live on the GPU.
-    capturable = settings.cuda_graphs and device.type == "cuda"
-    if settings.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, capturable=capturable)
-    # foreach kernels batch the per-parameter updates; fused is faster still on CUDA.
-    fused = device.type == "cuda"
-    return torch.optim.Adam(
-        params,
-        lr=lr,
-        betas=(settings.beta1, settings.beta2),
-        fused=fused,
-        foreach=None if fused else True,
-        capturable=capturable,
-    )
-
-
-class BatchSampler:
-    """Shuffled batches from an in-memory dataset, reproducible and resumable.
-
-    One permutation per epoch from a dedicated generator; the epoch's permutation and the
-    position in it are part of the checkpoint, so a resumed run sees the same batches.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        if batch_size > n:
-            batch_size = max(world, n - n % world)
-        self.n = n
-        #: The global batch; each of ``world`` ranks takes its own contiguous slice of it.
-        self.batch_size = batch_size
-        self.rank = rank
-        self.world = world
-        self.generator = torch.Generator().manual_seed(seed + 7919)
-        self.epoch = 0
-        self.position = 0
-        self.order = torch.randperm(n, generator=self.generator)
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return max(1, self.n // self.batch_size)
-
-    def next_indices(self) -> torch.Tensor:
-        if self.position + self.batch_size > self.n:  # drop the ragged last batch
-            self.epoch += 1
-            self.position = 0
-            self.order = torch.randperm(self.n, generator=self.generator)
-        idx = self.order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        if self.world > 1:
-            local = self.batch_size // self.world
-            idx = idx[self.rank * local : (self.rank + 1) * local]
-        return idx
-
-    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-        return (
-            {"sampler.order": self.order, "sampler.rng": self.generator.get_state()},
-            {"epoch": self.epoch, "position": self.position},
-        )
-
-    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, int]) -> None:
-        """Continue the saved epoch. A saved order of another length (the data changed, and
-        the user accepted it with --accept-data-change) starts a fresh epoch instead."""
-        if "sampler.order" in tensors and len(tensors["sampler.order"]) == self.n:
-            self.order = tensors["sampler.order"].long()
-            self.generator.set_state(tensors["sampler.rng"].to(torch.uint8))
-            self.epoch = int(meta["epoch"])
-            self.position = int(meta["position"])
-
-
-class _Interrupt:
-    """Turns the first SIGINT/SIGTERM into a flag; a second SIGINT stops at once."""
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self.requested is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = name
-
-    @contextmanager
-    def installed(self) -> Iterator[_Interrupt]:
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        try:
-            yield self
-        finally:
-            for signum, handler in self._previous.items():
-                signal.signal(signum, handler)
+from gentool.training.interrupt import Interrupt
+from gentool.training.sampler import BatchSampler
+from gentool.training.settings import TrainSettings, make_optimizer
 
 
 class Trainer:
@@ -736,7 +547,7 @@ class Trainer:
                 check_sync_batchnorm(self.device, self.world)
             self.wrap_distributed()
         self.model.train()
-        interrupt = _Interrupt()
+        interrupt = Interrupt()
         check_every_step = self.device.type == "cpu"
         #: Piped into a file, a live bar is truncated and garbled: plain lines instead.
         self._plain = not self.console.is_terminal
@@ -884,3 +695,6 @@ def fingerprint(data: ImageData) -> str:
     if data.labels is not None:
         digest.update(data.labels.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+__all__ = ["BatchSampler", "TrainSettings", "Trainer", "fingerprint", "make_optimizer"]

@@ -1,0 +1,121 @@
+"""The options of a training loop (not of the model or the loss), and its optimizers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gentool.errors import GentoolError
+from gentool.runtime import MAX_SEED
+
+
+@dataclass
+class TrainSettings:
+    """Options of the training loop (not of the model or the loss)."""
+
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    optimizer: str = "adam"
+    #: Discriminator updates per generator update (None: the loss's default).
+    d_steps: int | None = None
+    #: Generator updates per step, after the discriminator's (``--g-steps 2``: D:G = 1:2).
+    g_steps: int = 1
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    samples: int = 64
+    seed: int = 0
+    device: str = "auto"
+    out: str = "runs/run"
+    #: Decay of the exponential moving average of G's weights (0: off).
+    ema: float = 0.0
+    #: Forward passes in bf16 autocast ("bf16") or plain float32 ("fp32"). Losses, the
+    #: gradient penalty and optimizer state stay in float32.
+    precision: str = "fp32"
+    #: Keep activations in channels_last memory format (faster convolutions on GPUs).
+    channels_last: bool = False
+    #: Compile the networks with torch.compile (each network separately).
+    compile: bool = False
+    #: On CUDA: capture each whole training step (forward, backward, optimizer) in a CUDA graph
+    #: and replay it, where the family's step allows (see :mod:`gentool.training.graphs`).
+    cuda_graphs: bool = False
+    #: Under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm).
+    sync_batchnorm: bool = False
+    #: CPU threads for torch's kernels (None: torch's default, one per core).
+    threads: int | None = None
+    #: Also write scalars and sample grids as TensorBoard event files in RUN/tensorboard.
+    tensorboard: bool = False
+    #: Extra options a family's loop understands (kept as strings, stored with the run).
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.steps is not None and self.epochs is not None:
+            raise GentoolError(
+                f"--steps ({self.steps}) and --epochs ({self.epochs}) both say how long to "
+                "train; pass one of them."
+            )
+        for name in ("epochs", "lr_g", "lr_d", "beta1", "beta2", "ema"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise GentoolError(
+                    f"--{name.replace('_', '-')} must be a finite number, not {value}."
+                )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise GentoolError(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}.")
+        if self.batch_size < 1:
+            raise GentoolError(f"--batch-size must be >= 1, not {self.batch_size}.")
+        if self.steps is not None and self.steps < 1:
+            raise GentoolError(f"--steps must be >= 1, not {self.steps}.")
+        if self.epochs is not None and self.epochs <= 0:
+            raise GentoolError(f"--epochs must be > 0, not {self.epochs}.")
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise GentoolError(
+                    f"--{name.replace('_', '-')} must be a positive number, not {value}."
+                )
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise GentoolError("Adam betas must be in [0, 1).")
+        if self.d_steps is not None and self.d_steps < 1:
+            raise GentoolError(f"--d-steps must be >= 1, not {self.d_steps}.")
+        if self.g_steps < 1:
+            raise GentoolError(f"--g-steps must be >= 1, not {self.g_steps}.")
+        for name in ("log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise GentoolError(f"--{name.replace('_', '-')} must be >= 1.")
+        if not 0 <= self.ema < 1:
+            raise GentoolError("--ema must be in [0, 1).")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise GentoolError("--optimizer must be adam or rmsprop.")
+        if self.precision not in ("fp32", "bf16"):
+            raise GentoolError("--precision must be fp32 or bf16.")
+        if self.threads is not None and not 1 <= self.threads <= 4096:
+            raise GentoolError(f"--threads must be between 1 and 4096, not {self.threads}.")
+
+
+def make_optimizer(
+    params: list[torch.nn.Parameter], lr: float, settings: TrainSettings, device: torch.device
+) -> torch.optim.Optimizer:
+    # A CUDA graph replays the update: the step count must then live on the GPU.
+    capturable = settings.cuda_graphs and device.type == "cuda"
+    if settings.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, capturable=capturable)
+    # foreach kernels batch the per-parameter updates; fused is faster still on CUDA.
+    fused = device.type == "cuda"
+    return torch.optim.Adam(
+        params,
+        lr=lr,
+        betas=(settings.beta1, settings.beta2),
+        fused=fused,
+        foreach=None if fused else True,
+        capturable=capturable,
+    )
