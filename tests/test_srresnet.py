@@ -89,7 +89,9 @@ def test_bad_options_and_losses_are_one_line_errors() -> None:
         ALLOWS_BATCHNORM = False
 
     with pytest.raises(GentoolError, match="BatchNorm"):
-        SrResnet.configure({"with_discriminator": True}, loss=NoBatchNorm())
+        SrResnet.configure({"with_discriminator": True, "d_norm": "batch"}, loss=NoBatchNorm())
+    auto = SrResnet.configure({"with_discriminator": True}, loss=NoBatchNorm())
+    assert auto.d_norm == "layer"  # the PatchGAN adapts to a loss that forbids BatchNorm
     model = SrResnet(SrResnetConfig(width=4, blocks=1))
     with pytest.raises(GentoolError, match="with_discriminator"):
         model.discriminate(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 16, 16))
