@@ -37,10 +37,10 @@ import torch
 from PIL import Image, ImageOps
 
 from gentool.checkpoint import load_checkpoint
-from gentool.data.base import DataSpec, load_data, to_float, to_uint8
+from gentool.data.base import DataSpec, to_float, to_uint8
 from gentool.images import save_grid
+from gentool.loading import load_data, model_from_checkpoint
 from gentool.metrics.translation import cycle_metrics, diversity_metrics, paired_metrics
-from gentool.models.base import model_from_checkpoint
 from gentool.training.runner import train
 
 ROOT = Path(__file__).resolve().parents[1]

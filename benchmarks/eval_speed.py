@@ -32,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-from gentool.data.base import DataSpec, load_data, to_uint8
+from gentool.data.base import DataSpec, to_uint8
+from gentool.loading import load_data
 from gentool.metrics.diversity import pairwise_diversity
 from gentool.metrics.fid import build_inception, extract_features
 from gentool.metrics.prdc import pixel_features, precision_recall_density_coverage

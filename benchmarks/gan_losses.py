@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_dcgan
 
 from gentool.checkpoint import load_checkpoint
-from gentool.data.base import DataSpec, load_data
+from gentool.data.base import DataSpec
 from gentool.images import save_grid
+from gentool.loading import load_data, model_from_checkpoint
 from gentool.metrics import pairwise_diversity, sliced_wasserstein_distance
-from gentool.models.base import model_from_checkpoint
 from gentool.plugins import get_loss_class
 from gentool.training.runner import train
 

@@ -316,7 +316,8 @@ def picture(args: argparse.Namespace) -> None:
 
 
 def _face_data(split: str) -> Any:
-    from gentool.data.base import DataSpec, load_data
+    from gentool.data.base import DataSpec
+    from gentool.loading import load_data
 
     return load_data(
         DataSpec(name="anime-faces", root=str(FACES.resolve()), image_size=64, split=split)

@@ -25,7 +25,8 @@ from gentool.checkpoint import (
 )
 from gentool.checkpoint_schema import validate_resume_state
 from gentool.errors import CheckpointError, GentoolError, OutputError
-from gentool.models.base import check_model_fits, load_weights, model_from_checkpoint
+from gentool.loading import model_from_checkpoint
+from gentool.models.base import check_model_fits, load_weights
 from gentool.models.dcgan import Dcgan, DcganConfig
 
 

@@ -15,9 +15,9 @@ from PIL import Image
 from gentool.checkpoint import load_checkpoint
 from gentool.cli.main import cli
 from gentool.data.base import DataSpec
+from gentool.loading import model_from_checkpoint
 from gentool.losses.cycle import cycle_consistency_loss, identity_loss
 from gentool.metrics.translation import cycle_metrics, diversity_metrics, paired_metrics
-from gentool.models.base import model_from_checkpoint
 from gentool.models.cyclegan import CycleGan, CycleGanConfig
 from gentool.training.base import TrainSettings
 from gentool.training.cyclegan import ImagePool

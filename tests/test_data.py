@@ -17,11 +17,12 @@ from PIL import Image
 
 from gentool.data import cache as data_cache
 from gentool.data import folder as data_folder
-from gentool.data.base import DataSpec, ImageData, apply_split, load_data
+from gentool.data.base import DataSpec, ImageData, apply_split
 from gentool.data.decode import MAX_PIXELS, DataWarning, decode_image
 from gentool.data.folder import AnimeFacesDataset, FolderDataset, list_images
 from gentool.data.mnist import MnistDataset
 from gentool.errors import DataError
+from gentool.loading import load_data
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

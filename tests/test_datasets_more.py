@@ -21,7 +21,7 @@ from PIL import Image
 
 from gentool.data import celeba as data_celeba
 from gentool.data import stl10 as data_stl10
-from gentool.data.base import DataSpec, ImageData, load_data
+from gentool.data.base import DataSpec, ImageData
 from gentool.data.celeba import CelebaDataset
 from gentool.data.checks import check_loaded, loaded_problem
 from gentool.data.decode import DataWarning
@@ -34,6 +34,7 @@ from gentool.data.torchvision_sets import (
     to_channels,
 )
 from gentool.errors import DataError, PluginError
+from gentool.loading import load_data
 
 NEW = (FashionMnistDataset, Cifar10Dataset, Stl10Dataset, Stl10LabeledDataset, CelebaDataset)
 

@@ -14,8 +14,9 @@ import torch
 from click.testing import CliRunner
 
 from gentool.cli.main import cli
-from gentool.data.base import DataSpec, ImageData, load_data, to_float
+from gentool.data.base import DataSpec, ImageData, to_float
 from gentool.errors import GentoolError
+from gentool.loading import load_data
 from gentool.metrics import classifier as clf
 from gentool.metrics.evaluate import (
     EvaluationSettings,

@@ -14,7 +14,7 @@ import torch
 from gentool.checkpoint import load_checkpoint
 from gentool.data.base import DataSpec
 from gentool.errors import GentoolError
-from gentool.models.base import model_from_checkpoint
+from gentool.loading import model_from_checkpoint
 from gentool.plugins import build_registry, get_model_class
 from gentool.training.base import TrainSettings
 from gentool.training.runner import build_trainer, train

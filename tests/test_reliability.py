@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from gentool.checkpoint import load_checkpoint, save_checkpoint
 from gentool.errors import CheckpointError, GentoolError, TrainingStopped
-from gentool.models.base import model_from_checkpoint
+from gentool.loading import model_from_checkpoint
 from gentool.training import runner
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,6 +14,7 @@ from PIL import Image
 from gentool.checkpoint import load_checkpoint
 from gentool.cli.main import cli
 from gentool.errors import GentoolError
+from gentool.loading import model_from_checkpoint
 from gentool.losses.vae import (
     bernoulli_nll,
     bits_per_dim,
@@ -24,7 +25,6 @@ from gentool.losses.vae import (
     kl_weight,
     linear_kl_weight,
 )
-from gentool.models.base import model_from_checkpoint
 from gentool.models.vae import ConvVae, ConvVaeConfig, downsampling_plan
 from gentool.plugins import get_model_class
 

@@ -41,7 +41,7 @@ from PIL import Image
 from gentool.checkpoint import load_checkpoint, save_checkpoint
 from gentool.errors import GentoolError
 from gentool.images import image_format, save_pil
-from gentool.models.base import model_from_checkpoint
+from gentool.loading import model_from_checkpoint
 from gentool.models.srunet import Image2ImageModel
 from gentool.runtime import resolve_device
 

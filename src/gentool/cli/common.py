@@ -9,12 +9,8 @@ import torch
 
 from gentool.checkpoint import load_checkpoint
 from gentool.errors import GentoolError
-from gentool.models.base import (
-    ModelPlugin,
-    available_memory,
-    format_bytes,
-    model_from_checkpoint,
-)
+from gentool.loading import model_from_checkpoint
+from gentool.models.base import ModelPlugin, available_memory, format_bytes
 from gentool.runtime import resolve_device
 
 

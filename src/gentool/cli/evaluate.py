@@ -215,8 +215,8 @@ def _evaluate_one(app: Any, checkpoint: str, metrics: Any, kwargs: dict[str, Any
     from pathlib import Path
 
     from gentool.cli.common import load_model
-    from gentool.data.base import load_data
     from gentool.errors import GentoolError
+    from gentool.loading import load_data
     from gentool.metrics.evaluate import (
         EvaluationSettings,
         evaluate_model,

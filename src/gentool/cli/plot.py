@@ -223,8 +223,8 @@ def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any)
 
     from gentool.cli.common import load_model
     from gentool.cli.sample import check_seed
-    from gentool.data.base import load_data
     from gentool.errors import GentoolError
+    from gentool.loading import load_data
     from gentool.metrics.evaluate import evaluation_data_spec
     from gentool.plotting import latent_means, plot_latent_tsne, save_figure, tsne_embedding
 
@@ -359,9 +359,10 @@ def augment(app: Any, output: str, overwrite: bool, **kwargs: Any) -> None:
     from gentool.cli.options import data_spec_from
     from gentool.cli.sample import check_seed
     from gentool.config import parse_key_values
-    from gentool.data.base import load_data, to_float
+    from gentool.data.base import to_float
     from gentool.errors import GentoolError
     from gentool.images import check_outputs, save_grid
+    from gentool.loading import load_data
     from gentool.training.augment import classic_augmentation, diff_augmentation
 
     seed = check_seed(kwargs.pop("seed"))

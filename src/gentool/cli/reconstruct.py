@@ -88,10 +88,11 @@ def reconstruct(
 
     from gentool.cli.common import load_model, require_family
     from gentool.cli.sample import given_options
-    from gentool.data.base import ImageData, load_data, to_float
+    from gentool.data.base import ImageData, to_float
     from gentool.errors import GentoolError
     from gentool.fileio import atomic_write_text
     from gentool.images import check_outputs, save_grid
+    from gentool.loading import load_data
     from gentool.metrics.evaluate import evaluation_data_spec, squared_error_01
     from gentool.models.vae import VaeModel
 

@@ -190,10 +190,3 @@ def load_from(
     check_options_used(plugin, spec)
     data = check_loaded(plugin, plugin().load(spec), spec, distribution=distribution)
     return apply_split(data, spec)
-
-
-def load_data(spec: DataSpec) -> ImageData:  # pragma: no cover - transitional
-    """Deprecated location: use :func:`gentool.loading.load_data`."""
-    from gentool.loading import load_data as by_name
-
-    return by_name(spec)

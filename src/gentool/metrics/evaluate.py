@@ -43,8 +43,9 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from gentool.data.base import DataSpec, ImageData, load_data, to_float, to_uint8
+from gentool.data.base import DataSpec, ImageData, to_float, to_uint8
 from gentool.errors import GentoolError
+from gentool.loading import load_data
 
 SAMPLING_FAMILIES = ("gan", "vae")
 INCEPTION_METRICS = ("fid", "kid", "is")

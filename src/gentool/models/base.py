@@ -139,9 +139,7 @@ def declared_half_storage(meta: dict[str, Any]) -> bool:
     return isinstance(meta.get("trained"), dict) and "step" not in meta
 
 
-def rebuild_model(
-    cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = True
-) -> ModelPlugin:
+def rebuild_model(cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
     """Rebuild model class ``cls`` from a checkpoint (config from metadata, weights from
     tensors); :func:`gentool.loading.model_from_checkpoint` finds ``cls`` by name.
 
@@ -448,10 +446,3 @@ def check_model_fits(
             f"this machine has {format_bytes(available)} available."
         )
     return footprint
-
-
-def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
-    """Deprecated location: use :func:`gentool.loading.model_from_checkpoint`."""
-    from gentool.loading import model_from_checkpoint as by_name
-
-    return by_name(ckpt, use_ema=use_ema)
