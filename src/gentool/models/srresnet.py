@@ -29,8 +29,9 @@ low-resolution image itself (the network enlarges it); ``upscale(low)`` is
 default, for ``--train-opt adv_weight>0``) sees the bicubic enlargement of that input next
 to the real or generated image, as ``sr-unet``'s does.
 
-Sizes (4x, ``upsampler=shuffle``): ``width=32, blocks=6`` 0.12 M parameters; ``width=48,
-blocks=8`` 0.36 M; ``width=64, blocks=16`` (EDSR-baseline's body) 1.2 M.
+Sizes (4x, ``upsampler=shuffle``): ``width=32, blocks=6`` 0.13 M parameters; ``width=48,
+blocks=8`` 0.38 M; ``width=64, blocks=16`` (EDSR-baseline's body) 1.25 M, 1.52 M with
+``upsampler=progressive`` (EDSR-baseline's tail).
 """
 
 from __future__ import annotations
