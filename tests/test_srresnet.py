@@ -239,3 +239,40 @@ def test_full_res_refusals_are_one_line(tmp_path: Path) -> None:
         )
     with pytest.raises(GentoolError, match="adv_weight"):
         sr_train(root, tmp_path / "noD", 1, adv_weight="0.1")
+
+
+# --- gentool upscale: shipped model choice and progress ----------------------------------------
+def test_progress_is_called_once_per_tile() -> None:
+    from gentool.upscale import count_tiles
+
+    model = trained_like(SrResnetConfig(width=4, blocks=1))
+    calls: list[int] = []
+    upscale_array(
+        model, np.zeros((40, 70, 3), np.float32), tile=24, overlap=8, progress=calls.append
+    )
+    assert len(calls) == count_tiles(40, 70, 24, 8) == 2 * 4
+
+
+def test_cli_model_choice_and_progress(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gentool.cli.main import cli
+    from gentool.upscale import default_model_name
+
+    path = tmp_path / "a.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)).save(
+        path
+    )
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["upscale", str(path), "--model", "sr-unet", "--tile", "16", "--overlap", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "a_x4.png").size == (160, 160)
+    assert "tiles" in result.output or "a_x4.png" in result.output
+    result = runner.invoke(
+        cli, ["upscale", str(path), "--model", "sr-unet", "--ckpt", str(path), "--overwrite"]
+    )
+    assert result.exit_code != 0 and "--model" in result.output
+    assert "Traceback" not in result.output
+    assert default_model_name() in ("sr-resnet", "sr-unet")
