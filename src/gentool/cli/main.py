@@ -108,7 +108,8 @@ def cli(ctx: click.Context) -> None:
       gentool plugins                         # installed models, losses, datasets
     """
     warnings.showwarning = _show_warning
-    ctx.obj = AppContext(Console(stderr=True))
+    # soft_wrap: a long line stays one line in a log file instead of being cut at 80 columns
+    ctx.obj = AppContext(Console(stderr=True, soft_wrap=True))
 
 
 for command in (train, sample, reconstruct, upscale, evaluate, plot, plugins):
