@@ -66,8 +66,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux MemAvailable), if known."""
+def format_bytes(count: float) -> str:
+    """``3.7 TB``, ``21 GB``, ``512 kB`` (decimal units, two significant digits)."""
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(count)} bytes"
+
+
+def available_memory(device: torch.device | str | None = None) -> int | None:
+    """Bytes that can still be allocated: free GPU memory on a CUDA device, else the host's
+    ``MemAvailable`` (``/proc/meminfo``; ``os.sysconf`` as a fallback). None if unknown."""
+    import os
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(dev)
+            return int(free)
+        except (RuntimeError, AssertionError, ValueError):
+            return None
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
@@ -79,12 +98,3 @@ def available_memory() -> int | None:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def format_bytes(count: float) -> str:
-    """``3.7 TB``, ``21 GB``, ``512 MB``: sizes for messages."""
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(count) < 1000 or unit == "PB":
-            return f"{count:.0f} {unit}" if unit in ("B", "kB") else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} PB"

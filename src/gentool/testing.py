@@ -145,11 +145,52 @@ def assert_loss_trains(
     loss options were stored, and the rebuilt model makes images of the right shape
     (:func:`use_model`).
     """
+    ckpt = _train_tiny(
+        model,
+        Path(tmp_path),
+        Path(tmp_path) / f"{model}-{loss}",
+        steps=steps,
+        image_size=image_size,
+        loss=loss,
+        loss_options=loss_options,
+        model_options=model_options,
+    )
+    _check_run(ckpt, steps)
+    meta = load_checkpoint(ckpt).meta
+    assert meta["loss"] == loss
+    stored = plugins.get_loss_class(loss).from_options(loss_options or {}).config_dict()
+    assert meta["loss_config"] == stored, "loss options were not stored in the checkpoint"
+    return ckpt
+
+
+def assert_model_trains(
+    model: str, tmp_path: str | Path, *, steps: int = 2, image_size: int = 16
+) -> Path:
+    """Train any registered ``model`` (its default loss, if any) for a few steps on tiny data,
+    reload the checkpoint and use the model (sample, upscale or translate)."""
+    ckpt = _train_tiny(
+        model, Path(tmp_path), Path(tmp_path) / model, steps=steps, image_size=image_size
+    )
+    _check_run(ckpt, steps)
+    return ckpt
+
+
+def _train_tiny(
+    model: str,
+    tmp_path: Path,
+    out: Path,
+    *,
+    steps: int,
+    image_size: int,
+    loss: str | None = None,
+    loss_options: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
+) -> Path:
+    """A few CPU steps of ``model`` (tiny options) on data made for its family."""
     from gentool.training.runner import train
 
-    out = Path(tmp_path) / f"{model}-{loss}"
-    data, extra = _data_for(model, Path(tmp_path), image_size)
-    ckpt = train(
+    data, extra = _data_for(model, tmp_path, image_size)
+    return train(
         model,
         loss=loss,
         loss_options=loss_options,
@@ -165,38 +206,6 @@ def assert_loss_trains(
         overwrite=True,
         extra=extra,
     )
-    _check_run(ckpt, steps)
-    meta = load_checkpoint(ckpt).meta
-    assert meta["loss"] == loss
-    stored = plugins.get_loss_class(loss).from_options(loss_options or {}).config_dict()
-    assert meta["loss_config"] == stored, "loss options were not stored in the checkpoint"
-    return ckpt
-
-
-def assert_model_trains(
-    model: str, tmp_path: str | Path, *, steps: int = 2, image_size: int = 16
-) -> Path:
-    """Train any registered ``model`` (its default loss, if any) for a few steps on tiny data,
-    reload the checkpoint and use the model (sample, upscale or translate)."""
-    from gentool.training.runner import train
-
-    data, extra = _data_for(model, Path(tmp_path), image_size)
-    ckpt = train(
-        model,
-        model_options=_tiny_options(model),
-        data=data,
-        steps=steps,
-        batch_size=8,
-        log_every=1,
-        sample_every=steps,
-        checkpoint_every=steps,
-        device="cpu",
-        out=str(Path(tmp_path) / model),
-        overwrite=True,
-        extra=extra,
-    )
-    _check_run(ckpt, steps)
-    return ckpt
 
 
 def assert_model_trains_on(

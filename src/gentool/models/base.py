@@ -23,6 +23,7 @@ from torch import nn
 
 from gentool.config import build_config, config_to_dict
 from gentool.errors import CheckpointError, GentoolError
+from gentool.runtime import available_memory, format_bytes
 
 if TYPE_CHECKING:
     from gentool.checkpoint import Checkpoint
@@ -149,7 +150,7 @@ def rebuild_model(cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = T
     """
     meta = ckpt.meta
     try:
-        config = build_config(cls.Config, meta["model_config"], what="model config field")
+        config: Any = build_config(cls.Config, meta["model_config"], what="model config field")
     except GentoolError as exc:
         raise CheckpointError(f"{ckpt.path}: {exc.message}") from None
     except (TypeError, ValueError, OverflowError) as exc:
@@ -279,40 +280,6 @@ class Footprint:
     activations: int | None
     needed: int
     available: int | None
-
-
-def format_bytes(count: float) -> str:
-    """``3.7 TB``, ``21 GB``, ``512 kB`` (decimal units, two significant digits)."""
-    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= size:
-            value = count / size
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-    return f"{int(count)} bytes"
-
-
-def available_memory(device: torch.device | str | None = None) -> int | None:
-    """Bytes that can still be allocated: free GPU memory on a CUDA device, else the host's
-    ``MemAvailable`` (``/proc/meminfo``; ``os.sysconf`` as a fallback). None if unknown."""
-    import os
-
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if dev.type == "cuda":
-        try:
-            free, _ = torch.cuda.mem_get_info(dev)
-            return int(free)
-        except (RuntimeError, AssertionError, ValueError):
-            return None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 class _TooManyModules(Exception):
