@@ -120,6 +120,27 @@ def test_default_model_beats_bicubic_on_an_unseen_photo(
     assert result["rows"][0]["width"] == 160
 
 
+def test_both_shipped_models_load_and_sr_resnet_is_the_default(tmp_path: Path) -> None:
+    from gentool.upscale import SHIPPED_MODELS, default_model_name, default_weights_path
+
+    assert default_model_name() == "sr-resnet"  # the best shipped model comes first
+    path = tmp_path / "china.png"
+    Image.fromarray(china_crop()).save(path)
+    gains = {}
+    for name in SHIPPED_MODELS:
+        with default_weights_path(name) as weights:
+            assert weights.stat().st_size < 5_000_000
+        model = load_upscaler(None, "cpu", name)
+        assert name == model.PLUGIN_NAME and model.scale == 4 and model.discriminator is None
+        mean = evaluate_upscaler(model, [path], scale=4)["mean"]
+        gains[name] = mean["model"]["psnr_y"] - mean["baseline"]["psnr_y"]
+    assert gains["sr-resnet"] > gains["sr-unet"] > 0.15
+    with pytest.raises(GentoolError, match="no shipped upscaler 'edsr'"):
+        load_upscaler(None, "cpu", "edsr")
+    with pytest.raises(GentoolError, match="not both"):
+        load_upscaler(path, "cpu", "sr-unet")
+
+
 def test_default_weights_are_small_and_half_precision() -> None:
     from gentool.upscale import default_weights_path
 
