@@ -6,6 +6,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,7 +48,8 @@ def default_model() -> SrUnet:
 def tiny_model(scale: int = 4, seed: int = 0) -> SrUnet:
     torch.manual_seed(seed)
     model = SrUnet(SrUnetConfig(scale=scale, width=4, max_width=8, depth=3, d_width=4))
-    torch.nn.init.normal_(model.generator.head.weight, 0, 0.05)  # not the bilinear identity
+    head: Any = model.generator.head
+    torch.nn.init.normal_(head.weight, 0, 0.05)  # not the bilinear identity
     return model.eval()
 
 
@@ -238,7 +240,7 @@ def test_cli_upscales_files_and_folders(tmp_path: Path) -> None:
 
 # --- training --------------------------------------------------------------------------------
 def test_training_steps_samples_and_checkpoint_round_trip(tmp_path: Path) -> None:
-    common = {
+    common: dict[str, Any] = {
         "model_options": {"width": 4, "max_width": 8, "depth": 2, "d_width": 4},
         "data": DataSpec(name="digits", image_size=16, limit=32),
         "batch_size": 4,
