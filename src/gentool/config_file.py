@@ -123,7 +123,11 @@ def render_run_file(
         ):
             if data.get(field) is not None:
                 lines.append(f"{key} = {_toml_value(data[field])}")
-    for field, key in (("image_size", "image-size"), ("limit", "limit")):
+    for field, key in (
+        ("image_size", "image-size"),
+        ("limit", "limit"),
+        ("test_fraction", "test-fraction"),
+    ):
         if data.get(field) is not None:
             lines.append(f"{key} = {_toml_value(data[field])}")
     if data.get("channels") is not None:

@@ -126,6 +126,13 @@ def data_options(
                 help="Force grayscale (1) or RGB (3).",
             ),
             click.option(
+                "--test-fraction",
+                type=FiniteFloat(0, 1, high_open=True),
+                default=None,
+                help="Fraction of the images held out as the 'test' split (a fixed draw) "
+                "[default: 0.1]. Example: --test-fraction 0.2",
+            ),
+            click.option(
                 "--limit",
                 type=click.IntRange(1),
                 default=None,
@@ -149,6 +156,10 @@ def data_options(
     return decorate
 
 
+def _or_default(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def data_spec_from(kwargs: dict[str, Any], split: str = "train") -> DataSpec:
     """Pop the data options out of a command's keyword arguments."""
     channels = kwargs.pop("channels", None)
@@ -160,5 +171,6 @@ def data_spec_from(kwargs: dict[str, Any], split: str = "train") -> DataSpec:
         image_size=kwargs.pop("image_size", None),
         channels=int(channels) if channels else None,
         limit=kwargs.pop("limit", None),
+        test_fraction=_or_default(kwargs.pop("test_fraction", None), 0.1),
         split=kwargs.pop("split", split),
     )

@@ -308,6 +308,7 @@ _DATA_OPTIONS = {
     "image_size": "image_size",
     "channels": "channels",
     "limit": "limit",
+    "test_fraction": "test_fraction",
 }
 
 

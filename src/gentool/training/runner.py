@@ -545,6 +545,7 @@ def _refuse_data_changes(where: Path, spec: DataSpec, given: dict[str, Any]) -> 
         "image_size": "--image-size",
         "channels": "--channels",
         "limit": "--limit",
+        "test_fraction": "--test-fraction",
     }
     for key, value in given.items():
         if value is None:
