@@ -8,7 +8,7 @@ the image channels and tanh. At 64x64 with ``width=128`` this is the paper's tab
 
 Discriminator: the mirror image with stride-2 convs and LeakyReLU(0.2), no norm on the first
 layer, and a final 4x4 conv to one score. Its normalisation is chosen by ``d_norm`` (BatchNorm
-by default; none or layer norm for WGAN-GP critics) and it can use spectral normalisation.
+by default; layer norm for WGAN-GP critics, as in Gulrajani et al.) and it can use spectral normalisation.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ class DcganConfig(ModelConfig):
     g_width: int = 0
     #: Channels of D's first layer, doubled at each lower resolution (0 = auto, as g_width).
     d_width: int = 0
-    #: Discriminator normalisation: batch, instance, layer, none, or auto (batch, except none
-    #: with spectral norm or a loss that forbids BatchNorm such as WGAN-GP).
+    #: Discriminator normalisation: batch, instance, layer, none, or auto (batch; none with
+    #: spectral norm; layer with a loss that forbids BatchNorm, such as WGAN-GP).
     d_norm: str = "auto"
     #: Spectral normalisation on every discriminator layer.
     spectral_norm: bool = False
@@ -73,7 +73,13 @@ def auto_width(image_size: int) -> int:
 def resolve_d_norm(config: Any, loss_allows_batchnorm: bool) -> None:
     """Turn ``d_norm='auto'`` into a concrete choice, given the loss."""
     if config.d_norm == "auto":
-        config.d_norm = "batch" if loss_allows_batchnorm and not config.spectral_norm else "none"
+        # Spectral norm already bounds D: no normalisation. A per-sample penalty (WGAN-GP)
+        # forbids BatchNorm: layer norm, as Gulrajani et al. (2017) use (measured on anime
+        # faces, 64 px, width 16, 100 G steps: penalty 6-20 with it vs 43-46 without).
+        if config.spectral_norm:
+            config.d_norm = "none"
+        else:
+            config.d_norm = "batch" if loss_allows_batchnorm else "layer"
     elif config.d_norm == "batch" and not loss_allows_batchnorm:
         raise GentoolError(
             "this loss penalises per-sample gradients and cannot train a BatchNorm critic; "
