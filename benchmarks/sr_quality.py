@@ -206,8 +206,8 @@ def shipped_faces(args: argparse.Namespace) -> None:
     """Bicubic and every upscaler on the anime faces' test split, 16x16 -> 64x64 (PSNR-Y and
     SSIM-Y with 4 pixels shaved, as on the photos)."""
     from gentool.data.base import to_float
+    from gentool.data.degrade import degrade
     from gentool.metrics.image_quality import psnr_y, rgb_to_y, shave, ssim
-    from gentool.training.image2image import degrade
 
     models = _models(args)
     images = _face_data("test").images[: args.limit]
@@ -293,9 +293,9 @@ def memory(args: argparse.Namespace) -> None:
 
 def picture(args: argparse.Namespace) -> None:
     """A crop of a held-out photo: bicubic | each shipped model | ground truth, with headers."""
+    from gentool.data.degrade import degrade
     from gentool.images import save_grid
     from gentool.metrics.image_quality import _read_rgb
-    from gentool.training.image2image import degrade
     from gentool.upscale import upscale_array
 
     models = _models(args)
@@ -328,9 +328,9 @@ def faces(args: argparse.Namespace) -> None:
     """Train sr-unet 16->64 (L1 + LSGAN PatchGAN) and compare it with bilinear on the test split."""
 
     from gentool.data.base import DataSpec, to_float
+    from gentool.data.degrade import degrade
     from gentool.images import save_grid
     from gentool.metrics.image_quality import mse, psnr
-    from gentool.training.image2image import degrade
     from gentool.training.runner import train
     from gentool.upscale import load_upscaler
 

@@ -26,13 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from gentool.data.base import DataSpec, ImageData, to_float
+from gentool.data.degrade import degrade
 from gentool.losses.builtin import BceLoss, LeastSquaresLoss
 from gentool.models.dcgan import Dcgan
 from gentool.models.srunet import SrUnet
 from gentool.models.vae import ConvVae
 from gentool.training.base import Trainer, TrainSettings
 from gentool.training.gan import GanTrainer
-from gentool.training.image2image import Image2ImageTrainer, degrade
+from gentool.training.image2image import Image2ImageTrainer
 from gentool.training.vae import VaeTrainer
 
 Step = Callable[[], None]

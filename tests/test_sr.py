@@ -18,6 +18,7 @@ from PIL import Image
 from gentool.checkpoint import save_checkpoint
 from gentool.cli.main import cli
 from gentool.data.base import DataSpec
+from gentool.data.degrade import degrade
 from gentool.errors import GentoolError
 from gentool.metrics.image_quality import (
     Lpips,
@@ -29,7 +30,6 @@ from gentool.metrics.image_quality import (
     ssim,
 )
 from gentool.models.srunet import SrUnet, SrUnetConfig
-from gentool.training.image2image import degrade
 from gentool.training.runner import resume, train
 from gentool.upscale import (
     load_upscaler,

@@ -252,7 +252,7 @@ def evaluate_upscaler(
     """
     import numpy as np
 
-    from gentool.training.image2image import degrade
+    from gentool.data.degrade import degrade
     from gentool.upscale import upscale_array
 
     if baseline not in ("bicubic", "bilinear"):
@@ -341,7 +341,7 @@ def evaluate_upscaler_split(
     ``psnr_rgb``, and ``lpips`` with a backbone; the same keys prefixed ``bicubic_`` (or the
     baseline's name) for the interpolation, averaged per image.
     """
-    from gentool.training.image2image import degrade
+    from gentool.data.degrade import degrade
 
     scale = int(model.scale)
     height, width = images.shape[-2:]

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from gentool.config import build_config
 from gentool.data.base import to_float
+from gentool.data.degrade import degrade
 from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
@@ -76,19 +77,6 @@ class Image2ImageOptions:
             raise GentoolError("--train-opt lr_schedule must be cosine or constant.")
         if self.patch < 0 or self.sample_rows < 1:
             raise GentoolError("--train-opt patch must be >= 0 and sample_rows >= 1.")
-
-
-def degrade(images: torch.Tensor, scale: int) -> torch.Tensor:
-    """High resolution ``(B, C, H, W)`` in [-1, 1] -> low resolution ``(B, C, H//s, W//s)``.
-
-    Antialiased bicubic downsampling (as MATLAB's ``imresize``, the SR-paper convention),
-    rounded to 8-bit levels so training sees what a saved low-resolution image holds.
-    """
-    height, width = images.shape[-2:]
-    low = F.interpolate(
-        images, size=(height // scale, width // scale), mode="bicubic", antialias=True
-    )
-    return low.clamp(-1, 1).add(1).mul(127.5).round().div(127.5).sub(1)
 
 
 def psnr_batch(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ image2image loop instead keeps the training split's files **at their native reso
 every step cuts one random ``patch x patch`` crop per sampled image, with a random flip and
 90-degree rotation. The crops are cut where the images are held (on the GPU when they fit
 in a quarter of its free memory) and the low-resolution inputs are made from them on the
-training device by :func:`gentool.training.image2image.degrade`, the same antialiased bicubic
+training device by :func:`gentool.data.degrade.degrade`, the same antialiased bicubic
 downscaling and 8-bit rounding as :func:`gentool.metrics.image_quality.evaluate_upscaler`.
 
 Crop positions, flips and rotations come from a dedicated CPU ``torch.Generator`` seeded from
