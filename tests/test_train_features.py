@@ -86,7 +86,10 @@ def test_run_file_errors_are_one_line(tmp_path: Path) -> None:
         assert fragment in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="no tensorboard")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorboard") is None,
+    reason="tensorboard is not installed (it comes with pip install -e '.[test]', as CI does)",
+)
 def test_tensorboard_event_files_hold_scalars_and_grids(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

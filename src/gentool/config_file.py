@@ -11,6 +11,7 @@ trains the same run again.
 from __future__ import annotations
 
 import math
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ else:  # pragma: no cover - Python 3.10
 
 #: The tables of a run file, and the repeatable option each one fills.
 TABLES = {"model-opt": "model_opts", "loss-opt": "loss_opts", "train-opt": "train_opts"}
+#: Largest run file read (real ones are about 1 kB).
+MAX_RUN_FILE_BYTES = 1024 * 1024
 #: Keys of the file that are not plain options of ``gentool train``.
 NOT_IN_FILE = ("config", "resume", "overwrite", "accept_data_change")
 
@@ -33,6 +36,14 @@ def read_run_file(path: str | Path, params: dict[str, Any]) -> dict[str, Any]:
     (``{name: click.Parameter}`` of ``gentool train``). Unknown keys are refused by name."""
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise GentoolError(f"--config {path} is not a regular file (a FIFO or device?).")
+        if info.st_size > MAX_RUN_FILE_BYTES:
+            raise GentoolError(
+                f"--config {path} is {info.st_size} bytes; a run file is a few kB (at most "
+                f"{MAX_RUN_FILE_BYTES // 1024} kB)."
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise GentoolError(f"cannot read --config {path}: {exc.strerror or exc}.") from None

@@ -135,8 +135,10 @@ def append_line(path: str | Path, line: str) -> None:
     disk) is cut back to the old end, so the log never ends in a torn line."""
     path = Path(path)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"cannot append to {path}: it is not a regular file.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
     except OSError as exc:
         raise OutputError(f"could not append to {path} ({_reason(exc)}).") from None
     try:

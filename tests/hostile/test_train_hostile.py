@@ -186,6 +186,11 @@ def check_cut_back(root: Path, result: Result) -> None:
     assert "removed" in result.output
 
 
+def log_becomes_fifo(folder: Path) -> None:
+    (folder / "run" / "log.jsonl").unlink()
+    os.mkfifo(folder / "run" / "log.jsonl")
+
+
 def add_image(folder: Path) -> None:
     _png(folder / "data" / "extra.png", size=16, seed=99)
 
@@ -309,6 +314,39 @@ OPTIONS = [
         match="drop --dataset",
     ),
     Case("accept-data-change-alone", dcgan("--accept-data-change"), match="only with --resume"),
+    Case("g-steps-zero", dcgan("--g-steps", "0"), match="g-steps"),
+    Case("threads-zero", dcgan("--threads", "0"), match="threads"),
+    Case("threads-huge", dcgan("--threads", str(10**9)), match="threads"),
+    Case("test-fraction-nan", dcgan("--test-fraction", "nan"), match="finite"),
+    Case("test-fraction-one", dcgan("--test-fraction", "1"), match="< 1"),
+    Case("test-fraction-zero-ok", dcgan("--test-fraction", "0"), "ok", may_change=NEW),
+    Case("config-missing", ["train", "--config", "{tmp}/none.toml"], match="none.toml"),
+    Case(
+        "config-fifo",
+        ["train", "--config", "{tmp}/fifo.toml"],
+        setup=lambda f: os.mkfifo(f / "fifo.toml"),
+        match="not a regular file",
+    ),
+    Case("config-dev-zero", ["train", "--config", "/dev/zero"], match="not a regular file"),
+    Case("config-not-toml", ["train", "--config", "{text}"], match="not valid TOML"),
+    Case(
+        "config-unknown-key",
+        ["train", "--config", "{tmp}/c.toml"],
+        setup=lambda f: (f / "c.toml").write_text("model = 'dcgan'\nstepz = 3\n"),
+        match="unknown key 'stepz'",
+    ),
+    Case(
+        "config-nan-lr",
+        ["train", "--config", "{tmp}/c.toml"],
+        setup=lambda f: (f / "c.toml").write_text("model = 'dcgan'\nlr-g = nan\n"),
+        match="finite",
+    ),
+    Case(
+        "config-huge-file",
+        ["train", "--config", "{tmp}/c.toml"],
+        setup=lambda f: (f / "c.toml").write_text("# x\n" * 400_000),
+        match="a run file is a few kB",
+    ),
     Case("no-model", ["train"], match="name a model"),
 ]
 
@@ -525,6 +563,23 @@ RESUME = [
         match="data_root",
     ),
     Case("resume-device-ok", resume("--steps", "5", "--device", "cpu"), "ok", may_change=RUN),
+    Case(
+        "resume-log-fifo",
+        resume("--steps", "6"),
+        setup=log_becomes_fifo,
+        match="not a regular file",
+    ),
+    Case(
+        "resume-lock-fifo",
+        resume("--steps", "6"),
+        setup=lambda f: os.mkfifo(f / "run" / ".lock"),
+        match="not a lock file",
+    ),
+    Case(
+        "resume-test-fraction",
+        resume("--steps", "6", "--test-fraction", "0.3"),
+        match="--test-fraction cannot",
+    ),
     Case("resume-device-bad", resume("--steps", "5", "--device", "mps"), match="not available"),
     Case("resume-bad-steps", resume("--steps", "0"), match="steps"),
     Case(
@@ -575,7 +630,3 @@ def test_lock_is_released_after_a_refusal(hostile: object, tmp_path: Path) -> No
     case = Case("refused-after-lock", dcgan("--batch-size", "100000"), match="larger")
     hostile(case)  # type: ignore[operator]
     assert not (tmp_path / "case" / "new").exists()
-
-
-def test_environment_is_clean() -> None:
-    assert os.environ.get("GENTOOL_PLUGINS") == "none"

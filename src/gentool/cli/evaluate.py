@@ -254,6 +254,7 @@ def _evaluate_one(app: Any, checkpoint: str, metrics: Any, kwargs: dict[str, Any
         "labels": kwargs.pop("labels"),
         "label_column": kwargs.pop("label_column"),
         "limit": kwargs.pop("limit"),
+        "test_fraction": kwargs.pop("test_fraction"),
     }
     requested_size, requested_channels = kwargs.pop("image_size"), kwargs.pop("channels")
     spec = evaluation_data_spec(meta, overrides, model.config, kwargs.pop("split"))
@@ -500,6 +501,7 @@ def _evaluate_upscaler(
             "channels",
             "limit",
             "split",
+            "test_fraction",
             "num_samples",
             "batch_size",
             "seed",

@@ -242,6 +242,7 @@ def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any)
         "labels": kwargs.pop("labels"),
         "label_column": kwargs.pop("label_column"),
         "limit": kwargs.pop("limit"),
+        "test_fraction": kwargs.pop("test_fraction"),
     }
     spec = evaluation_data_spec(meta, overrides, model.config, kwargs.pop("split"))
     for name in ("image_size", "channels"):

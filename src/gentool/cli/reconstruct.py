@@ -102,7 +102,9 @@ def reconstruct(
     if json_path:
         check_outputs([json_path], overwrite)
     if images:
-        given = given_options(("dataset", "data_root", "labels", "label_column", "limit", "split"))
+        given = given_options(
+            ("dataset", "data_root", "labels", "label_column", "limit", "split", "test_fraction")
+        )
         if given:
             raise GentoolError(
                 f"{', '.join(given)} choose a dataset; with IMAGES the files are used, so "
@@ -134,6 +136,7 @@ def reconstruct(
             "labels": kwargs.pop("labels"),
             "label_column": kwargs.pop("label_column"),
             "limit": kwargs.pop("limit"),
+            "test_fraction": kwargs.pop("test_fraction"),
         }
         spec = evaluation_data_spec(meta, overrides, cfg, kwargs.pop("split"))
         data = load_data(spec)

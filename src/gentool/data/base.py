@@ -106,6 +106,11 @@ def split_indices(n: int, split: str, test_fraction: float, seed: int = 0) -> to
 
 
 def apply_split(data: ImageData, spec: DataSpec) -> ImageData:
+    if spec.split == "test" and spec.test_fraction <= 0:
+        raise DataError(
+            "the test split is empty with --test-fraction 0 (every image is for training); "
+            "use --split all, or a test fraction above 0."
+        )
     index = split_indices(len(data), spec.split, spec.test_fraction)
     if len(index) == 0:
         raise DataError(

@@ -101,6 +101,11 @@ class RunLock:
         raise GentoolError(f"could not take the lock {self.path}; try again.")
 
     def _handle_existing(self) -> None:
+        if not self.path.is_file():
+            raise GentoolError(
+                f"{self.path} is not a lock file (a FIFO, folder or device?); remove it and try "
+                "again."
+            )
         owner = self._read_owner()
         if owner is None:
             # Half-written by a process killed at creation, or not ours: a lock without an
@@ -196,10 +201,14 @@ def read_log(path: Path) -> tuple[list[dict[str, Any]], int]:
     """The JSON records of a ``log.jsonl`` and the number of unreadable lines skipped."""
     records: list[dict[str, Any]] = []
     bad = 0
+    if path.exists() and not path.is_file():
+        raise GentoolError(f"{path} is not a regular file (a FIFO or device?); remove it.")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return records, 0
+    except OSError as exc:
+        raise GentoolError(f"cannot read {path}: {exc.strerror or exc}.") from None
     for line in raw.splitlines():
         if not line.strip():
             continue
