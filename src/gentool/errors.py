@@ -33,9 +33,17 @@ class DataError(GentoolError):
 
 
 class OutputError(GentoolError):
-    """A file could not be written (full disk, bad path), or would replace one unasked."""
+    """A file could not be written (full disk, bad path), or would replace one unasked.
+
+    ``reason`` is the operating system's word for a failed write ("No space left on
+    device"), when there is one.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TrainingStopped(GentoolError):

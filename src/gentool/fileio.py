@@ -54,7 +54,9 @@ def ensure_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {_reason(exc)}.") from None
+        raise OutputError(
+            f"cannot create folder {path.parent}: {_reason(exc)}.", reason=_reason(exc)
+        ) from None
     if not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: {path.parent} is not a folder.")
 
@@ -75,7 +77,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             prefix=f"{TMP_PREFIX}{path.name}.", suffix=TMP_SUFFIX, dir=path.parent
         )
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {_reason(exc)}.") from None
+        raise OutputError(f"cannot write {path}: {_reason(exc)}.", reason=_reason(exc)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -92,7 +94,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
         raise OutputError(
             f"could not write {path} ({_reason(exc)}); "
-            + ("the existing file is unchanged." if path.exists() else "nothing was written.")
+            + ("the existing file is unchanged." if path.exists() else "nothing was written."),
+            reason=_reason(exc),
         ) from None
     except BaseException:
         with contextlib.suppress(OSError):
@@ -140,7 +143,9 @@ def append_line(path: str | Path, line: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
     except OSError as exc:
-        raise OutputError(f"could not append to {path} ({_reason(exc)}).") from None
+        raise OutputError(
+            f"could not append to {path} ({_reason(exc)}).", reason=_reason(exc)
+        ) from None
     try:
         end = os.fstat(fd).st_size
         try:
@@ -150,7 +155,9 @@ def append_line(path: str | Path, line: str) -> None:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, end)
-            raise OutputError(f"could not append to {path} ({_reason(exc)}).") from None
+            raise OutputError(
+                f"could not append to {path} ({_reason(exc)}).", reason=_reason(exc)
+            ) from None
     finally:
         os.close(fd)
 
@@ -170,7 +177,9 @@ def probe_writable(path: str | Path) -> None:
     try:
         fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}probe.", suffix=TMP_SUFFIX, dir=folder)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {folder}: {_reason(exc)}.") from None
+        raise OutputError(
+            f"cannot write {path}: {folder}: {_reason(exc)}.", reason=_reason(exc)
+        ) from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(name)

@@ -13,10 +13,8 @@ cannot be written (read-only, ``/proc``, no permission) is one line; and
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from torchvision.utils import make_grid
 
 from gentool.data.base import to_uint8
 from gentool.errors import GentoolError, OutputError
-from gentool.fileio import atomic_write_with, check_new_output
+from gentool.fileio import atomic_write_with, check_new_output, probe_writable
 
 #: Image formats gentool writes, by file name suffix.
 IMAGE_FORMATS = {
@@ -262,29 +260,6 @@ def save_each(images: torch.Tensor, directory: str | Path, prefix: str = "sample
 
 
 # --- checking outputs before any work ------------------------------------------------------------
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-def probe_writable(path: str | Path) -> None:
-    """Refuse in one line, before any work, a file that could not be created where ``path`` is.
-
-    ``os.access`` says yes to root everywhere (``/proc`` included), so a real (empty,
-    removed at once) temporary file is created in the nearest existing folder.
-    """
-    path = Path(path)
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        fd, name = tempfile.mkstemp(prefix=".gentool-probe.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {folder}: {_reason(exc)}.") from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(name)
 
 
 def check_outputs(

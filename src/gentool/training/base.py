@@ -395,7 +395,7 @@ class Trainer:
             kept = (
                 "the previous checkpoint is intact" if path.exists() else "no checkpoint exists yet"
             )
-            reason = exc.strerror if isinstance(exc, OSError) else _reason_of(exc)
+            reason = exc.strerror if isinstance(exc, OSError) else (exc.reason or exc.message)
             raise TrainingStopped(
                 f"could not write checkpoint {path} at step {self.step} ({reason or exc}); {kept}."
             ) from None
@@ -507,7 +507,7 @@ class Trainer:
         try:
             write()
         except (OSError, OutputError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else _reason_of(exc)
+            reason = exc.strerror if isinstance(exc, OSError) else (exc.reason or exc.message)
             ckpt = self.out / "ckpt.safetensors"
             try:
                 if self.step > 0:
@@ -674,14 +674,6 @@ class Trainer:
                 soft_wrap=True,
                 highlight=False,
             )
-
-
-def _reason_of(exc: BaseException) -> str:
-    """The cause inside an :class:`OutputError` message, e.g. "No space left on device"."""
-    text = str(getattr(exc, "message", exc))
-    if "(" in text and ")" in text:
-        return text[text.index("(") + 1 : text.rindex(")")]
-    return text
 
 
 def fingerprint(data: ImageData) -> str:
