@@ -125,7 +125,12 @@ def train_resnet(args: argparse.Namespace) -> None:
             test_fraction=PHOTO_TEST_FRACTION,
         )
         settings = dict(RESNET_TRAIN)
+        settings["extra"] = dict(settings["extra"])
         settings["steps"] = args.steps or settings["steps"]
+        if args.patch:
+            settings["extra"]["patch"] = str(args.patch)
+        if args.lr:
+            settings["lr_g"] = args.lr
         ckpt = train(
             "sr-resnet",
             model_options=dict(RESNET_MODEL_OPTIONS),
@@ -133,6 +138,7 @@ def train_resnet(args: argparse.Namespace) -> None:
             out=args.out,
             overwrite=True,
             device="cpu",
+            init_from=args.init_from,
             **settings,
         )
     print(f"trained {ckpt} in {time.perf_counter() - start:.0f} s")
@@ -405,6 +411,9 @@ def main() -> None:
     p.add_argument("--out", default="runs/sr-resnet")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--patch", type=int, default=None, help="crop side [default: 96]")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate [default: 4e-4]")
+    p.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
     p.set_defaults(func=train_resnet)
     p = sub.add_parser("export", help="write a run's generator as the shipped weights")
     p.add_argument("run")

@@ -112,9 +112,11 @@ def render_run_file(
     model_config: dict[str, Any],
     loss_config: dict[str, Any] | None,
     skip: tuple[str, ...] = (),
+    init_from: str | None = None,
 ) -> str:
     """The TOML text of a run's resolved settings (see the module docstring); ``skip``
-    names training settings the run's loop does not use (they are left out)."""
+    names training settings the run's loop does not use (they are left out); ``init_from``
+    is the checkpoint the weights started from (``--init-from``)."""
     extra = dict(train.get("extra") or {})
     lines = [
         "# gentool train settings; reproduce with: gentool train --config run.toml --out NEW",
@@ -122,6 +124,8 @@ def render_run_file(
     ]
     if loss:
         lines.append(f"loss = {_toml_value(loss)}")
+    if init_from:
+        lines.append(f"init-from = {_toml_value(init_from)}")
     domains = {k: extra.pop(k) for k in ("domain_a", "domain_b") if k in extra}
     if domains:
         lines += [f"{k.replace('_', '-')} = {_toml_value(v)}" for k, v in domains.items()]

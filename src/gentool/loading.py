@@ -7,9 +7,14 @@ job, so these two functions live here, above both.
 
 from __future__ import annotations
 
-from gentool.checkpoint import Checkpoint
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from gentool.checkpoint import Checkpoint, load_checkpoint
 from gentool.data.base import DataSpec, ImageData, load_from
-from gentool.models.base import ModelPlugin, rebuild_model
+from gentool.errors import CheckpointError, GentoolError
+from gentool.models.base import ModelPlugin, check_weights, declared_half_storage, rebuild_model
 from gentool.plugins import distribution_of, get_dataset_class, get_recorded_class
 
 
@@ -39,3 +44,67 @@ def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlu
     name (refused, naming the distribution to install, when that plugin is missing), then
     :func:`gentool.models.base.rebuild_model`."""
     return rebuild_model(model_class_of(ckpt), ckpt, use_ema=use_ema)
+
+
+def init_weights_from(model: ModelPlugin, path: str) -> dict[str, Any]:
+    """``gentool train --init-from CKPT``: start ``model`` from the weights of a checkpoint of
+    the same model (a training checkpoint, or an export such as the shipped upscalers).
+
+    Every weight in the checkpoint must have a place of the same shape in ``model``; networks
+    the checkpoint lacks entirely (the discriminator of an inference export) start fresh.
+    Optimiser state, steps and random streams are not taken: this starts a new run (use
+    ``--resume`` to continue one). Returns what the run records (path, sha256, step, and the
+    networks that started fresh) and the model options that differ from the checkpoint's.
+    """
+    where = f"--init-from {path}"
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc.message}") from None
+    name = ckpt.meta.get("model")
+    if name != model.PLUGIN_NAME:
+        raise GentoolError(
+            f"{where} holds model '{name}', not '{model.PLUGIN_NAME}'; start from a checkpoint "
+            "of the same model."
+        )
+    state = ckpt.section("model")
+    own = model.state_dict()
+    saved_config = ckpt.meta.get("model_config")
+    saved_config = saved_config if isinstance(saved_config, dict) else {}
+    config = model.config_dict()
+    differ = {k: (saved_config.get(k), v) for k, v in config.items() if saved_config.get(k) != v}
+    shown = ", ".join(f"{k}={a} (this run {b})" for k, (a, b) in sorted(differ.items()))
+    hint = f" It was trained with {shown}." if shown else ""
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise GentoolError(
+            f"{where}: its weight '{extra[0]}' has no place in this model.{hint} Pass the "
+            "same --model-opt values it was made with."
+        )
+    present = {key.split(".", 1)[0] for key in state}
+    fresh = sorted({key.split(".", 1)[0] for key in own} - present)
+    partial = [k for k in own if k not in state and k.split(".", 1)[0] in present]
+    if partial:
+        raise GentoolError(f"{where} lacks weight '{partial[0]}' of this model.{hint}")
+    subset = {k: v for k, v in own.items() if k in state}
+    try:
+        checked = check_weights(subset, state, where, allow_half=declared_half_storage(ckpt.meta))
+    except CheckpointError as exc:
+        raise GentoolError(f"{exc.message}{hint}") from None
+    model.load_state_dict(checked, strict=False)
+    step = ckpt.meta.get("step")
+    return {
+        "path": str(Path(ckpt.path).resolve()),
+        "sha256": file_sha256(ckpt.path),
+        "step": step if isinstance(step, int) else None,
+        "fresh": fresh,
+        "differs": {k: {"checkpoint": a, "run": b} for k, (a, b) in differ.items()},
+    }
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

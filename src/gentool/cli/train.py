@@ -231,6 +231,13 @@ class TrainCommand(click.Command):
     "folder's ckpt.safetensors needs --out NEW). Example: --resume runs/dcgan-ls",
 )
 @click.option(
+    "--init-from",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Start a new run from the weights of this checkpoint of the same model (fine-tuning; "
+    "optimizer and steps start fresh). Example: --init-from runs/sr-resnet",
+)
+@click.option(
     "--accept-data-change",
     is_flag=True,
     help="With --resume: continue even though the training data changed (not exact).",
@@ -256,6 +263,12 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
     given = _given_options()
     resume_from = kwargs.pop("resume")
     accept_data_change = kwargs.pop("accept_data_change")
+    init_from = kwargs.pop("init_from")
+    if resume_from and init_from:
+        raise GentoolError(
+            "--init-from starts a new run from a checkpoint's weights; a resumed run continues "
+            "from its own checkpoint. Drop --init-from, or start a new run with --out."
+        )
     if resume_from:
         _resume(app, resume_from, model, kwargs, given, accept_data_change)
         return
@@ -292,7 +305,10 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
         overwrite=overwrite,
         default_out=default_out,
         extra=extra,
-        given=tuple(sorted(_SETTING_NAMES.get(name, name) for name in given)),
+        given=tuple(
+            sorted(_SETTING_NAMES.get(name, name) for name in given if name != "init_from")
+        ),
+        init_from=init_from,
         **kwargs,
     )
     _done(app, ckpt)

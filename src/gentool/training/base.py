@@ -130,6 +130,8 @@ class Trainer:
         self.data_changed = False
         #: Resumes of this run: step, source checkpoint and the settings that changed.
         self.history: list[dict[str, Any]] = []
+        #: ``--init-from``: the checkpoint the weights started from (path, sha256, step).
+        self.init_from: dict[str, Any] | None = None
         self.sampler = BatchSampler(
             len(data), settings.batch_size, settings.seed, self.world.rank, self.world.size
         )
@@ -371,6 +373,8 @@ class Trainer:
             meta["loss_config"] = self.loss.config_dict()
         if self.history:
             meta["history"] = self.history
+        if self.init_from is not None:
+            meta["init_from"] = self.init_from
         meta["plugins"] = self.provenance()
         return meta
 
@@ -476,6 +480,7 @@ class Trainer:
             model_config=meta["model_config"],
             loss_config=meta.get("loss_config"),
             skip=self.unused_settings(),
+            init_from=self.init_from["path"] if self.init_from else None,
         )
         self._guard_write(lambda: atomic_write_text(self.out / "run.toml", settings))
 

@@ -19,7 +19,7 @@ from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import build_config
 from gentool.data.base import DataSpec, ImageData
 from gentool.errors import GentoolError
-from gentool.loading import load_data, recorded_plugins
+from gentool.loading import init_weights_from, load_data, recorded_plugins
 from gentool.models.base import ModelPlugin, check_model_fits
 from gentool.plugins import (
     get_loss_class,
@@ -96,11 +96,13 @@ def build_trainer(
     settings: TrainSettings | None = None,
     console: Console | None = None,
     given: tuple[str, ...] = (),
+    init_from: str | None = None,
 ) -> Trainer:
     """Build model, loss, data and the family's training loop, ready for ``fit()``.
 
     ``given`` names the training settings the user set explicitly: one that the model's
-    training loop does not use is refused by name instead of being ignored.
+    training loop does not use is refused by name instead of being ignored. ``init_from``
+    starts the model from a checkpoint's weights (:func:`gentool.loading.init_weights_from`).
     """
     settings = settings or TrainSettings()
     settings.validate()
@@ -131,10 +133,15 @@ def build_trainer(
         device=resolve_device(settings.device),
     )
     model = model_cls(config)
+    initial = init_weights_from(model, init_from) if init_from else None
     trainer_cls = get_trainer_class(model_cls.FAMILY)
     trainer = trainer_cls(
         model, image_data, settings, data_spec=spec, loss=loss_obj, console=console
     )
+    if initial is not None:
+        trainer.init_from = initial
+        if trainer.is_main:
+            _announce_init(trainer.console, initial)
     unused = [name for name in given if name in trainer.unused_settings()]
     if unused:
         raise GentoolError(
@@ -195,6 +202,7 @@ def train(
     overwrite: bool = False,
     default_out: bool = False,
     given: tuple[str, ...] | None = None,
+    init_from: str | None = None,
     **settings: Any,
 ) -> Path:
     """Train a model and return the path of its checkpoint.
@@ -245,11 +253,24 @@ def train(
             settings=train_settings,
             console=console,
             given=tuple(sorted(chosen)),
+            init_from=init_from,
         )
         return trainer.fit()
     finally:
         lock.release()
         _remove_if_empty(out)
+
+
+def _announce_init(console: Console, initial: dict[str, Any]) -> None:
+    step = f" (step {initial['step']})" if initial.get("step") is not None else ""
+    text = f"--init-from: starting from the weights of {initial['path']}{step}"
+    if initial["fresh"]:
+        text += f"; {', '.join(initial['fresh'])} start(s) fresh"
+    console.print(text)
+    for key, values in sorted(initial["differs"].items()):
+        console.print(
+            f"  model option {key}: {values['run']} here, {values['checkpoint']} in the checkpoint"
+        )
 
 
 def _make_folder(out: Path) -> None:
@@ -391,9 +412,17 @@ def resume(
                     f"{k} {v['from']} -> {v['to']}" for k, v in sorted(history_entry.items())
                 )
                 console.print(f"resuming at step {trainer.step} with changes: {shown}")
+        # The run's record travels on: earlier resumes and where its weights started.
+        earlier = ckpt.meta.get("history")
+        trainer.history = (
+            [h for h in earlier if isinstance(h, dict)] if isinstance(earlier, list) else []
+        )
         trainer.history.append(
             {"step": trainer.step, "resumed_from": str(ckpt.path), "changed": history_entry}
         )
+        initial = ckpt.meta.get("init_from")
+        valid = isinstance(initial, dict) and isinstance(initial.get("path"), str)
+        trainer.init_from = initial if valid else None
         return trainer.fit()
     finally:
         lock.release()
