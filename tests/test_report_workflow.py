@@ -99,11 +99,17 @@ def test_same_seed_same_noise_across_runs(runs: dict[str, Path]) -> None:
     assert torch.equal(z_vae, z_gan)
 
 
-def test_image2image_checkpoints_point_to_upscale(runs: dict[str, Path], tmp_path: Path) -> None:
-    for command in ("sample", "reconstruct"):
-        result = invoke(command, str(runs["sr"]), "-o", str(tmp_path / f"{command}.png"))
-        assert result.exit_code != 0, result.output
-        assert "gentool upscale --ckpt" in result.output and "Traceback" not in result.output
+def test_image2image_checkpoints_point_to_upscale_and_reconstruct(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = invoke("sample", str(runs["sr"]), "-o", str(tmp_path / "sample.png"))
+    assert result.exit_code != 0, result.output
+    assert "gentool upscale --ckpt" in result.output and "Traceback" not in result.output
+    assert "gentool reconstruct" in result.output
+    # reconstruct draws the upscaler's rows of input | output | ground truth
+    result = invoke("reconstruct", str(runs["sr"]), "-o", str(tmp_path / "recon.png"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "recon.png").is_file()
 
 
 # --- labelled grids ------------------------------------------------------------------------------

@@ -502,17 +502,55 @@ def choose_steps(available: Sequence[int], count: int) -> list[int]:
     return [steps[i] for i in dict.fromkeys(picks.tolist())]
 
 
+def _read_grid(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise GentoolError(
+            f"{path} could not be read ({exc}); delete it or pick other --steps."
+        ) from None
+
+
+def grid_row(
+    grid: np.ndarray, row: int, cell: int, where: Path, padding: int = 2
+) -> list[np.ndarray]:
+    """The cells (``cell`` pixels square) of row ``row`` of a sample grid drawn with
+    ``padding`` pixels between cells (as :func:`gentool.images.grid_image` draws them)."""
+    height, width = grid.shape[:2]
+    step = cell + padding
+    if cell < 1 or (height - padding) % step or (width - padding) % step:
+        raise GentoolError(
+            f"{where} is {width}x{height} pixels, not a grid of {cell} px cells; it was not "
+            "written by this run."
+        )
+    rows, columns = (height - padding) // step, (width - padding) // step
+    if row >= rows:
+        raise GentoolError(f"--row {row}: the sample grids of this run have rows 0 to {rows - 1}.")
+    top = padding + row * step
+    return [
+        grid[top : top + cell, padding + c * step : padding + c * step + cell]
+        for c in range(columns)
+    ]
+
+
 def plot_timeline(
     run: str | Path,
     steps: Sequence[int] | None = None,
     *,
     count: int = 6,
     columns: int | None = None,
+    row: int | None = None,
 ) -> Figure:
     """The run's fixed-noise sample grids at ``steps`` (or ``count`` evenly spread ones);
-    for image2image and translation runs, the outputs for their fixed inputs."""
-    from PIL import Image
+    for image2image and translation runs, the outputs for their fixed inputs.
 
+    With ``row``, only that row of every grid: for image2image and translation runs one
+    line ``input | output at each step | ground truth`` (the cycle's reconstruction for
+    translation), for the others the row of fixed-noise samples at each step, one per line.
+    """
     files = sample_steps(run)
     if steps:
         missing = [s for s in steps if s not in files]
@@ -525,6 +563,8 @@ def plot_timeline(
         chosen = list(steps)
     else:
         chosen = choose_steps(list(files), count)
+    if row is not None:
+        return _row_timeline(Path(run), files, chosen, row)
     n = len(chosen)
     columns = columns or (n if n <= 4 else 3 if n <= 6 else 4)
     rows = math.ceil(n / columns)
@@ -535,13 +575,10 @@ def plot_timeline(
         ax.axis("off")
     for ax, step in zip(axes_grid.flat, chosen, strict=False):
         try:
-            with Image.open(files[step]) as image:
-                array = np.asarray(image.convert("RGB"))
-        except (OSError, ValueError) as exc:
+            array = _read_grid(files[step])
+        except GentoolError:
             plt.close(figure)
-            raise GentoolError(
-                f"{files[step]} could not be read ({exc}); delete it or pick other --steps."
-            ) from None
+            raise
         ax.imshow(array, interpolation="nearest")
         ax.set_title(f"step {step:,}", fontsize="medium")
     family = _read_config(Path(run)).get("family")
@@ -551,6 +588,49 @@ def plot_timeline(
         else "samples from fixed noise"
     )
     figure.suptitle(f"{Path(run).resolve().name}: {what} during training")
+    figure.tight_layout()
+    return figure
+
+
+def _row_timeline(run: Path, files: dict[int, Path], chosen: Sequence[int], row: int) -> Figure:
+    config = _read_config(run)
+    family = config.get("family")
+    grids = {step: _read_grid(files[step]) for step in chosen}
+    name = run.resolve().name
+    if family in ("image2image", "translation"):
+        # three columns per row: input | output | target (translation: the reconstruction)
+        width = next(iter(grids.values())).shape[1]
+        cell = (width - 2) // 3 - 2
+        cells = {step: grid_row(grid, row, cell, files[step]) for step, grid in grids.items()}
+        first, last = cells[chosen[0]], cells[chosen[-1]]
+        last_title = "ground truth" if family == "image2image" else "reconstruction"
+        panels = [("input", first[0])] + [(f"step {s:,}", cells[s][1]) for s in chosen]
+        panels.append((f"{last_title}\n(step {chosen[-1]:,})" if family != "image2image"
+                       else last_title, last[2]))  # fmt: skip
+        figure, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.5), squeeze=False)
+        for ax, (title, image) in zip(axes.flat, panels, strict=True):
+            ax.imshow(image, interpolation="nearest")
+            ax.set_title(title, fontsize="medium")
+            ax.axis("off")
+        figure.suptitle(f"{name}: fixed input {row} during training")
+        figure.tight_layout()
+        return figure
+    size = config.get("model_config.image_size")
+    if not isinstance(size, int):
+        raise GentoolError(f"{run}/config.json does not say the image size; --row needs it.")
+    strips = {}
+    for step, grid in grids.items():
+        strips[step] = np.concatenate(grid_row(grid, row, size, files[step]), axis=1)
+    cells_across = strips[chosen[0]].shape[1] / size
+    figure, axes = plt.subplots(
+        len(chosen), 1, figsize=(8, 0.6 + len(chosen) * (8 / cells_across + 0.15)), squeeze=False
+    )
+    for ax, step in zip(axes.flat, chosen, strict=True):
+        ax.imshow(strips[step], interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"step {step:,}", rotation=0, ha="right", va="center")
+    figure.suptitle(f"{name}: row {row} of the fixed-noise samples during training")
     figure.tight_layout()
     return figure
 

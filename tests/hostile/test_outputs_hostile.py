@@ -106,6 +106,23 @@ def _cyclegan(out: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
+def _srunet(out: Path) -> None:
+    """A tiny sr-unet run on 32 px photos, with sample grids at steps 0, 1 and 2."""
+    from gentool.testing import _data_for, _tiny_options
+    from gentool.training.runner import train
+
+    data, extra = _data_for("sr-unet", out.parent / "sr-data", 32)
+    train("sr-unet", model_options=_tiny_options("sr-unet"), data=data, extra=extra, steps=2,
+          batch_size=4, device="cpu", out=str(out), sample_every=1)  # fmt: skip
+
+
+def _json_has(path: Path, *keys: str) -> None:
+    import json
+
+    data = json.loads(path.read_text())
+    assert all(isinstance(data[k], float) for k in keys), data
+
+
 def _noise(path: Path) -> None:
     """64x64 random pixels: its 4x upscale does not fit in a 64 KiB file system."""
     import numpy as np
@@ -123,6 +140,7 @@ EXTRA_FIXTURES: dict[str, Callable[[Path], None]] = {
     "xy": _xy,
     "tree": _tree,
     "cyc": _cached("cyc", _cyclegan),
+    "srrun": _cached("srrun", _srunet),
     "badlog": _log(
         [
             GOOD[0],
@@ -587,6 +605,65 @@ CASES = [
         match="both name",
     ),
     Case("recon-gan-checkpoint", ["reconstruct", "{run}", "{small}"], match="needs a vae"),
+    # an upscaler: rows of input | output | ground truth from its test split, or from files
+    Case("recon-sr-split", ["reconstruct", "{srrun}", "-o", "c.png"], "ok", may_change=("c.png",)),
+    Case(
+        "recon-sr-files",
+        [
+            "reconstruct",
+            "{srrun}",
+            "{small}",
+            "{imgdir}",
+            "--show",
+            "40",
+            "--nrow",
+            "2",
+            "-o",
+            "c.png",
+            "--json",
+            "c.json",
+        ],
+        "ok",
+        may_change=("c.png", "c.json"),
+        check=lambda f, r: _json_has(f / "c.json", "psnr_y", "bicubic_psnr_y"),
+    ),
+    Case(
+        "recon-sr-exists",
+        ["reconstruct", "{srrun}", "-o", "c.png"],
+        setup=existing("c.png"),
+        match="already exists",
+    ),
+    Case(
+        "recon-sr-split-and-files",
+        ["reconstruct", "{srrun}", "{small}", "--split", "all"],
+        match="drop them",
+    ),
+    Case("sample-sr", ["sample", "{srrun}"], match="gentool reconstruct"),
+    Case(
+        "timeline-row-sr",
+        ["plot", "timeline", "{srrun}", "--row", "0", "-o", "t.png"],
+        "ok",
+        may_change=("t.png",),
+    ),
+    Case(
+        "timeline-row-gan",
+        ["plot", "timeline", "{run}", "--row", "1", "-o", "t.pdf"],
+        "ok",
+        may_change=("t.pdf",),
+    ),
+    Case("timeline-row-too-big", ["plot", "timeline", "{srrun}", "--row", "99"], match="rows 0 to"),
+    Case("timeline-row-negative", ["plot", "timeline", "{srrun}", "--row", "-1"], code=2),
+    Case(
+        "timeline-row-columns",
+        ["plot", "timeline", "{srrun}", "--row", "0", "--columns", "2"],
+        match="one line",
+    ),
+    Case(
+        "timeline-row-foreign-grid",
+        ["plot", "timeline", "{srrun}", "--row", "0", "-o", "t.png"],
+        setup=lambda f: _png(f / "srrun" / "samples" / "step_000001.png", size=50),
+        match="not a grid",
+    ),
     Case("recon-text-file", ["reconstruct", "{vae}", "{text}"], match="could not be decoded"),
     # --- evaluate ----------------------------------------------------------------------------
     Case(

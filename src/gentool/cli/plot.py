@@ -132,6 +132,13 @@ def curves(
     help="How many steps to show when --steps is not given.",
 )
 @click.option("--columns", type=click.IntRange(1), default=None, help="Panels per row.")
+@click.option(
+    "--row",
+    type=click.IntRange(0),
+    default=None,
+    help="Only this row of the grids (0 = top): for an upscaler, input | output at each step "
+    "| ground truth in one line. Example: --row 0 --count 5",
+)
 @click.pass_obj
 def timeline(
     app: Any,
@@ -140,6 +147,7 @@ def timeline(
     steps: str | None,
     count: int,
     columns: int | None,
+    row: int | None,
     overwrite: bool,
 ) -> None:
     """The fixed-noise sample grids of RUN (samples/step_*.png) side by side, by step
@@ -149,6 +157,7 @@ def timeline(
     Examples:
       gentool plot timeline runs/dcgan-ls -o timeline.png
       gentool plot timeline runs/dcgan-ls --steps 0,500,1000,2000,4000,8000
+      gentool plot timeline runs/sr-faces --row 0 --count 5   # one fixed input over training
     """
     from gentool.cli.sample import given_options
     from gentool.errors import GentoolError
@@ -167,7 +176,9 @@ def timeline(
             ) from None
         if not chosen:
             raise GentoolError(f"--steps {steps!r} names no step; e.g. --steps 0,500,1000.")
-    figure = plot_timeline(run, chosen, count=count, columns=columns)
+    if row is not None and given_options(("columns",)):
+        raise GentoolError("--columns lays out whole grids; with --row the layout is one line.")
+    figure = plot_timeline(run, chosen, count=count, columns=columns, row=row)
     app.console.print(f"wrote {save_figure(figure, output)}")
 
 

@@ -277,7 +277,8 @@ def _load_sampler(path: str, device: str, use_ema: bool) -> Any:
     if model.FAMILY == "image2image":
         raise GentoolError(
             f"{path}: '{model.PLUGIN_NAME}' upscales images and draws none; use "
-            f"gentool upscale --ckpt {path} IMAGE."
+            f"gentool upscale --ckpt {path} IMAGE, or gentool reconstruct {path} for rows of "
+            "input | output | ground truth from its test split."
         )
     return model
 
