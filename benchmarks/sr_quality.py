@@ -176,9 +176,14 @@ def photos(args: argparse.Namespace) -> None:
     paths = held_out_photos()
     results: dict[str, Any] = {}
     times: dict[str, float] = {}
-    for label, model in models.items():
+    runs = [(label, model, False) for label, model in models.items()]
+    if args.ensemble:  # each model again, averaged over the 8 flips and turns
+        runs += [(f"{label} x8 ensemble", model, True) for label, model in models.items()]
+    for label, model, ensemble in runs:
         start = time.perf_counter()
-        results[label] = evaluate_upscaler(model, paths, scale=4, lpips_weights=args.lpips_weights)
+        results[label] = evaluate_upscaler(
+            model, paths, scale=4, lpips_weights=args.lpips_weights, ensemble=ensemble
+        )
         times[label] = time.perf_counter() - start
     first = next(iter(results.values()))
     metrics = list(first["mean"]["baseline"])
@@ -423,6 +428,7 @@ def main() -> None:
     p.add_argument("--ckpt", action="append", help="also an image2image checkpoint (repeatable)")
     p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")
     p.add_argument("--lpips-weights", default=None, help="torchvision alexnet weights file")
+    p.add_argument("--ensemble", action="store_true", help="also each model's x8 self-ensemble")
     p.add_argument("--json", default=None)
     p.set_defaults(func=photos)
     p = sub.add_parser("faces-shipped", help="bicubic and the upscalers on the test faces")

@@ -276,3 +276,63 @@ def test_cli_model_choice_and_progress(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "--model" in result.output
     assert "Traceback" not in result.output
     assert default_model_name() in ("sr-resnet", "sr-unet")
+
+
+# --- geometric self-ensemble (upscale --ensemble) ----------------------------------------------
+def test_self_ensemble_is_turn_and_flip_equivariant_and_exact_for_bicubic() -> None:
+    from gentool.upscale import self_ensemble
+
+    config = SrResnetConfig(**TINY)
+    low = torch.rand(1, 3, 9, 13) * 2 - 1
+    plain = SrResnet(config).eval()  # untrained: bicubic, which is already equivariant
+    with torch.no_grad():
+        assert torch.allclose(self_ensemble(plain, low), plain.upscale(low), atol=1e-5)
+        model = trained_like(config)
+        once, averaged = model.upscale(low), self_ensemble(model, low)
+        assert averaged.shape == once.shape
+        assert not torch.allclose(averaged, once, atol=1e-4)  # the passes really differ
+        # the average over all eight orientations does not depend on the input's orientation
+        turned = self_ensemble(model, torch.rot90(low, 1, dims=(2, 3)))
+        assert torch.allclose(torch.rot90(averaged, 1, dims=(2, 3)), turned, atol=1e-5)
+        flipped = self_ensemble(model, low.flip(3))
+        assert torch.allclose(averaged.flip(3), flipped, atol=1e-5)
+
+
+def test_upscale_ensemble_option(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gentool.cli.main import cli
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 28, 3), np.uint8)).save(
+        tmp_path / "in.png"
+    )
+    runner = CliRunner()
+    once = runner.invoke(cli, ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "a.png")])
+    many = runner.invoke(
+        cli, ["upscale", str(tmp_path / "in.png"), "--ensemble", "-o", str(tmp_path / "b.png")]
+    )
+    assert once.exit_code == 0 and many.exit_code == 0, once.output + many.output
+    a = np.asarray(Image.open(tmp_path / "a.png"), np.int16)
+    b = np.asarray(Image.open(tmp_path / "b.png"), np.int16)
+    assert a.shape == b.shape == (80, 112, 3)
+    assert np.abs(a - b).mean() > 0  # applied: not the single pass
+
+
+def test_self_ensemble_is_more_accurate_on_a_photo() -> None:
+    """On a textured crop of scikit-learn's china.jpg (never trained on), the shipped model's
+    eight-pass average is closer to the truth than its single pass (measured +0.02 dB)."""
+    from sklearn.datasets import load_sample_image
+
+    from gentool.data.degrade import degrade
+    from gentool.metrics.image_quality import psnr_y, shave
+
+    photo = np.array(load_sample_image("china.jpg")[100:228, 200:392])
+    truth = torch.from_numpy(photo).permute(2, 0, 1)[None].double()
+    low = degrade(truth.float() / 127.5 - 1, 4)[0].permute(1, 2, 0).add(1).div(2).numpy()
+    model = load_upscaler(None, "cpu")
+    scores = []
+    for ensemble in (False, True):
+        out = upscale_array(model, np.ascontiguousarray(low), ensemble=ensemble)
+        out_t = torch.from_numpy(out).permute(2, 0, 1)[None].double()
+        scores.append(float(psnr_y(shave(out_t, 4), shave(truth, 4))))
+    assert scores[1] > scores[0]

@@ -166,6 +166,24 @@ def _ramp(length: int, ramp_in: int, ramp_out: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def self_ensemble(model: Image2ImageModel, low: torch.Tensor) -> torch.Tensor:
+    """The model's output averaged over the eight flips and quarter turns of ``low``, each
+    turned back (the geometric self-ensemble of Lim et al. 2017, "EDSR+"): eight passes,
+    usually a little more accurate than one."""
+    total: torch.Tensor | None = None
+    for turns in range(4):
+        for flip in (False, True):
+            x = torch.rot90(low, turns, dims=(2, 3))
+            x = x.flip(3) if flip else x
+            y = model.upscale(x).float()
+            y = y.flip(3) if flip else y
+            y = torch.rot90(y, -turns, dims=(2, 3))
+            total = y if total is None else total + y
+    assert total is not None
+    return total / 8
+
+
+@torch.no_grad()
 def upscale_array(
     model: Image2ImageModel,
     image: np.ndarray,
@@ -173,12 +191,14 @@ def upscale_array(
     overlap: int = 16,
     out_dtype: Any = np.uint8,
     progress: Callable[[int], None] | None = None,
+    ensemble: bool = False,
 ) -> np.ndarray:
     """Upscale ``(H, W, C)`` float32 in [0, 1] to ``(H*s, W*s, C)`` of ``out_dtype``.
 
     ``C`` must be the model's channel count. Tiles of ``tile`` input pixels overlapping by
     ``overlap`` are blended with linear ramps; one row of tiles is in flight at a time.
     ``progress(1)`` is called after every tile (:func:`count_tiles` tells how many).
+    ``ensemble`` averages each tile over its eight flips and turns (:func:`self_ensemble`).
     """
     if tile < 1 or overlap < 0:
         raise GentoolError("tile must be >= 1 and overlap >= 0.")
@@ -205,7 +225,8 @@ def upscale_array(
             tw = min(tile, width)
             piece = torch.from_numpy(np.ascontiguousarray(image[y0 : y0 + th, x0 : x0 + tw]))
             low = piece.permute(2, 0, 1).unsqueeze(0).to(device) * 2 - 1  # (1, C, th, tw)
-            high = model.upscale(low).clamp(-1, 1).add(1).div(2).float().cpu()[0]
+            high = self_ensemble(model, low) if ensemble else model.upscale(low)
+            high = high.clamp(-1, 1).add(1).div(2).float().cpu()[0]
             ramp_x = _ramp(
                 tw * s,
                 (xs[col - 1] + tw - x0) * s if col > 0 else 0,
@@ -332,10 +353,12 @@ def upscale_image(
     overlap: int = 16,
     sixteen: bool = True,
     progress: Callable[[int], None] | None = None,
+    ensemble: bool = False,
 ) -> Image.Image:
     """Upscale a PIL image of any mode; returns L, I;16, LA, RGB or RGBA.
 
-    ``progress(1)`` is called after every tile (:func:`count_tiles` of the image's size)."""
+    ``progress(1)`` is called after every tile (:func:`count_tiles` of the image's size);
+    ``ensemble``: see :func:`upscale_array`."""
     decoded = decode_input(img)
     colour = decoded.colour
     channels = int(model.config.channels)
@@ -346,7 +369,13 @@ def upscale_image(
     wide = decoded.sixteen_bit and sixteen
     out_dtype = np.uint16 if wide else np.uint8
     result = upscale_array(
-        model, colour, tile=tile, overlap=overlap, out_dtype=out_dtype, progress=progress
+        model,
+        colour,
+        tile=tile,
+        overlap=overlap,
+        out_dtype=out_dtype,
+        progress=progress,
+        ensemble=ensemble,
     )
     if decoded.grey and result.shape[2] == 3:
         # The model saw a grey image as RGB; its three outputs agree closely: average them.

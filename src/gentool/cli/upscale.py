@@ -49,6 +49,12 @@ from gentool.cli.options import device_option
     default=16,
     help="Overlap between tiles in input pixels, blended to hide seams.",
 )
+@click.option(
+    "--ensemble",
+    is_flag=True,
+    help="Average the model over the 8 flips and quarter turns of each tile (geometric "
+    "self-ensemble, as EDSR+): 8 times the time, usually a little sharper and more accurate.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option
 @click.pass_obj
@@ -61,6 +67,7 @@ def upscale(
     scale: int,
     tile: int,
     overlap: int,
+    ensemble: bool,
     overwrite: bool,
     device: str,
 ) -> None:
@@ -83,6 +90,7 @@ def upscale(
       gentool upscale photos/ -o big/                # a folder at once
       gentool upscale scan.tif --ckpt runs/sr/ckpt.safetensors --tile 128
       gentool upscale photo.png --model sr-unet      # the older shipped model
+      gentool upscale photo.png --ensemble           # 8 passes averaged: slower, a bit better
     """
     from gentool.errors import GentoolError
     from gentool.images import check_outputs, refuse_collisions
@@ -103,7 +111,7 @@ def upscale(
             f"this model upscales by {model.scale}, not {scale}; pass --scale {model.scale} "
             "or another --ckpt."
         )
-    run_jobs(app.console, model, jobs, tile, overlap)
+    run_jobs(app.console, model, jobs, tile, overlap, ensemble=ensemble)
 
 
 #: Inputs of at least this many tiles get a progress bar even when they are alone.
@@ -111,7 +119,13 @@ PROGRESS_MIN_TILES = 4
 
 
 def run_jobs(
-    console: Any, model: Any, jobs: list[tuple[Path, Path]], tile: int, overlap: int
+    console: Any,
+    model: Any,
+    jobs: list[tuple[Path, Path]],
+    tile: int,
+    overlap: int,
+    *,
+    ensemble: bool = False,
 ) -> None:
     """Upscale and save every job, with a rich progress bar over files and tiles when the
     work is large (several files, or an image of :data:`PROGRESS_MIN_TILES` tiles or more)."""
@@ -158,6 +172,7 @@ def run_jobs(
                 tile=tile,
                 overlap=overlap,
                 progress=advance,
+                ensemble=ensemble,
             )
             save_image(result, target)
             progress.remove_task(tiles_task)

@@ -234,6 +234,7 @@ def evaluate_upscaler(
     baseline: str = "bicubic",
     tile: int = 256,
     overlap: int = 16,
+    ensemble: bool = False,
 ) -> dict[str, Any]:
     """Measure an upscaler (or only the baseline, ``model=None``) on high-resolution images.
 
@@ -289,7 +290,7 @@ def evaluate_upscaler(
             low_image = low[0].permute(1, 2, 0).add(1).div(2).numpy().astype(np.float32)
             if int(model.config.channels) == 1:
                 raise GentoolError("evaluate_upscaler measures RGB models only.")
-            result = upscale_array(model, low_image, tile=tile, overlap=overlap)
+            result = upscale_array(model, low_image, tile=tile, overlap=overlap, ensemble=ensemble)
             outputs["model"] = torch.from_numpy(result.astype(np.float32)).permute(2, 0, 1)
         row: dict[str, Any] = {"file": str(path), "width": width, "height": height}
         target = shave(hr, scale)
