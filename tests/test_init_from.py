@@ -66,6 +66,11 @@ def test_the_run_records_where_it_started_and_keeps_it_across_resumes(tmp_path: 
                 str(tmp_path / "c"), "--steps", "2")  # fmt: skip
     assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
     assert load_checkpoint(tmp_path / "c").meta["init_from"]["path"] == str(source.resolve())
+    # a legend tells the runs apart by where they started, not by digests or resumes
+    from gentool.plotting import run_labels
+
+    labels = run_labels([tmp_path / "a", tmp_path / "b"])
+    assert labels == ["init_from=unset, steps=2", "init_from=a, steps=4"]
 
 
 def test_an_export_without_discriminator_starts_only_the_discriminator_fresh(

@@ -50,6 +50,9 @@ SCHEDULED = ("beta", "kl_weight")
 X_AXES = ("steps", "epochs", "images")
 #: Config fields that never explain a difference between runs.
 IGNORED_SETTINGS = {"train.out", "train.device", "data.num_images", "gentool_version"}
+#: Record-keeping that is not a setting: resumes, provenance, the data's digest, and the
+#: details of ``--init-from`` (its path is the setting, shown as ``init_from``).
+IGNORED_PREFIXES = ("history", "plugins.", "data.fingerprint", "init_from.")
 
 
 class LogWarning(UserWarning):
@@ -265,7 +268,17 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
     if len(paths) < 2:
         return names
     configs = [_read_config(p) for p in paths]
-    keys = sorted({k for c in configs for k in c} - IGNORED_SETTINGS)
+    for config in configs:
+        if "init_from.path" in config:  # a run's folder, or an export's file name
+            start = Path(str(config["init_from.path"]))
+            config["init_from"] = (
+                start.parent.name if start.name == "ckpt.safetensors" else start.name
+            )
+    keys = sorted(
+        k
+        for k in {k for c in configs for k in c} - IGNORED_SETTINGS
+        if not k.startswith(IGNORED_PREFIXES)
+    )
     differing = [
         k
         for k in keys
