@@ -460,7 +460,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=800, help="test images to measure")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--json", default=None)
-    p.add_argument("--picture", default=str(ROOT / "docs/img/sr/faces.png"))
+    p.add_argument("--picture", default=None, help="also write rows input | output | truth here")
     p.set_defaults(func=faces)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
