@@ -131,6 +131,8 @@ def train_resnet(args: argparse.Namespace) -> None:
             settings["extra"]["patch"] = str(args.patch)
         if args.lr:
             settings["lr_g"] = args.lr
+        if args.pixel:
+            settings["extra"]["pixel"] = args.pixel
         ckpt = train(
             "sr-resnet",
             model_options=dict(RESNET_MODEL_OPTIONS),
@@ -419,6 +421,7 @@ def main() -> None:
     p.add_argument("--patch", type=int, default=None, help="crop side [default: 96]")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate [default: 4e-4]")
     p.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
+    p.add_argument("--pixel", choices=["l1", "mse"], default=None, help="pixel loss [l1]")
     p.set_defaults(func=train_resnet)
     p = sub.add_parser("export", help="write a run's generator as the shipped weights")
     p.add_argument("run")
