@@ -532,6 +532,13 @@ CASES = [
     ),
     Case("upscale-gan-checkpoint", [*UP, "{small}", "--ckpt", "{ckpt}"], match="not an upscaler"),
     Case("upscale-missing-input", [*UP, "nothere.png"], match="does not exist"),
+    Case(
+        "upscale-ensemble-one-pixel",
+        [*UP, "dot.png", "--ensemble"],
+        "ok",
+        setup=lambda f: Image.new("RGB", (1, 1), (9, 99, 199)).save(f / "dot.png"),
+        may_change=("dot_x4.png",),
+    ),
     # --- reconstruct -------------------------------------------------------------------------
     Case(
         "recon-files",
