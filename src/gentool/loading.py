@@ -7,13 +7,13 @@ job, so these two functions live here, above both.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from gentool.checkpoint import Checkpoint, load_checkpoint
 from gentool.data.base import DataSpec, ImageData, load_from
 from gentool.errors import CheckpointError, GentoolError
+from gentool.fileio import file_sha256
 from gentool.models.base import ModelPlugin, check_weights, declared_half_storage, rebuild_model
 from gentool.plugins import distribution_of, get_dataset_class, get_recorded_class
 
@@ -100,11 +100,3 @@ def init_weights_from(model: ModelPlugin, path: str) -> dict[str, Any]:
         "fresh": fresh,
         "differs": {k: {"checkpoint": a, "run": b} for k, (a, b) in differ.items()},
     }
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -616,10 +616,11 @@ def _row_timeline(run: Path, files: dict[int, Path], chosen: Sequence[int], row:
         cell = (width - 2) // 3 - 2
         cells = {step: grid_row(grid, row, cell, files[step]) for step, grid in grids.items()}
         first, last = cells[chosen[0]], cells[chosen[-1]]
-        last_title = "ground truth" if family == "image2image" else "reconstruction"
+        last_title = (
+            "ground truth" if family == "image2image" else f"reconstruction\n(step {chosen[-1]:,})"
+        )
         panels = [("input", first[0])] + [(f"step {s:,}", cells[s][1]) for s in chosen]
-        panels.append((f"{last_title}\n(step {chosen[-1]:,})" if family != "image2image"
-                       else last_title, last[2]))  # fmt: skip
+        panels.append((last_title, last[2]))
         figure, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.5), squeeze=False)
         for ax, (title, image) in zip(axes.flat, panels, strict=True):
             ax.imshow(image, interpolation="nearest")

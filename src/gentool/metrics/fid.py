@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from gentool.errors import GentoolError
+from gentool.fileio import file_sha256
 
 INCEPTION_ENV = "GENTOOL_INCEPTION_WEIGHTS"
 #: The file torch-fidelity downloads for ``inception-v3-compat``.
@@ -141,14 +142,6 @@ def resolve_inception_weights(path: str | os.PathLike[str] | None = None) -> Pat
     if not file.is_file():
         raise GentoolError(f"Inception weights {file} do not exist: {how}.")
     return file
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
