@@ -338,6 +338,20 @@ OPTIONS = [
         match="latent_dim=8",
     ),
     Case("init-from-with-resume", resume("--init-from", "{run}"), match="drop --init-from"),
+    Case(
+        "init-from-the-run-overwrite-removes",
+        dcgan("--init-from", "{run}", "--overwrite", out="{run}"),
+        match="--overwrite would remove",
+    ),
+    Case(
+        "init-from-a-copy-inside-the-overwritten-run",
+        dcgan("--init-from", "{run}/keep.safetensors", "--overwrite", out="{run}"),
+        "ok",
+        setup=lambda f: shutil.copy2(
+            f / "run" / "ckpt.safetensors", f / "run" / "keep.safetensors"
+        ),
+        may_change=RUN,
+    ),
     Case("g-steps-zero", dcgan("--g-steps", "0"), match="g-steps"),
     Case("threads-zero", dcgan("--threads", "0"), match="threads"),
     Case("threads-huge", dcgan("--threads", str(10**9)), match="threads"),

@@ -29,7 +29,13 @@ from gentool.plugins import (
 )
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
-from gentool.training.runfolder import RunLock, clean_run_folder, cut_back, is_run_folder
+from gentool.training.runfolder import (
+    RUN_FILES,
+    RunLock,
+    clean_run_folder,
+    cut_back,
+    is_run_folder,
+)
 
 #: Training settings that a resumed run may change; they are applied, recorded in the run's
 #: history and announced. Every other setting is fixed by the checkpoint.
@@ -235,6 +241,8 @@ def train(
                 f"start over there, '--resume {out}' to continue it, or another --out."
             )
     train_settings.out = str(out)
+    if overwrite and init_from:
+        _refuse_init_from_removed(init_from, out)
     lock = RunLock(out, notice=lambda text: console.print(f"[yellow]{text}[/]"))
     if _is_main_process():
         _make_folder(out)
@@ -259,6 +267,17 @@ def train(
     finally:
         lock.release()
         _remove_if_empty(out)
+
+
+def _refuse_init_from_removed(init_from: str, out: Path) -> None:
+    """``--overwrite`` must not remove the checkpoint ``--init-from`` is about to read."""
+    source = Path(init_from)
+    source = source / "ckpt.safetensors" if source.is_dir() else source
+    if source.name in RUN_FILES and source.resolve().parent == out.resolve():
+        raise GentoolError(
+            f"--init-from {init_from} is the checkpoint that --overwrite would remove from "
+            f"{out}; copy it elsewhere first, or choose another --out."
+        )
 
 
 def _announce_init(console: Console, initial: dict[str, Any]) -> None:
