@@ -647,6 +647,16 @@ CASES = [
     ),
     Case("sample-sr", ["sample", "{srrun}"], match="gentool reconstruct"),
     Case(
+        "recon-output-is-an-input",
+        ["reconstruct", "{srrun}", "{imgdir}", "-o", "{imgdir}/img03.png", "--overwrite"],
+        match="one of the input images",
+    ),
+    Case(
+        "recon-json-is-an-input-in-a-folder",
+        ["reconstruct", "{vae}", "{imgdir}", "--json", "{imgdir}/img00.png", "--overwrite"],
+        match="one of the input images",
+    ),
+    Case(
         "timeline-row-sr",
         ["plot", "timeline", "{srrun}", "--row", "0", "-o", "t.png"],
         "ok",

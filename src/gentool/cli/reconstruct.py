@@ -111,6 +111,7 @@ def reconstruct(
     if json_path:
         check_outputs([json_path], overwrite)
     if images:
+        _refuse_replacing_inputs(images, [output, *([json_path] if json_path else [])])
         given = given_options(
             ("dataset", "data_root", "labels", "label_column", "limit", "split", "test_fraction")
         )
@@ -287,6 +288,24 @@ def _compare_upscaler(
     if json_path:
         atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
         app.console.print(f"wrote {json_path}")
+
+
+def _refuse_replacing_inputs(images: tuple[str, ...], outputs: list[str]) -> None:
+    """-o or --json naming one of the IMAGES (or a file in a folder of them) is refused,
+    --overwrite or not: the grid would replace what it is drawn from."""
+    from gentool.data.folder import list_images
+    from gentool.errors import GentoolError
+
+    inputs: set[str] = set()
+    for given in images:
+        path = Path(given)
+        files = [path / name for name in list_images(path)] if path.is_dir() else [path]
+        inputs.update(os.path.realpath(f) for f in files)
+    for target in outputs:
+        if os.path.realpath(target) in inputs:
+            raise GentoolError(
+                f"{target} is one of the input images; write the grid to another file."
+            )
 
 
 def images_from_paths(paths: tuple[str, ...], size: int, channels: int) -> Any:
