@@ -135,7 +135,7 @@ def train_resnet(args: argparse.Namespace) -> None:
             settings["extra"]["pixel"] = args.pixel
         ckpt = train(
             "sr-resnet",
-            model_options=dict(RESNET_MODEL_OPTIONS),
+            model_options=dict(RESNET_MODEL_OPTIONS, blocks=args.blocks),
             data=spec,
             out=args.out,
             overwrite=True,
@@ -144,6 +144,33 @@ def train_resnet(args: argparse.Namespace) -> None:
             **settings,
         )
     print(f"trained {ckpt} in {time.perf_counter() - start:.0f} s")
+
+
+def deepen(args: argparse.Namespace) -> None:
+    """Write a deeper ``sr-resnet`` that computes what a trained one computes, to start a new
+    stage from (``train-resnet --blocks N --init-from OUT``): see ``srresnet.deepen``."""
+    from gentool.checkpoint import save_checkpoint
+    from gentool.models.srresnet import SrResnet
+    from gentool.models.srresnet import deepen as deepen_model
+    from gentool.upscale import load_upscaler
+
+    model = load_upscaler(args.ckpt, "cpu")
+    if not isinstance(model, SrResnet):
+        raise SystemExit(f"{args.ckpt} holds model '{model.PLUGIN_NAME}', not sr-resnet")
+    torch.manual_seed(args.seed)
+    deeper = deepen_model(model, args.blocks).eval()
+    low = torch.rand(1, 3, 24, 24) * 2 - 1
+    with torch.no_grad():
+        gap = (deeper.upscale(low) - model.upscale(low)).abs().max().item()
+    tensors = {f"model.{k}": v for k, v in deeper.state_dict().items()}
+    meta = {
+        "model": "sr-resnet",
+        "family": "image2image",
+        "model_config": deeper.config_dict(),
+        "trained": {"deepened_from": str(Path(args.ckpt).resolve())},
+    }
+    save_checkpoint(args.out, tensors, meta)
+    print(f"wrote {args.out}: {args.blocks} blocks, max output gap to {args.ckpt} {gap:.1e}")
 
 
 def export(args: argparse.Namespace) -> None:
@@ -422,7 +449,14 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate [default: 4e-4]")
     p.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
     p.add_argument("--pixel", choices=["l1", "mse"], default=None, help="pixel loss [l1]")
+    p.add_argument("--blocks", type=int, default=RESNET_MODEL_OPTIONS["blocks"])
     p.set_defaults(func=train_resnet)
+    p = sub.add_parser("deepen", help="an sr-resnet with more blocks and the same output")
+    p.add_argument("ckpt")
+    p.add_argument("--blocks", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=deepen)
     p = sub.add_parser("export", help="write a run's generator as the shipped weights")
     p.add_argument("run")
     p.add_argument("--dest", default=str(ROOT / "src/gentool/weights/sr-unet-x4.safetensors"))

@@ -16,7 +16,7 @@ from gentool.checkpoint import load_checkpoint
 from gentool.data.base import DataSpec
 from gentool.errors import GentoolError
 from gentool.metrics.image_quality import evaluate_upscaler
-from gentool.models.srresnet import SrResnet, SrResnetConfig
+from gentool.models.srresnet import SrResnet, SrResnetConfig, deepen
 from gentool.training.runner import resume, train
 from gentool.training.sr_data import STATE_KEY, PatchSampler
 from gentool.upscale import export_upscaler, load_upscaler, upscale_array, upscale_image
@@ -73,6 +73,30 @@ def test_sizes_span_100k_to_1_5m_parameters_and_work_at_input_resolution() -> No
     for hook in hooks:
         hook.remove()
     assert set(seen) == {(10, 12)}  # every convolution at the input size (shuffle tail)
+
+
+@pytest.mark.parametrize("upsampler", ["shuffle", "progressive"])
+def test_deepen_keeps_the_function_and_the_new_blocks_learn(upsampler: str) -> None:
+    torch.manual_seed(0)
+    model = SrResnet(SrResnetConfig(width=6, blocks=2, upsampler=upsampler))
+    for weight in model.generator.parameters():  # every weight non-trivial, tail included
+        torch.nn.init.normal_(weight, 0, 0.1)
+    model.eval()
+    deeper = deepen(model, 5).eval()
+    assert deeper.config_dict()["blocks"] == 5 and len(deeper.generator.body) == 6
+    low = torch.rand(2, 3, 9, 7) * 2 - 1
+    with torch.no_grad():
+        before, after = model.upscale(low), deeper.upscale(low)
+    assert before.abs().max() > 0.1 and (before - model.generator.enlarge(low)).abs().max() > 0.01
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-6)
+    # each added block's closing conv gets a gradient, so the blocks start learning
+    deeper.train()
+    deeper.upscale(low).square().mean().backward()
+    for index in range(2, 5):
+        grad = deeper.generator.body[index].body[2].weight.grad
+        assert grad is not None and grad.abs().sum() > 0
+    with pytest.raises(GentoolError, match="must exceed the model's 2"):
+        deepen(model, 2)
 
 
 def test_bad_options_and_losses_are_one_line_errors() -> None:

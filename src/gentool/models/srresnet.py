@@ -236,3 +236,36 @@ class SrResnet(Image2ImageModel):
                 "PatchGAN; use --model-opt d_norm=layer (or instance, none)."
             )
         return config
+
+
+def deepen(model: SrResnet, blocks: int) -> SrResnet:
+    """A copy of ``model`` with ``blocks`` residual blocks that computes the same function.
+
+    The trained blocks keep their order and weights, the added ones follow them, and each
+    added block's last convolution starts at zero, so its branch adds nothing until training
+    moves it (as the tail's last convolution starts at zero over the bicubic skip). Head, the
+    body's closing convolution and tail are copied. The discriminator, if any, is not kept.
+    Used to start a deeper model from a trained one (``gentool train --init-from``).
+    """
+    old = int(model.config_dict()["blocks"])
+    if blocks <= old:
+        raise GentoolError(f"deepen: blocks must exceed the model's {old}, not {blocks}.")
+    config = SrResnetConfig(
+        **{**model.config_dict(), "blocks": blocks, "with_discriminator": False}
+    )
+    deeper = SrResnet(config)
+    source, target = model.generator, deeper.generator
+    target.head.load_state_dict(source.head.state_dict())
+    target.tail.load_state_dict(source.tail.state_dict())
+    for index in range(old):
+        target.body[index].load_state_dict(source.body[index].state_dict())
+    target.body[blocks].load_state_dict(source.body[old].state_dict())  # the closing conv
+    for index in range(old, blocks):
+        block = target.body[index]
+        assert isinstance(block, ResidualBlock)
+        last = block.body[2]
+        assert isinstance(last, nn.Conv2d)
+        nn.init.zeros_(last.weight)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
+    return deeper
