@@ -291,8 +291,11 @@ def memory(args: argparse.Namespace) -> None:
     import numpy as np
     from PIL import Image
 
+    import gentool.upscale
     from gentool.upscale import count_tiles, load_upscaler, upscale_image
 
+    layouts = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+    gentool.upscale.CONV_LAYOUT = layouts[args.layout]  # contiguous: as before
     if args.stub:
         # The same tiling, blending and file code around a near-free network of the same
         # scale: measures the pipeline's memory without the convolutions.
@@ -324,7 +327,8 @@ def memory(args: argparse.Namespace) -> None:
     megapixels = args.width * args.height / 1e6
     print(
         f"{label}, {args.width}x{args.height} -> {out.width}x{out.height}, tile {args.tile} "
-        f"({tiles} tiles), {torch.get_num_threads()} threads: {elapsed:.0f} s "
+        f"({tiles} tiles), {args.layout} tiles, {torch.get_num_threads()} threads: "
+        f"{elapsed:.0f} s "
         f"({elapsed / megapixels:.1f} s per input megapixel), peak RSS {peak:.0f} MiB (before "
         f"{before:.0f} MiB; the output picture alone is {output_mb:.0f} MiB); load average "
         f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
@@ -490,6 +494,12 @@ def main() -> None:
     p.add_argument("--ckpt", default=None, help="an image2image checkpoint instead")
     p.add_argument("--stub", action="store_true", help="a near-free network of the same scale")
     p.add_argument("--synthetic", action="store_true", help="smooth noise instead of a photo")
+    p.add_argument(
+        "--layout",
+        choices=["channels_last", "contiguous"],
+        default="channels_last",
+        help="memory layout of the tiles (contiguous: as gentool did before)",
+    )
     p.set_defaults(func=memory)
     p = sub.add_parser("faces", help="16->64 anime faces: train briefly, compare with bilinear")
     p.add_argument("--out", default="runs/sr-faces")

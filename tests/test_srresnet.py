@@ -145,6 +145,28 @@ def test_tiling_matches_a_single_pass_and_odd_inputs_work() -> None:
     assert upscale_image(model, Image.new("RGB", (1, 1))).size == (4, 4)
 
 
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_tiles_reach_the_network_channels_last_with_the_same_result(
+    ensemble: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = trained_like(SrResnetConfig(width=8, blocks=2))
+    layouts: list[bool] = []
+    plain_upscale = model.upscale
+
+    def spy(low: torch.Tensor) -> torch.Tensor:
+        layouts.append(low.is_contiguous(memory_format=torch.channels_last))
+        return plain_upscale(low)
+
+    model.upscale = spy  # type: ignore[method-assign]
+    image = np.random.default_rng(2).random((30, 44, 3), dtype=np.float32)
+    fast = upscale_array(model, image, tile=16, overlap=4, ensemble=ensemble)
+    assert layouts and all(layouts) and len(layouts) == (8 if ensemble else 1) * 12
+    monkeypatch.setattr("gentool.upscale.CONV_LAYOUT", torch.contiguous_format)
+    plain = upscale_array(model, image, tile=16, overlap=4, ensemble=ensemble)
+    assert not all(layouts[-4:])
+    assert np.abs(fast.astype(np.int16) - plain).max() <= 1
+
+
 # --- the full-resolution data path -----------------------------------------------------------
 def photo_folder(root: Path) -> Path:
     """Ten images of different sizes (smooth noise, so crops differ)."""
