@@ -163,6 +163,9 @@ def test_timeline_lays_out_labelled_steps(tmp_path: Path) -> None:
     assert len([ax for ax in chosen.axes if ax.images]) == 6
     with pytest.raises(GentoolError, match="no sample grid at step 150"):
         plot_timeline(run, [0, 150])
+    # more columns than panels: one row of six, not six panels and 994 empty axes
+    wide = plot_timeline(run, count=6, columns=1000)
+    assert len(wide.axes) == 6 and wide.get_size_inches()[0] <= 3.0 * 6 + 0.01
     out = tmp_path / "timeline.png"
     result = CliRunner().invoke(cli, ["plot", "timeline", str(run), "-o", str(out)])
     assert result.exit_code == 0, result.output

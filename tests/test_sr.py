@@ -32,6 +32,8 @@ from gentool.metrics.image_quality import (
 from gentool.models.srunet import SrUnet, SrUnetConfig
 from gentool.training.runner import resume, train
 from gentool.upscale import (
+    colour_uint8,
+    decode_input,
     load_upscaler,
     open_image,
     save_image,
@@ -357,3 +359,47 @@ def _photo(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
     Image.fromarray(china_crop()[:64, :64]).save(path)
     return path
+
+
+def test_float_and_16_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 1, 40 * 30, dtype=np.float32).reshape(30, 40)
+    unit, levels = Image.fromarray(ramp, "F"), Image.fromarray(ramp * 255, "F")
+    for img in (unit, levels):
+        colour = decode_input(img).colour
+        np.testing.assert_allclose(colour[:, :, 0], ramp, atol=1e-6)
+        assert decode_input(img).sixteen_bit  # written back at 16 bits where possible
+    for bad, match in ((ramp - 0.5, "from -0.5 to 0.5"), (ramp * 300, "to 300"),
+                       (np.full((4, 4), np.nan, np.float32), "NaN")):  # fmt: skip
+        with pytest.raises(GentoolError, match=match):
+            decode_input(Image.fromarray(bad.astype(np.float32), "F"))
+    # 16-bit grey: Pillow's convert("RGB") clips at 255; the readers scale instead
+    wide = Image.fromarray((ramp * 65535).astype(np.uint16))
+    eight = colour_uint8(wide, 3)
+    assert eight.shape == (30, 40, 3) and eight.max() == 255 and abs(eight.mean() - 127.5) < 1
+    path = tmp_path / "wide.png"
+    wide.save(path)
+    from gentool.metrics.image_quality import _read_rgb
+    from gentool.training.sr_data import _decode
+
+    np.testing.assert_array_equal(_read_rgb(path).permute(1, 2, 0).numpy(), eight)
+    np.testing.assert_array_equal(_decode(path, 1).permute(1, 2, 0).numpy(), eight[:, :, :1])
+    # an 8-bit photo reads exactly as Pillow's own conversion
+    rgb = Image.fromarray(china_crop())
+    np.testing.assert_array_equal(colour_uint8(rgb, 3), np.asarray(rgb))
+    np.testing.assert_array_equal(colour_uint8(rgb.convert("RGBA"), 3), np.asarray(rgb))
+
+
+def test_upscale_says_what_the_output_format_dropped(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rgba = Image.fromarray(rng.integers(0, 255, (12, 10, 4), dtype=np.uint8), "RGBA")
+    rgba.save(tmp_path / "a.png")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["upscale", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.jpg")])
+    assert result.exit_code == 0, result.output
+    assert "(40x48 RGB; alpha dropped: .jpg cannot hold it)" in " ".join(result.output.split())
+    assert Image.open(tmp_path / "a.jpg").mode == "RGB"
+    result = runner.invoke(cli, ["upscale", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png")])
+    assert "(40x48 RGBA)" in result.output and "dropped" not in result.output
+    for option in ("-o", "--ckpt"):
+        result = runner.invoke(cli, ["upscale", str(tmp_path / "a.png"), option, " "])
+        assert result.exit_code == 2 and "is empty" in result.output

@@ -579,7 +579,8 @@ def plot_timeline(
     if row is not None:
         return _row_timeline(Path(run), files, chosen, row)
     n = len(chosen)
-    columns = columns or (n if n <= 4 else 3 if n <= 6 else 4)
+    # More columns than panels is one full row, not a row padded with empty axes.
+    columns = min(columns, n) if columns else (n if n <= 4 else 3 if n <= 6 else 4)
     rows = math.ceil(n / columns)
     figure, axes_grid = plt.subplots(
         rows, columns, figsize=(3.0 * columns, 3.2 * rows + 0.4), squeeze=False

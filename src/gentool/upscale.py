@@ -335,8 +335,7 @@ def decode_input(img: Image.Image) -> DecodedInput:
         colour = np.clip(wide / peak, 0, 1)[:, :, None]
         return DecodedInput(colour, None, grey=True, sixteen_bit=peak > 255)
     if mode == "F":
-        colour = np.clip(np.asarray(img, dtype=np.float32) / 255.0, 0, 1)[:, :, None]
-        return DecodedInput(colour, None, grey=True, sixteen_bit=False)
+        return DecodedInput(_float_grey(img), None, grey=True, sixteen_bit=True)
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif mode == "PA":
@@ -352,6 +351,36 @@ def decode_input(img: Image.Image) -> DecodedInput:
     if colour.ndim == 2:
         colour = colour[:, :, None]
     return DecodedInput(colour, alpha, grey=grey, sixteen_bit=False)
+
+
+def _float_grey(img: Image.Image) -> np.ndarray:
+    """A 32-bit float grey image (mode ``F``) as ``(H, W, 1)`` in [0, 1]. Float files carry no
+    range: values within [0, 1] are taken as they are, values within [0, 255] as 8-bit levels;
+    anything else (negative, above 255, NaN or infinite) is refused rather than guessed."""
+    values = np.asarray(img, dtype=np.float32)
+    name = getattr(img, "filename", "") or "the image"
+    if not np.isfinite(values).all():
+        raise GentoolError(f"{name} is a float image with NaN or infinite values.")
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if low < 0 or high > 255:
+        raise GentoolError(
+            f"{name} is a float image with values from {low:g} to {high:g}; gentool reads "
+            "float images in [0, 1] or [0, 255]: rescale it first."
+        )
+    peak = 1.0 if high <= 1.0 else 255.0
+    return (values / peak)[:, :, None]
+
+
+def colour_uint8(img: Image.Image, channels: int = 3) -> np.ndarray:
+    """Any image as 8-bit ``(H, W, channels)`` colour, read by :func:`decode_input`'s rules
+    (16-bit and float images scaled to 8 bits, not clipped as Pillow's ``convert`` does; alpha
+    dropped; grey repeated to RGB, RGB to grey with the ITU-R 601 weights)."""
+    colour = decode_input(img).colour
+    if channels == 3 and colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    elif channels == 1 and colour.shape[2] == 3:
+        colour = colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    return np.clip(np.rint(colour * 255.0), 0, 255).astype(np.uint8)
 
 
 def upscale_image(
@@ -400,6 +429,22 @@ def upscale_image(
 
 def save_image(img: Image.Image, path: Path) -> Path:
     """Save atomically, converting what the format cannot hold (alpha or 16 bits in JPEG)."""
+    return save_pil(fit_format(img, path), Path(path))
+
+
+def format_losses(before: Image.Image, after: Image.Image) -> list[str]:
+    """What :func:`fit_format` had to drop, in words (``[]`` when nothing was)."""
+    lost = []
+    if before.mode in ("RGBA", "LA") and after.mode not in ("RGBA", "LA"):
+        lost.append("alpha dropped")
+    if before.mode == "I;16" and after.mode != "I;16":
+        lost.append("16 bits reduced to 8")
+    return lost
+
+
+def fit_format(img: Image.Image, path: Path) -> Image.Image:
+    """``img`` as the format of ``path``'s extension can hold it (JPEG: no alpha, 8 bits; 16 bits
+    only where :data:`SIXTEEN_BIT_SUFFIXES` allow; BMP: no grey alpha)."""
     path = Path(path)
     image_format(path)
     suffix = path.suffix.lower()
@@ -412,4 +457,4 @@ def save_image(img: Image.Image, path: Path) -> Path:
         img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
     elif suffix == ".bmp" and img.mode == "LA":
         img = img.convert("RGBA")
-    return save_pil(img, path)
+    return img

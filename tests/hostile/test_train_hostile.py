@@ -438,7 +438,46 @@ DATA = [
     Case("channels-mismatch", dcgan("--channels", "3", "--model-opt", "channels=1"), match="match"),
 ]
 
+
+def link_to_run_checkpoint(folder: Path) -> None:
+    (folder / "link.safetensors").symlink_to(folder / "run" / "ckpt.safetensors")
+
+
 FOLDERS = [
+    # --overwrite removes the old run only once every option, the data and --init-from passed:
+    # a refused command leaves it as it was (the harness checks every file of {run}).
+    Case(
+        "overwrite-refused-data-root-keeps-run",
+        dcgan("--dataset", "folder", "--data-root", "{tmp}/none", "--overwrite", out="{run}"),
+        match="none",
+    ),
+    Case(
+        "overwrite-refused-model-opt-keeps-run",
+        dcgan("--model-opt", "g_width=abc", "--overwrite", out="{run}"),
+        match="g_width",
+    ),
+    Case(
+        "overwrite-refused-batch-keeps-run",
+        dcgan("--batch-size", "100000", "--overwrite", out="{run}"),
+        match="batch",
+    ),
+    Case(
+        "overwrite-refused-init-from-keeps-run",
+        dcgan("--init-from", "{text}", "--overwrite", out="{run}"),
+        match="text",
+    ),
+    Case(
+        "overwrite-refused-init-from-other-model-keeps-run",
+        dcgan("--init-from", "{vae}", "--overwrite", out="{run}"),
+        match="holds model 'vae'",
+    ),
+    Case(
+        "init-from-link-into-the-run-overwrite-removes",
+        dcgan("--init-from", "{tmp}/link.safetensors", "--overwrite", out="{run}"),
+        setup=link_to_run_checkpoint,
+        match="--overwrite would remove",
+    ),
+    Case("init-from-empty-string", dcgan("--init-from", ""), match="--init-from.*empty"),
     Case("out-holds-run", dcgan(out="{run}"), match="already holds a dcgan run"),
     Case("out-is-file", dcgan(out="{text}"), match="text"),
     Case("out-under-proc", dcgan(out="/proc/gentool-run"), match="cannot write to run folder"),
@@ -488,6 +527,13 @@ RESUME = [
     Case("resume-missing", resume(target="{tmp}/none"), match="does not exist"),
     Case("resume-empty-dir", resume(target="{empty}"), match="without ckpt.safetensors"),
     Case("resume-finished", resume(), match="already finished"),
+    Case("resume-steps-below-done", resume("--steps", "1"), match="already at step 4, past"),
+    Case(
+        "resume-refused-keeps-overwritten-out",
+        resume("--steps", "1", "--out", "{tmp}/other", "--overwrite"),
+        setup=lambda f: shutil.copytree(f / "run", f / "other"),
+        match="already at step 4",
+    ),
     Case("resume-other-model", ["train", "vae", "--resume", "{run}"], match="not 'vae'"),
     Case(
         "resume-same-model-ok",

@@ -6,13 +6,11 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import data_options, device_option, seed_option
+from gentool.cli.options import PathText, data_options, device_option, seed_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument(
-    "checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=click.Path(path_type=str)
-)
+@click.argument("checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=PathText())
 @data_options(default_dataset=None, split="test")
 @click.option(
     "--metrics", default=None, help="Comma list of metrics [default: all that apply to the model]."
@@ -27,37 +25,37 @@ from gentool.cli.options import data_options, device_option, seed_option
 @click.option(
     "--json",
     "json_path",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=PathText(dir_okay=False),
     default=None,
     help="Also write the results as JSON (several runs: an object keyed by run folder name).",
 )
 @click.option(
     "--hr-dir",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="High-resolution images to evaluate an upscaler on.",
 )
 @click.option(
     "--domain-a",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Translation models: domain A folder [default: the run's].",
 )
 @click.option(
     "--domain-b",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Translation models: domain B folder [default: the run's].",
 )
 @click.option(
     "--target-b",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Translation models: known B for the domain A images, same file names (metric paired).",
 )
 @click.option(
     "--target-a",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Translation models: known A for the domain B images, same file names (metric paired).",
 )
@@ -69,7 +67,7 @@ from gentool.cli.options import data_options, device_option, seed_option
 )
 @click.option(
     "--inception-weights",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=PathText(dir_okay=False),
     envvar="GENTOOL_INCEPTION_WEIGHTS",
     default=None,
     help="Inception weights for FID/KID/IS (weights-inception-2015-12-05-6726825d.pth); "
@@ -77,7 +75,7 @@ from gentool.cli.options import data_options, device_option, seed_option
 )
 @click.option(
     "--lpips-weights",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=PathText(dir_okay=False),
     envvar="GENTOOL_LPIPS_WEIGHTS",
     default=None,
     help="LPIPS AlexNet backbone (alexnet-owt-7be5be79.pth) [default: the torch hub cache]; "

@@ -14,6 +14,19 @@ from gentool.runtime import MAX_SEED
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class PathText(click.Path):
+    """A path given as text (kept a ``str``); an empty or blank value is refused by name
+    instead of being read as the current folder or as "not given"."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(path_type=str, **options)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; give a file or folder path.", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class FiniteFloat(click.ParamType):
     """A finite number (``nan`` and ``inf`` are refused), optionally bounded.
 
@@ -98,13 +111,13 @@ def data_options(
             ),
             click.option(
                 "--data-root",
-                type=click.Path(path_type=str),
+                type=PathText(),
                 default=None,
                 help="Folder of the dataset (images for 'folder'). Example: --data-root ~/faces",
             ),
             click.option(
                 "--labels",
-                type=click.Path(dir_okay=False, path_type=str),
+                type=PathText(dir_okay=False),
                 default=None,
                 help="CSV of labels/attributes (column 'file' + attributes). Example: --labels tags.csv",
             ),

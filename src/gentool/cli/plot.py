@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import data_options, device_option, seed_option
+from gentool.cli.options import PathText, data_options, device_option, seed_option
 
 
 def _output_option(default: str) -> Any:
@@ -44,7 +44,7 @@ def plot() -> None:
 
 
 @plot.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
+@click.argument("runs", nargs=-1, required=True, type=PathText(exists=True))
 @_output_option("curves.png")
 @click.option(
     "--keys",
@@ -116,7 +116,7 @@ def curves(
 
 
 @plot.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.argument("run", type=PathText(exists=True, file_okay=False))
 @_output_option("timeline.png")
 @click.option(
     "--steps",
@@ -183,7 +183,7 @@ def timeline(
 
 
 @plot.command()
-@click.argument("checkpoint", type=click.Path(path_type=str))
+@click.argument("checkpoint", type=PathText())
 @data_options(default_dataset=None, split="test")
 @_output_option("tsne.png")
 @click.option(

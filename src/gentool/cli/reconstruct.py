@@ -10,17 +10,17 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import data_options, device_option
+from gentool.cli.options import PathText, data_options, device_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoint", type=click.Path(path_type=str))
-@click.argument("images", nargs=-1, type=click.Path(exists=True, path_type=str))
+@click.argument("checkpoint", type=PathText())
+@click.argument("images", nargs=-1, type=PathText(exists=True))
 @data_options(default_dataset=None, split="test")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=PathText(dir_okay=False),
     default="recon.png",
     help="Grid: originals above reconstructions; for an upscaler, rows of input | output | "
     "ground truth (.png, .jpg, ... by extension).",
@@ -47,7 +47,7 @@ from gentool.cli.options import data_options, device_option
 @click.option(
     "--json",
     "json_path",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=PathText(dir_okay=False),
     default=None,
     help="Write the metrics as JSON here.",
 )

@@ -6,13 +6,11 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import device_option, seed_option
+from gentool.cli.options import PathText, device_option, seed_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument(
-    "checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=click.Path(path_type=str)
-)
+@click.argument("checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=PathText())
 @click.option(
     "-n",
     "--num",
@@ -24,13 +22,13 @@ from gentool.cli.options import device_option, seed_option
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=PathText(dir_okay=False),
     default="samples.png",
     help="Grid image to write (.png, .jpg, .webp, .bmp, .tif by extension).",
 )
 @click.option(
     "--out-dir",
-    type=click.Path(file_okay=False, path_type=str),
+    type=PathText(file_okay=False),
     default=None,
     help="Write one PNG per image (sample_00000.png, ...) into this folder instead of a grid "
     "(other files there are left alone).",
@@ -85,7 +83,7 @@ from gentool.cli.options import device_option, seed_option
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Translation models: an image or a folder to translate (one PNG per input, same "
     "size, into --out-dir).",

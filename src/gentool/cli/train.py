@@ -9,6 +9,7 @@ import click
 
 from gentool.cli.options import (
     FiniteFloat,
+    PathText,
     data_options,
     data_spec_from,
     device_option,
@@ -60,7 +61,7 @@ class TrainCommand(click.Command):
 @click.command(cls=TrainCommand, context_settings={"show_default": True})
 @click.option(
     "--config",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=PathText(dir_okay=False),
     default=None,
     is_eager=True,
     expose_value=False,
@@ -99,13 +100,13 @@ class TrainCommand(click.Command):
 @data_options("digits")
 @click.option(
     "--domain-a",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Translation models: folder of domain A images. Example: --domain-a photos/",
 )
 @click.option(
     "--domain-b",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Translation models: folder of domain B images. Example: --domain-b paintings/",
 )
@@ -212,7 +213,7 @@ class TrainCommand(click.Command):
 @seed_option
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=str),
+    type=PathText(file_okay=False),
     default=None,
     help="Run folder [default: runs/MODEL-LOSS, numbered (-2, -3, ...) if taken]. A folder "
     "that holds a run is refused unless --overwrite.",
@@ -225,14 +226,14 @@ class TrainCommand(click.Command):
 )
 @click.option(
     "--resume",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Continue the run in this folder (or from this checkpoint file; any file but the "
     "folder's ckpt.safetensors needs --out NEW). Example: --resume runs/dcgan-ls",
 )
 @click.option(
     "--init-from",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Start a new run from the weights of this checkpoint of the same model (fine-tuning; "
     "optimizer and steps start fresh). Example: --init-from runs/sr-resnet",

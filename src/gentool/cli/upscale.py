@@ -7,22 +7,22 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import device_option
+from gentool.cli.options import PathText, device_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
+@click.argument("inputs", nargs=-1, required=True, type=PathText(exists=True))
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="Output file (one input) or folder (several, or a folder input) "
     "[default: NAME_x4.png beside each input; DIR_x4/ for a folder].",
 )
 @click.option(
     "--ckpt",
-    type=click.Path(path_type=str),
+    type=PathText(),
     default=None,
     help="An image2image checkpoint [default: a 4x model shipped with gentool, see --model].",
 )
@@ -73,8 +73,9 @@ def upscale(
 ) -> None:
     """Upscale images (files or folders) by --scale with a super-resolution model.
 
-    Grey, palette, RGBA (alpha resized with bicubic) and 16-bit grey images are kept in
-    their kind; inputs over 64 megapixels and files that are not images are refused. An
+    Grey, RGBA (alpha resized with bicubic) and 16-bit grey images are kept in their kind
+    where the output format holds it (JPEG drops alpha and 16 bits, and says so); palette
+    images come out RGB or RGBA, float images 16-bit; inputs over 64 megapixels and files that are not images are refused. An
     animated image (GIF, APNG, WebP) is upscaled from its first frame only, with a warning.
     Large inputs and several files show a progress bar over tiles and files.
 
@@ -139,7 +140,8 @@ def run_jobs(
         TimeRemainingColumn,
     )
 
-    from gentool.upscale import count_tiles, open_image, save_image, upscale_image
+    from gentool.images import save_pil
+    from gentool.upscale import count_tiles, fit_format, format_losses, open_image, upscale_image
 
     sizes = []
     for source, _ in jobs:
@@ -174,13 +176,17 @@ def run_jobs(
                 progress=advance,
                 ensemble=ensemble,
             )
-            save_image(result, target)
+            written = fit_format(result, target)
+            save_pil(written, target)
             progress.remove_task(tiles_task)
             if files_task is not None:
                 progress.advance(files_task)
+            lost = format_losses(result, written)
+            held = "it" if len(lost) == 1 else "them"
+            note = f"; {', '.join(lost)}: {target.suffix} cannot hold {held}" if lost else ""
             progress.console.print(
                 f"{source} ({img.width}x{img.height} {img.mode}) -> {target} "
-                f"({result.width}x{result.height} {result.mode})"
+                f"({written.width}x{written.height} {written.mode}{note})"
             )
 
 

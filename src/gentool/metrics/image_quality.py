@@ -214,14 +214,12 @@ def _mean(values: list[float]) -> float:
 
 # --- evaluating an upscaler ------------------------------------------------------------------
 def _read_rgb(path: Path) -> torch.Tensor:
-    """An image file as float ``(3, H, W)`` in [0, 255] (grey and alpha dropped to RGB)."""
-    import numpy as np
+    """An image file as float ``(3, H, W)`` of 8-bit levels (grey repeated to RGB, alpha
+    dropped, 16-bit and float images scaled to 8 bits: :func:`gentool.upscale.colour_uint8`)."""
+    from gentool.upscale import colour_uint8, open_image
 
-    from gentool.upscale import open_image
-
-    img = open_image(path)
-    rgb = img.convert("RGB") if img.mode != "RGB" else img
-    return torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)
+    rgb = colour_uint8(open_image(path), 3)
+    return torch.from_numpy(rgb).permute(2, 0, 1).float()
 
 
 def evaluate_upscaler(

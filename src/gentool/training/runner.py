@@ -248,10 +248,8 @@ def train(
         _make_folder(out)
         lock.acquire()
     try:
-        if overwrite and _is_main_process():
-            removed = clean_run_folder(out)
-            if removed:
-                console.print(f"--overwrite: removed {len(removed)} file(s) of the previous run")
+        # Build first: every option, the data and --init-from are checked (and read) before
+        # --overwrite removes anything, so a refused command leaves the old run as it was.
         trainer = build_trainer(
             model_name,
             loss=loss,
@@ -263,6 +261,10 @@ def train(
             given=tuple(sorted(chosen)),
             init_from=init_from,
         )
+        if overwrite and _is_main_process():
+            removed = clean_run_folder(out)
+            if removed:
+                console.print(f"--overwrite: removed {len(removed)} file(s) of the previous run")
         return trainer.fit()
     finally:
         lock.release()
@@ -271,9 +273,9 @@ def train(
 
 def _refuse_init_from_removed(init_from: str, out: Path) -> None:
     """``--overwrite`` must not remove the checkpoint ``--init-from`` is about to read."""
-    source = Path(init_from)
+    source = Path(init_from).resolve()  # a link into the folder is the same file
     source = source / "ckpt.safetensors" if source.is_dir() else source
-    if source.name in RUN_FILES and source.resolve().parent == out.resolve():
+    if source.name in RUN_FILES and source.parent == out.resolve():
         raise GentoolError(
             f"--init-from {init_from} is the checkpoint that --overwrite would remove from "
             f"{out}; copy it elsewhere first, or choose another --out."
@@ -401,8 +403,6 @@ def resume(
         _make_folder(target)
         lock.acquire()
     try:
-        if target.resolve() != source_folder.resolve() and overwrite and _is_main_process():
-            clean_run_folder(target)
         trainer = build_trainer(
             str(meta["model"]),
             loss=meta.get("loss"),
@@ -416,10 +416,18 @@ def resume(
         trainer.restore(ckpt)
         trainer.apply_learning_rates({k for k in applied if k in ("lr_g", "lr_d")})
         if trainer.step >= trainer.total_steps:
+            if trainer.step > trainer.total_steps:
+                raise GentoolError(
+                    f"run {source_folder} is already at step {trainer.step}, past --steps "
+                    f"{trainer.total_steps}; pass a larger --steps to continue."
+                )
             raise GentoolError(
                 f"run {source_folder} already finished its {trainer.total_steps} steps; pass a "
                 "larger --steps to continue."
             )
+        # Only now, with everything checked, may --overwrite clear another --out folder.
+        if target.resolve() != source_folder.resolve() and overwrite and _is_main_process():
+            clean_run_folder(target)
         if _is_main_process():
             log_from = (
                 None if target.resolve() == source_folder.resolve() else source_folder / "log.jsonl"

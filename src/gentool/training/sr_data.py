@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from gentool.errors import GentoolError
@@ -50,13 +49,9 @@ def split_options(extra: dict[str, Any], defaults: dict[str, Any]) -> tuple[dict
 
 def _decode(path: Path, channels: int) -> torch.Tensor:
     """One file as uint8 ``(C, H, W)`` at its own size (the evaluation's reader's rules)."""
-    from gentool.upscale import open_image
+    from gentool.upscale import colour_uint8, open_image
 
-    img = open_image(path)
-    mode = "L" if channels == 1 else "RGB"
-    array = np.array(img.convert(mode) if img.mode != mode else img, dtype=np.uint8)
-    if array.ndim == 2:
-        array = array[:, :, None]
+    array = colour_uint8(open_image(path), channels)
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
