@@ -267,6 +267,13 @@ def test_adversarial_term_through_the_shared_loop(tmp_path: Path) -> None:
         extra={"patch": "24", "adv_weight": "0.01"},
     )
     assert '"loss_d"' in (out / "log.jsonl").read_text()
+    # without the adversarial term the GAN loss would be recorded and ignored: refused
+    for given in ({"loss": "hinge"}, {"loss_options": {"c": 0.5}}):
+        with pytest.raises(GentoolError, match=r"has no effect: .* pixel loss only"):
+            train("sr-resnet", model_options=dict(TINY), out=str(tmp_path / "pixel"),
+                  data=DataSpec(name="folder", root=str(root), image_size=16), device="cpu",
+                  steps=1, batch_size=4, extra={"patch": "8"}, **given)  # fmt: skip
+        assert not (tmp_path / "pixel" / "ckpt.safetensors").exists()
 
 
 def test_full_res_refusals_are_one_line(tmp_path: Path) -> None:

@@ -179,6 +179,11 @@ class Trainer:
         """Training settings this run's loop does not use: given explicitly, they are refused."""
         return self.UNUSED_SETTINGS
 
+    def uses_gan_loss(self) -> bool:
+        """Whether this run's loop uses its GAN loss (``--loss``/``--loss-opt`` are refused
+        when it does not, instead of being recorded and ignored)."""
+        return self.loss is not None
+
     def apply_learning_rates(self, changed: set[str]) -> None:
         """After a resume, set the optimizers to learning rates the user changed."""
         for name, opt in self.optimizers.items():

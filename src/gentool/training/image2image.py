@@ -171,6 +171,9 @@ class Image2ImageTrainer(Trainer):
         # One D update per step; no EMA copy; no discriminator without an adversarial term.
         return self.UNUSED_SETTINGS + (() if self.adversarial else ("lr_d",))
 
+    def uses_gan_loss(self) -> bool:
+        return self.adversarial
+
     def wrap_distributed(self) -> None:
         """DDP handles kept by the loop; the model's own networks are never replaced."""
         sync = self.settings.sync_batchnorm

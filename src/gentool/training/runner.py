@@ -261,6 +261,13 @@ def train(
             given=tuple(sorted(chosen)),
             init_from=init_from,
         )
+        if (loss is not None or loss_options) and not trainer.uses_gan_loss():
+            given_loss = f"--loss {loss}" if loss is not None else "--loss-opt"
+            raise GentoolError(
+                f"{given_loss} has no effect: this '{model_name}' run trains with its pixel loss "
+                "only (--train-opt adv_weight=0); add --train-opt adv_weight=0.01 for a GAN term "
+                "(sr-resnet: and --model-opt with_discriminator=true), or drop it."
+            )
         if overwrite and _is_main_process():
             removed = clean_run_folder(out)
             if removed:
