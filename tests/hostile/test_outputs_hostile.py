@@ -681,6 +681,16 @@ CASES = [
         setup=lambda f: _png(f / "srrun" / "samples" / "step_000001.png", size=50),
         match="not a grid",
     ),
+    Case(
+        "timeline-onto-its-own-grid",
+        ["plot", "timeline", "{run}", "-o", "{run}/samples/step_000002.png", "--overwrite"],
+        match="grids this timeline is drawn from",
+    ),
+    Case(
+        "upscale-o-image-name-for-several",
+        [*UP, "{small}", "{imgdir}", "-o", "{tmp}/many.png"],
+        match="reads as an image file name",
+    ),
     Case("recon-text-file", ["reconstruct", "{vae}", "{text}"], match="could not be decoded"),
     # --- evaluate ----------------------------------------------------------------------------
     Case(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -163,6 +164,11 @@ def timeline(
     from gentool.errors import GentoolError
     from gentool.plotting import plot_timeline, save_figure
 
+    if Path(output).resolve().parent == (Path(run) / "samples").resolve():
+        raise GentoolError(
+            f"-o {output} is in {run}/samples, where the grids this timeline is drawn from "
+            "live; write it elsewhere."
+        )
     _check_output(output, overwrite)
     chosen = None
     if steps is not None:

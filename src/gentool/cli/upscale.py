@@ -199,6 +199,14 @@ def plan_jobs(inputs: tuple[str, ...], output: str | None, scale: int) -> list[t
     many = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
     if output is not None and many and Path(output).is_file():
         raise GentoolError(f"-o {output} is a file, but several images are written; name a folder.")
+    if output is not None and many and not Path(output).is_dir():
+        from gentool.images import IMAGE_FORMATS
+
+        if Path(output).suffix.lower() in IMAGE_FORMATS:
+            raise GentoolError(
+                f"-o {output} reads as an image file name, but several images are written "
+                "into a folder; name the folder without an image extension (or make it first)."
+            )
     jobs: list[tuple[Path, Path]] = []
     for name in inputs:
         source = Path(name)
