@@ -281,9 +281,9 @@ def check_outputs(
     return checked
 
 
-def refuse_collisions(jobs: Sequence[tuple[Path, Path]]) -> None:
+def refuse_collisions(jobs: Sequence[tuple[Path, Path]], option: str = "-o") -> None:
     """Refuse, naming both, two inputs that would be written to one output, or an output
-    that is one of the inputs."""
+    that is one of the inputs (``option``: the command's output option, for the message)."""
     sources = {os.path.realpath(source): source for source, _ in jobs}
     seen: dict[str, Path] = {}
     for source, target in jobs:
@@ -291,8 +291,10 @@ def refuse_collisions(jobs: Sequence[tuple[Path, Path]]) -> None:
         if key in sources:
             raise GentoolError(
                 f"the output for {source} would be {target}, which is an input "
-                f"({sources[key]}); choose another output (-o / --out-dir)."
+                f"({sources[key]}); choose another output ({option})."
             )
+        if key in seen and os.path.realpath(seen[key]) == os.path.realpath(source):
+            raise GentoolError(f"{source} is given twice (as {seen[key]}); name each input once.")
         if key in seen:
             raise GentoolError(
                 f"{seen[key]} and {source} would both be written to {target}; rename one of "

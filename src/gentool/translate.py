@@ -103,7 +103,7 @@ def plan_outputs(source: str | Path, out_dir: str | Path) -> list[tuple[Path, Pa
     """(input, output) per image: ``OUT/<relative path>.png``; collisions are refused."""
     folder, files = input_files(source)
     jobs = [(folder / name, (Path(out_dir) / name).with_suffix(".png")) for name in files]
-    refuse_collisions(jobs)
+    refuse_collisions(jobs, "--out-dir")
     return jobs
 
 

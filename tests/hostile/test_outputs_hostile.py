@@ -453,7 +453,11 @@ CASES = [
         [*UP, "{xy}/x/a.png", "{xy}/y/a.png", "-o", "out"],
         match=r"x/a\.png and .*y/a\.png would both be written to out/a_x4\.png",
     ),
-    Case("upscale-same-file-twice", [*UP, "{small}", "{small}", "-o", "out"], match="both"),
+    Case(
+        "upscale-same-file-twice",
+        [*UP, "{small}", "{small}", "-o", "out"],
+        match="given twice.*name each input once",
+    ),
     Case(
         "upscale-distinct-names-kept",
         [*UP, "{xy}/x/a.png", "{xy}/y/b.png", "-o", "out"],
@@ -685,6 +689,16 @@ CASES = [
         "timeline-onto-its-own-grid",
         ["plot", "timeline", "{run}", "-o", "{run}/samples/step_000002.png", "--overwrite"],
         match="grids this timeline is drawn from",
+    ),
+    Case(
+        "upscale-same-file-by-two-paths",
+        [*UP, "{xy}/x/a.png", "{xy}/y/../x/a.png", "-o", "{tmp}/d"],
+        match="given twice.*name each input once",
+    ),
+    Case(
+        "upscale-output-is-input-names-o",
+        [*UP, "{small}", "-o", "{small}", "--overwrite"],
+        match=r"which is an input .*\(-o\)\.$",
     ),
     Case(
         "upscale-o-image-name-for-several",
