@@ -47,6 +47,8 @@ def test_reconstruct_draws_labelled_rows_and_agrees_with_evaluate(
     evaluated = tmp_path / "e.json"
     result = run("evaluate", str(sr_run), "--json", str(evaluated), "--no-log")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    notes = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert "decoded as 32x32 squares" in notes and "own resolution" not in notes
     theirs = json.loads(evaluated.read_text())["metrics"]
     for key in ("psnr_y", "ssim_y", "mse_01", "bicubic_psnr_y", "bicubic_mse_01"):
         assert mine[key] == pytest.approx(theirs[key], abs=1e-9), key

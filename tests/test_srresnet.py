@@ -234,6 +234,23 @@ def test_sr_resnet_trains_on_full_resolution_crops_and_upscales(tmp_path: Path) 
         torch.testing.assert_close(exported.upscale(low), model.upscale(low), atol=2e-3, rtol=0)
 
 
+def test_evaluating_a_full_resolution_run_says_how_it_scores(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gentool.cli.main import cli
+
+    root = photo_folder(tmp_path / "photos")
+    out = tmp_path / "run"
+    train("sr-resnet", model_options=dict(TINY), out=str(out), device="cpu", steps=1,
+          data=DataSpec(name="folder", root=str(root), image_size=24, test_fraction=0.3),
+          batch_size=4, extra={"patch": "16"})  # fmt: skip
+    result = CliRunner().invoke(cli, ["evaluate", str(out), "--no-log"])
+    assert result.exit_code == 0, result.output
+    notes = " ".join(result.output.split())
+    assert "decoded as 24x24 squares" in notes
+    assert "at their own resolution" in notes and "--hr-dir" in notes
+
+
 def test_full_resolution_resume_is_bit_identical(tmp_path: Path) -> None:
     root = photo_folder(tmp_path / "photos")
     # A constant learning rate: a cosine schedule follows the total steps, which the resume

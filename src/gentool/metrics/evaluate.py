@@ -492,10 +492,19 @@ def evaluate_model(
         values.update(
             evaluate_upscaler_split(model, real, lpips=lpips, batch_size=settings.batch_size)
         )
+        side = int(real.shape[-1])
         notes.append(
-            f"sr: the {spec.split} images shrunk {model.scale}x as in training, upscaled, "
-            f"{model.scale} pixels shaved at each border; bicubic_* is plain interpolation."
+            f"sr: the {spec.split} images, decoded as {side}x{side} squares (the run's "
+            f"--image-size), shrunk {model.scale}x as in training, upscaled, {model.scale} "
+            "pixels shaved at each border; bicubic_* is plain interpolation."
         )
+        extra = dict((meta.get("train") or {}).get("extra") or {})
+        defaults = dict(getattr(model, "DEFAULT_TRAIN_OPTIONS", {}) or {})
+        if str(extra.get("full_res", defaults.get("full_res", "false"))).lower() == "true":
+            notes.append(
+                "sr: this run trained on crops of its images at their own resolution; to "
+                "score held-out images at that resolution, pass a folder of them as --hr-dir."
+            )
         timings["sr"] = time.perf_counter() - start
 
     info = {
