@@ -34,7 +34,7 @@ from gentool.data.folder import list_images
 from gentool.errors import GentoolError
 from gentool.images import check_outputs, refuse_collisions
 from gentool.models.cyclegan import CycleGan
-from gentool.upscale import decode_input, open_image, save_image
+from gentool.upscale import decode_input, open_image, save_image, with_channels
 
 #: Smallest side translated at full resolution (the generators downsample 4x or more).
 MIN_FULL_RES_SIDE = 16
@@ -65,12 +65,7 @@ def translate_image(
 ) -> Image.Image:
     """Translate one PIL image; the result has the input's size (L, RGB, LA or RGBA)."""
     decoded = decode_input(img)
-    colour = decoded.colour  # (H, W, C) in [0, 1]
-    channels = int(model.config.channels)
-    if channels == 3 and colour.shape[2] == 1:
-        colour = np.repeat(colour, 3, axis=2)
-    elif channels == 1 and colour.shape[2] == 3:
-        colour = colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    colour = with_channels(decoded.colour, int(model.config.channels))  # (H, W, C) in [0, 1]
     height, width = colour.shape[:2]
     device = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(colour)).permute(2, 0, 1)[None].to(device)

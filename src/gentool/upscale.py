@@ -371,15 +371,21 @@ def _float_grey(img: Image.Image) -> np.ndarray:
     return (values / peak)[:, :, None]
 
 
+def with_channels(colour: np.ndarray, channels: int) -> np.ndarray:
+    """``(H, W, 1 or 3)`` colour as ``channels`` channels: grey repeated to RGB, RGB to grey
+    with the ITU-R 601 luma weights (Pillow's ``L``)."""
+    if channels == 3 and colour.shape[2] == 1:
+        return np.repeat(colour, 3, axis=2)
+    if channels == 1 and colour.shape[2] == 3:
+        return colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    return colour
+
+
 def colour_uint8(img: Image.Image, channels: int = 3) -> np.ndarray:
     """Any image as 8-bit ``(H, W, channels)`` colour, read by :func:`decode_input`'s rules
     (16-bit and float images scaled to 8 bits, not clipped as Pillow's ``convert`` does; alpha
     dropped; grey repeated to RGB, RGB to grey with the ITU-R 601 weights)."""
-    colour = decode_input(img).colour
-    if channels == 3 and colour.shape[2] == 1:
-        colour = np.repeat(colour, 3, axis=2)
-    elif channels == 1 and colour.shape[2] == 3:
-        colour = colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    colour = with_channels(decode_input(img).colour, channels)
     return np.clip(np.rint(colour * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -397,12 +403,7 @@ def upscale_image(
     ``progress(1)`` is called after every tile (:func:`count_tiles` of the image's size);
     ``ensemble``: see :func:`upscale_array`."""
     decoded = decode_input(img)
-    colour = decoded.colour
-    channels = int(model.config.channels)
-    if channels == 3 and colour.shape[2] == 1:
-        colour = np.repeat(colour, 3, axis=2)
-    elif channels == 1 and colour.shape[2] == 3:
-        colour = colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    colour = with_channels(decoded.colour, int(model.config.channels))
     wide = decoded.sixteen_bit and sixteen
     out_dtype = np.uint16 if wide else np.uint8
     result = upscale_array(

@@ -446,31 +446,20 @@ def link_to_run_checkpoint(folder: Path) -> None:
 FOLDERS = [
     # --overwrite removes the old run only once every option, the data and --init-from passed:
     # a refused command leaves it as it was (the harness checks every file of {run}).
-    Case(
-        "overwrite-refused-data-root-keeps-run",
-        dcgan("--dataset", "folder", "--data-root", "{tmp}/none", "--overwrite", out="{run}"),
-        match="none",
-    ),
-    Case(
-        "overwrite-refused-model-opt-keeps-run",
-        dcgan("--model-opt", "g_width=abc", "--overwrite", out="{run}"),
-        match="g_width",
-    ),
-    Case(
-        "overwrite-refused-batch-keeps-run",
-        dcgan("--batch-size", "100000", "--overwrite", out="{run}"),
-        match="batch",
-    ),
-    Case(
-        "overwrite-refused-init-from-keeps-run",
-        dcgan("--init-from", "{text}", "--overwrite", out="{run}"),
-        match="text",
-    ),
-    Case(
-        "overwrite-refused-init-from-other-model-keeps-run",
-        dcgan("--init-from", "{vae}", "--overwrite", out="{run}"),
-        match="holds model 'vae'",
-    ),
+    *[
+        Case(
+            f"overwrite-refused-{name}-keeps-run",
+            dcgan(*extra, "--overwrite", out="{run}"),
+            match=match,
+        )
+        for name, extra, match in [
+            ("data-root", ("--dataset", "folder", "--data-root", "{tmp}/none"), "none"),
+            ("model-opt", ("--model-opt", "g_width=abc"), "g_width"),
+            ("batch", ("--batch-size", "100000"), "batch"),
+            ("init-from", ("--init-from", "{text}"), "text"),
+            ("init-from-other-model", ("--init-from", "{vae}"), "holds model 'vae'"),
+        ]
+    ],
     Case(
         "init-from-link-into-the-run-overwrite-removes",
         dcgan("--init-from", "{tmp}/link.safetensors", "--overwrite", out="{run}"),
