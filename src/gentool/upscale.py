@@ -217,12 +217,15 @@ def upscale_array(
     top_peak = float(np.iinfo(out_dtype).max)
     output = np.empty((height * s, width * s, channels), dtype=out_dtype)
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    # Accumulators are (rows, columns, value channels + weight): the layout the network's
+    # channels-last output and the numpy picture share, so blending and the final copy run
+    # over contiguous memory.
     carry: torch.Tensor | None = None  # accumulated (value * weight, weight) below this band
     for row, y0 in enumerate(ys):
         th = min(tile, height)
-        band = torch.zeros(channels + 1, th * s, width * s)
+        band = torch.zeros(th * s, width * s, channels + 1)
         if carry is not None:
-            band[:, : carry.shape[1]] += carry
+            band[: carry.shape[0]] += carry
         ramp_y = _ramp(
             th * s,
             (ys[row - 1] + th - y0) * s if row > 0 else 0,
@@ -235,24 +238,25 @@ def upscale_array(
             low = low.contiguous(memory_format=CONV_LAYOUT)
             high = self_ensemble(model, low) if ensemble else model.upscale(low)
             high = high.clamp(-1, 1).add(1).div(2).float().cpu()[0]
+            high = high.permute(1, 2, 0).contiguous()  # (th*s, tw*s, C); no copy if NHWC
             ramp_x = _ramp(
                 tw * s,
                 (xs[col - 1] + tw - x0) * s if col > 0 else 0,
                 (x0 + tw - xs[col + 1]) * s if col + 1 < len(xs) else 0,
             )
-            weight = ramp_y[:, None] * ramp_x[None, :]  # (th*s, tw*s)
-            region = band[:, :, x0 * s : (x0 + tw) * s]
-            region[:channels] += high * weight
-            region[channels] += weight
+            weight = (ramp_y[:, None] * ramp_x[None, :]).unsqueeze(2)  # (th*s, tw*s, 1)
+            region = band[:, x0 * s : (x0 + tw) * s]
+            region[:, :, :channels] += high * weight
+            region[:, :, channels:] += weight
             if progress is not None:
                 progress(1)
         # Rows above the next band's top are final; the rest is carried into the next band.
         done = (ys[row + 1] - y0) * s if row + 1 < len(ys) else th * s
-        values = band[:channels, :done]  # normalised and quantised in place
-        values.div_(band[channels, :done].clamp_min(1e-8)).mul_(top_peak).round_()
+        values = band[:done, :, :channels]  # normalised and quantised in place
+        values.div_(band[:done, :, channels:].clamp_min(1e-8)).mul_(top_peak).round_()
         values.clamp_(0, top_peak)
-        output[y0 * s : y0 * s + done] = values.permute(1, 2, 0).numpy().astype(out_dtype)
-        carry = band[:, done:].clone() if row + 1 < len(ys) else None
+        output[y0 * s : y0 * s + done] = values.numpy().astype(out_dtype)
+        carry = band[done:].clone() if row + 1 < len(ys) else None
         del band
     return output
 
