@@ -133,6 +133,8 @@ def train_resnet(args: argparse.Namespace) -> None:
             settings["lr_g"] = args.lr
         if args.pixel:
             settings["extra"]["pixel"] = args.pixel
+        if args.ema:
+            settings["ema"] = args.ema
         ckpt = train(
             "sr-resnet",
             model_options=dict(RESNET_MODEL_OPTIONS, blocks=args.blocks),
@@ -184,6 +186,7 @@ def export(args: argparse.Namespace) -> None:
 def _models(args: argparse.Namespace) -> dict[str, Any]:
     """``{label: model}``: every shipped upscaler installed (``--shipped``, the default), then
     each ``--ckpt`` (labelled by its model name and the file)."""
+    from gentool.checkpoint import load_checkpoint
     from gentool.upscale import SHIPPED_MODELS, _shipped, load_upscaler
 
     models: dict[str, Any] = {}
@@ -194,6 +197,9 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
     for ckpt in args.ckpt or []:
         model = load_upscaler(ckpt, "cpu")
         models[f"{model.PLUGIN_NAME} ({Path(ckpt).name})"] = model
+        if getattr(args, "raw", False) and load_checkpoint(ckpt).section("ema"):
+            raw = load_upscaler(ckpt, "cpu", use_ema=False)
+            models[f"{model.PLUGIN_NAME} ({Path(ckpt).name}, no EMA)"] = raw
     return models
 
 
@@ -454,6 +460,7 @@ def main() -> None:
     p.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
     p.add_argument("--pixel", choices=["l1", "mse"], default=None, help="pixel loss [l1]")
     p.add_argument("--blocks", type=int, default=RESNET_MODEL_OPTIONS["blocks"])
+    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights [off]")
     p.set_defaults(func=train_resnet)
     p = sub.add_parser("deepen", help="an sr-resnet with more blocks and the same output")
     p.add_argument("ckpt")
@@ -470,6 +477,7 @@ def main() -> None:
     p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")
     p.add_argument("--lpips-weights", default=None, help="torchvision alexnet weights file")
     p.add_argument("--ensemble", action="store_true", help="also each model's x8 self-ensemble")
+    p.add_argument("--raw", action="store_true", help="also a --ckpt run's weights without EMA")
     p.add_argument("--json", default=None)
     p.set_defaults(func=photos)
     p = sub.add_parser("faces-shipped", help="bicubic and the upscalers on the test faces")

@@ -268,6 +268,60 @@ def test_full_resolution_resume_is_bit_identical(tmp_path: Path) -> None:
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
 
 
+def ema_train(root: Path, out: Path, steps: int, resume_from: int | None = None) -> Path:
+    """A tiny sr-resnet run with ``--ema 0.5`` (a constant rate, so a split run can match)."""
+    return train(
+        "sr-resnet",
+        model_options=dict(TINY),
+        data=DataSpec(name="folder", root=str(root), image_size=16, test_fraction=0.2),
+        out=str(out), overwrite=True, device="cpu", steps=steps, batch_size=4, ema=0.5,
+        lr_g=1e-2, sample_every=100, checkpoint_every=100,
+        extra={"patch": "24", "lr_schedule": "constant"},
+    )  # fmt: skip
+
+
+def test_ema_is_kept_resumed_exactly_and_used_to_upscale(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gentool.cli.main import cli
+
+    root = photo_folder(tmp_path / "photos")
+    straight = ema_train(root, tmp_path / "straight", 6)
+    ema_train(root, tmp_path / "split", 3)
+    resume(tmp_path / "split", steps=6)
+    a, b = load_checkpoint(straight), load_checkpoint(tmp_path / "split" / "ckpt.safetensors")
+    ema, live = a.section("ema"), a.section("model.generator")
+    assert ema.keys() == live.keys()
+    assert any(not torch.equal(ema[k], live[k]) for k in ema)  # an average, not a copy
+    assert [k for k in ema if not torch.equal(ema[k], b.section("ema")[k])] == []
+    # upscale and export use the average; --no-ema the trained weights
+    low = torch.rand(1, 3, 7, 6) * 2 - 1
+    averaged, trained = (
+        load_upscaler(straight, "cpu"),
+        load_upscaler(straight, "cpu", use_ema=False),
+    )
+    for name, tensor in averaged.generator.state_dict().items():
+        assert torch.equal(tensor, ema[name])
+    for name, tensor in trained.generator.state_dict().items():
+        assert torch.equal(tensor, live[name])
+    exported = load_upscaler(export_upscaler(straight, tmp_path / "e.safetensors"), "cpu")
+    with torch.no_grad():
+        torch.testing.assert_close(exported.upscale(low), averaged.upscale(low), atol=2e-3, rtol=0)
+        assert not torch.allclose(averaged.upscale(low), trained.upscale(low))
+    runner = CliRunner()
+    outputs = {}
+    for flag in ([], ["--no-ema"]):
+        target = tmp_path / f"up{len(flag)}.png"
+        args = ["upscale", str(root / "p0.png"), "--ckpt", str(straight), "-o", str(target)]
+        result = runner.invoke(cli, [*args, *flag])
+        assert result.exit_code == 0, result.output
+        outputs[len(flag)] = np.asarray(Image.open(target))
+    assert not np.array_equal(outputs[0], outputs[1])
+    result = runner.invoke(cli, ["upscale", str(root / "p0.png"), "--no-ema"])
+    assert result.exit_code == 2 or result.exit_code == 1
+    assert "--no-ema needs --ckpt" in result.output
+
+
 def test_adversarial_term_through_the_shared_loop(tmp_path: Path) -> None:
     root = photo_folder(tmp_path / "photos")
     out = tmp_path / "gan"

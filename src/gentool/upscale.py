@@ -94,10 +94,15 @@ def default_weights_path(name: str | None = None) -> Iterator[Path]:
 
 
 def load_upscaler(
-    ckpt: str | Path | None = None, device: str = "auto", model_name: str | None = None
+    ckpt: str | Path | None = None,
+    device: str = "auto",
+    model_name: str | None = None,
+    *,
+    use_ema: bool = True,
 ) -> Image2ImageModel:
     """An image2image model from ``ckpt`` (file or run folder), or a shipped one: the one
-    named by ``model_name`` (a key of :data:`SHIPPED_MODELS`), else the best installed."""
+    named by ``model_name`` (a key of :data:`SHIPPED_MODELS`), else the best installed.
+    A run trained with ``--ema`` gives its averaged weights unless ``use_ema`` is false."""
     if ckpt is not None and model_name is not None:
         raise GentoolError("pass a checkpoint or a shipped model name, not both.")
     if ckpt is None:
@@ -111,24 +116,32 @@ def load_upscaler(
             f"{checkpoint.path} holds '{checkpoint.meta.get('model')}' ({family}), not an "
             "upscaler; pass an image2image checkpoint (e.g. from 'gentool train sr-unet')."
         )
-    model = model_from_checkpoint(checkpoint)
+    model = model_from_checkpoint(checkpoint, use_ema=use_ema)
     if not isinstance(model, Image2ImageModel):
         raise GentoolError(f"{checkpoint.path}: model '{model.PLUGIN_NAME}' cannot upscale.")
     return model.to(resolve_device(device)).eval()
 
 
-def export_upscaler(run: str | Path, dest: str | Path, half: bool = True) -> Path:
+def export_upscaler(
+    run: str | Path, dest: str | Path, half: bool = True, use_ema: bool = True
+) -> Path:
     """Write the generator of a trained run as a small inference-only checkpoint.
 
     The discriminator is dropped (``with_discriminator=False``) and, with ``half``, the
-    weights are stored as float16 (loading casts them back to float32).
+    weights are stored as float16 (loading casts them back to float32). A run trained with
+    ``--ema`` exports its averaged generator (what ``upscale --ckpt RUN`` uses) unless
+    ``use_ema`` is false.
     """
     checkpoint = load_checkpoint(run)
     meta = checkpoint.meta
     if meta.get("family") != "image2image":
         raise GentoolError(f"{checkpoint.path} is not an image2image checkpoint.")
     config = dict(meta["model_config"], with_discriminator=False)
-    model = {k: v for k, v in checkpoint.section("model").items() if k.startswith("generator.")}
+    ema = checkpoint.section("ema") if use_ema else {}
+    if ema:
+        model = {f"generator.{k}": v for k, v in ema.items()}
+    else:
+        model = {k: v for k, v in checkpoint.section("model").items() if k.startswith("generator.")}
     dtype = torch.float16 if half else torch.float32
     tensors = {f"model.{k}": v.to(dtype) if v.is_floating_point() else v for k, v in model.items()}
     keep = {"model": meta["model"], "family": meta["family"], "model_config": config}
@@ -136,6 +149,7 @@ def export_upscaler(run: str | Path, dest: str | Path, half: bool = True) -> Pat
         keep["weights_dtype"] = "float16"  # declared, so loaders widen it instead of refusing
     keep["trained"] = {
         "step": meta.get("step"),
+        "weights": "ema" if ema else "trained",
         "data": meta.get("data"),
         "train": meta.get("train"),
     }

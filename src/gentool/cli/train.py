@@ -160,7 +160,8 @@ class TrainCommand(click.Command):
     "--ema",
     type=FiniteFloat(0, 1, high_open=True),
     default=0.0,
-    help="EMA decay of G's weights used for sampling (0 = off). Example: --ema 0.999",
+    help="Keep a moving average of G's weights with this decay (0 = off); sample, upscale and "
+    "evaluate use it. GANs and image2image. Example: --ema 0.999",
 )
 @click.option(
     "--precision",

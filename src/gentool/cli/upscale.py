@@ -55,6 +55,12 @@ from gentool.cli.options import PathText, device_option
     help="Average the model over the 8 flips and quarter turns of each tile (geometric "
     "self-ensemble, as EDSR+): 8 times the time, usually a little sharper and more accurate.",
 )
+@click.option(
+    "--no-ema",
+    is_flag=True,
+    help="With --ckpt of a run trained with --ema: use the trained weights, not their "
+    "moving average.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option
 @click.pass_obj
@@ -68,6 +74,7 @@ def upscale(
     tile: int,
     overlap: int,
     ensemble: bool,
+    no_ema: bool,
     overwrite: bool,
     device: str,
 ) -> None:
@@ -99,6 +106,8 @@ def upscale(
 
     if ckpt is not None and model_name is not None:
         raise GentoolError("--model picks a shipped upscaler; it does not apply with --ckpt.")
+    if no_ema and ckpt is None:
+        raise GentoolError("--no-ema needs --ckpt: a shipped upscaler holds one set of weights.")
     if overlap >= tile:
         raise GentoolError(f"--overlap ({overlap}) must be smaller than --tile ({tile}).")
     jobs = plan_jobs(inputs, output, scale)
@@ -106,7 +115,7 @@ def upscale(
     check_outputs([target for _, target in jobs], overwrite, images=True)
     for source, _ in jobs:
         check_image(source)
-    model = load_upscaler(ckpt, device, model_name)
+    model = load_upscaler(ckpt, device, model_name, use_ema=not no_ema)
     if model.scale != scale:
         raise GentoolError(
             f"this model upscales by {model.scale}, not {scale}; pass --scale {model.scale} "

@@ -121,6 +121,17 @@ class ModelPlugin(nn.Module):
             )
         return self.sample(n, generator=generator), None
 
+    def load_ema_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Use the moving-average generator weights a run kept (``--ema``; the checkpoint's
+        ``ema`` section) in place of the trained ones. Models without a ``generator`` have no
+        average to load."""
+        generator = getattr(self, "generator", None)
+        if not isinstance(generator, nn.Module):
+            raise CheckpointError(
+                f"model '{self.PLUGIN_NAME}' has no generator for the checkpoint's ema weights."
+            )
+        load_weights(generator, state, "ema generator")
+
 
 #: Storage dtypes a checkpoint may declare for its floating-point weights (``weights_dtype``);
 #: they are widened exactly to the model's dtype when loaded.
@@ -167,15 +178,14 @@ def rebuild_model(cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = T
     load_weights(model, ckpt.section("model"), where, allow_half=half)
     if use_ema:
         ema = ckpt.section("ema")
-        apply_ema = getattr(model, "load_ema_state", None)
         generator = getattr(model, "generator", None)
-        if ema and callable(apply_ema):
+        if ema:
             if isinstance(generator, nn.Module):
                 ema = check_weights(
                     generator.state_dict(), ema, f"{where} (ema section)", allow_half=half
                 )
             try:
-                apply_ema(ema)
+                model.load_ema_state(ema)
             except GentoolError:
                 raise
             except (RuntimeError, ValueError, KeyError) as exc:

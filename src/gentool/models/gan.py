@@ -102,12 +102,6 @@ class GanModel(ModelPlugin):
     def discriminator_parameters(self) -> list[nn.Parameter]:
         return list(self.discriminator.parameters())
 
-    def load_ema_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Sample with the moving-average generator weights saved by the trainer."""
-        from gentool.models.base import load_weights
-
-        load_weights(self.generator, state, "ema generator")
-
     @torch.no_grad()
     def sample(
         self, n: int, *, generator: torch.Generator | None = None, **conditions: Any

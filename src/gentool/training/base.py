@@ -59,6 +59,7 @@ from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopp
 from gentool.fileio import append_line, atomic_write_text
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
+from gentool.training.ema import GeneratorEma
 from gentool.training.graphs import StepGraph
 from gentool.training.interrupt import Interrupt
 from gentool.training.sampler import BatchSampler
@@ -132,6 +133,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         #: ``--init-from``: the checkpoint the weights started from (path, sha256, step).
         self.init_from: dict[str, Any] | None = None
+        #: ``--ema``: loops that keep an averaged generator set it (saved as section ``ema``).
+        self.ema: GeneratorEma | None = None
         self.sampler = BatchSampler(
             len(data), settings.batch_size, settings.seed, self.world.rank, self.world.size
         )
@@ -167,8 +170,8 @@ class Trainer:
         """Restore what :meth:`extra_state` saved."""
 
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Additional named tensor sections (e.g. ``ema``)."""
-        return {}
+        """Additional named tensor sections: the ``ema`` generator when the loop keeps one."""
+        return self.ema.sections() if self.ema is not None else {}
 
     def held_out_stats(self) -> dict[str, float]:
         """Values measured on held-out data at each log interval (e.g. the VAE's test ELBO),
@@ -454,6 +457,8 @@ class Trainer:
         self.load_extra_state(trainer)
         if self.loss is not None:
             self.loss.load_state_dict(ckpt.section("loss"))
+        if self.ema is not None:
+            self.ema.restore(ckpt)
         rng_from_tensors(ckpt.tensors, ckpt.meta.get("rng", {}))
         self.step = int(ckpt.meta.get("step", 0))
 

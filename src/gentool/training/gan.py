@@ -15,7 +15,6 @@ every pass through D (see :mod:`gentool.training.augment`).
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,6 +34,7 @@ from gentool.training.adversarial import (
 )
 from gentool.training.augment import classic_augmentation, diff_augmentation
 from gentool.training.base import Trainer, make_optimizer
+from gentool.training.ema import GeneratorEma
 
 #: The ``--train-opt`` keys the GAN loop understands.
 TRAIN_OPTIONS = ("augment", "diffaugment")
@@ -75,9 +75,7 @@ class GanTrainer(Trainer):
         self.fixed_latent: Latent = model.sample_latent(
             s.samples, generator=fixed, device=self.device, fixed=True
         )
-        self.ema_generator: torch.nn.Module | None = None
-        if s.ema > 0:
-            self.ema_generator = copy.deepcopy(model.generator).eval().requires_grad_(False)
+        self.ema = GeneratorEma(model.generator, s.ema) if s.ema > 0 else None
 
     def cuda_graph_blocker(self) -> str | None:
         if self.d_steps != 1 or self.g_steps != 1:
@@ -175,21 +173,9 @@ class GanTrainer(Trainer):
                 total = total + term
                 stats[name] = term.detach()
             stats["grad_norm_g"] = apply_update(self.optimizers["generator"], total, self.g_params)
-        self._update_ema()
+        if self.ema is not None:
+            self.ema.update(self.g_params)
         return stats
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        if self.ema_generator is None:
-            return
-        decay = self.settings.ema
-        ema_params: list[torch.Tensor] = list(self.ema_generator.parameters())
-        live: list[torch.Tensor] = list(self.g_params)
-        torch._foreach_lerp_(ema_params, live, 1.0 - decay)
-        for ema_buf, buf in zip(
-            self.ema_generator.buffers(), self.model.generator.buffers(), strict=True
-        ):
-            ema_buf.copy_(buf)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``d_steps`` discriminator updates, then ``g_steps`` generator updates."""
@@ -224,22 +210,8 @@ class GanTrainer(Trainer):
     # --- samples and state ----------------------------------------------------------------
     @torch.no_grad()
     def write_samples(self, path: Path) -> None:
-        generator = self.ema_generator if self.ema_generator is not None else None
+        generator = self.ema.module if self.ema is not None else None
         images = self.model.generate(self.fixed_latent, generator=generator)
         n = images.shape[0]
         columns = self.model.fixed_grid_columns(n) or math.ceil(math.sqrt(n))
         save_grid(images, path, nrow=columns)
-
-    def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
-        if self.ema_generator is None:
-            return {}
-        return {"ema": dict(self.ema_generator.state_dict())}
-
-    def restore(self, ckpt: Any) -> None:
-        super().restore(ckpt)
-        if self.ema_generator is not None:
-            ema = ckpt.section("ema")
-            if ema:
-                self.ema_generator.load_state_dict(ema)
-            else:
-                self.ema_generator.load_state_dict(self.model.generator.state_dict())

@@ -51,6 +51,7 @@ from gentool.training.adversarial import (
     plain_critic,
 )
 from gentool.training.base import Trainer, make_optimizer
+from gentool.training.ema import GeneratorEma
 
 
 @dataclass
@@ -88,8 +89,8 @@ def psnr_batch(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class Image2ImageTrainer(Trainer):
     PLUGIN_NAME: ClassVar[str] = "image2image"
     DESCRIPTION: ClassVar[str] = "pixel loss plus an optional adversarial term (super-resolution)"
-    # One D update per step; no EMA copy.
-    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps", "ema")
+    # One D update per step.
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps",)
     progress_keys = ("loss_pixel", "psnr", "loss_g", "loss_d")
     model: Image2ImageModel
 
@@ -158,6 +159,8 @@ class Image2ImageTrainer(Trainer):
                 model.discriminator_parameters(), s.lr_d, s, self.device
             )
         self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+        #: ``--ema``: the averaged generator the samples, ``upscale`` and ``evaluate`` use.
+        self.ema = GeneratorEma(model.generator, s.ema) if s.ema > 0 else None
         # Fixed sample inputs: centre crops of the first images (at least 64 px when possible).
         rows = min(self.options.sample_rows, len(data))
         side = min(size, max(self.patch, 64)) // scale * scale
@@ -168,7 +171,7 @@ class Image2ImageTrainer(Trainer):
             self.fixed_targets = to_float(data.images[:rows, :, top : top + side, top : top + side])
 
     def unused_settings(self) -> tuple[str, ...]:
-        # One D update per step; no EMA copy; no discriminator without an adversarial term.
+        # One D update per step; no discriminator without an adversarial term.
         return self.UNUSED_SETTINGS + (() if self.adversarial else ("lr_d",))
 
     def uses_gan_loss(self) -> bool:
@@ -263,6 +266,8 @@ class Image2ImageTrainer(Trainer):
             stats["grad_norm_g"] = apply_update(
                 self.optimizers["generator"], total, self.model.generator_parameters()
             )
+        if self.ema is not None:
+            self.ema.update()
         stats["loss_pixel"] = loss_pixel.detach()
         stats["psnr"] = psnr_batch(output.detach(), target)
         return stats
@@ -301,7 +306,8 @@ class Image2ImageTrainer(Trainer):
     def write_samples(self, path: Path) -> None:
         target = self.fixed_targets.to(self.device)
         low = degrade(target, self.model.scale)
-        output = self.model.upscale(low)
+        generator = self.ema.module if self.ema is not None else self.model.generator
+        output = generator(self.model.upsample_input(low))
         shown = F.interpolate(low, scale_factor=self.model.scale, mode="nearest")
         rows = torch.stack([shown, output.clamp(-1, 1), target], 1).flatten(0, 1)
         save_grid(rows, path, nrow=3)
