@@ -17,6 +17,7 @@ from gentool.data.base import DataSpec
 from gentool.errors import GentoolError
 from gentool.metrics.image_quality import evaluate_upscaler
 from gentool.models.srresnet import SrResnet, SrResnetConfig, deepen
+from gentool.models.srunet import SrUnet
 from gentool.training.runner import resume, train
 from gentool.training.sr_data import STATE_KEY, PatchSampler
 from gentool.upscale import export_upscaler, load_upscaler, upscale_array, upscale_image
@@ -119,6 +120,23 @@ def test_bad_options_and_losses_are_one_line_errors() -> None:
     model = SrResnet(SrResnetConfig(width=4, blocks=1))
     with pytest.raises(GentoolError, match="with_discriminator"):
         model.discriminate(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 16, 16))
+
+
+def test_patchgan_options_need_the_patchgan_but_a_full_config_passes() -> None:
+    from gentool.config import config_to_dict
+    from gentool.losses.builtin import WganGpLoss
+
+    full = config_to_dict(SrResnet.configure({}))  # every field, as run.toml lists them
+    assert full["d_norm"] == "batch" and not full["with_discriminator"]
+    assert SrResnet.configure(full) == SrResnet.configure({})
+    with pytest.raises(GentoolError, match="d_width=32 shapes the PatchGAN"):
+        SrResnet.configure({"d_width": 32})
+    with pytest.raises(GentoolError, match="d_layers=3 shapes the PatchGAN"):
+        SrUnet.configure({"with_discriminator": False, "d_layers": 3})
+    built = SrResnet.configure({"with_discriminator": True, "d_width": 32, "d_norm": "auto"})
+    assert built.d_width == 32 and built.d_norm == "batch"
+    # the norm that auto resolves to for the loss is what a run.toml of that run holds
+    assert SrResnet.configure({"d_norm": "layer"}, loss=WganGpLoss).d_norm == "layer"
 
 
 def test_conditional_discriminator_sees_the_enlarged_input() -> None:

@@ -418,6 +418,11 @@ DATA = [
         match="zzz",
     ),
     Case(
+        "label-column-without-labels-file",
+        dcgan("--data-root", "{imgdir}", "--label-column", "kind"),
+        match="--label-column kind names a column of a --labels CSV",
+    ),
+    Case(
         "labels-ok",
         dcgan("--data-root", "{imgdir}", "--labels", "{labels_csv}", "--label-column", "kind"),
         "ok",
@@ -675,6 +680,22 @@ RESUME = [
             "{tmp}/new",
         ],
         match="--image-size 17 does not suit",
+    ),
+    *(
+        Case(
+            f"{model}-patchgan-option-without-patchgan",
+            ["train", model, *extra, "--steps", "1", "--device", "cpu", "--out", "{tmp}/new"],
+            match=f"--model-opt {option} shapes the PatchGAN",
+        )
+        for model, extra, option in [
+            ("sr-resnet", ["--model-opt", "d_width=32"], "d_width=32"),
+            ("sr-resnet", ["--model-opt", "d_norm=instance"], "d_norm=instance"),
+            (
+                "sr-unet",
+                ["--model-opt", "with_discriminator=false", "--model-opt", "d_layers=3"],
+                "d_layers=3",
+            ),
+        ]
     ),
     Case(
         "resume-locked",

@@ -241,8 +241,13 @@ class FolderDataset(DatasetPlugin):
                 f"data folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
                 "pass --data-root DIR with the images."
             )
-        check_decoded_fits(len(files), channels, size, f"the {len(files)} images under {folder}")
         labels_path = self.labels_file(spec, root)
+        if labels_path is None and spec.label_column:
+            raise DataError(
+                f"--label-column {spec.label_column} names a column of a --labels CSV; pass "
+                "--labels FILE too (without one, labels come from the sub-folders)."
+            )
+        check_decoded_fits(len(files), channels, size, f"the {len(files)} images under {folder}")
         table = LabelTable.read(labels_path) if labels_path is not None else None
 
         key_parts = {

@@ -224,19 +224,6 @@ class SrResnet(Image2ImageModel):
             )
         return network(condition, images)
 
-    @classmethod
-    def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
-        config = super().configure(options, data)
-        allows_batchnorm = getattr(loss, "ALLOWS_BATCHNORM", True)
-        if config.d_norm == "auto":
-            config.d_norm = "batch" if allows_batchnorm else "layer"
-        elif config.d_norm == "batch" and not allows_batchnorm and config.with_discriminator:
-            raise GentoolError(
-                "this loss penalises per-sample gradients and cannot train a BatchNorm "
-                "PatchGAN; use --model-opt d_norm=layer (or instance, none)."
-            )
-        return config
-
 
 def deepen(model: SrResnet, blocks: int) -> SrResnet:
     """A copy of ``model`` with ``blocks`` residual blocks that computes the same function.

@@ -172,6 +172,41 @@ class Image2ImageModel(ModelPlugin):
     generator: nn.Module
     discriminator: nn.Module | None
 
+    #: Model options that shape only the conditional PatchGAN.
+    DISCRIMINATOR_OPTIONS: ClassVar[tuple[str, ...]] = ("d_width", "d_layers", "d_norm")
+
+    @classmethod
+    def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
+        """The config, with ``d_norm=auto`` resolved for ``loss``: BatchNorm unless the loss
+        forbids it (e.g. WGAN-GP's per-sample gradient penalty), then layer norm. PatchGAN
+        options for a model built without one (``with_discriminator=false``) are refused
+        when they differ from what the model would have anyway (a ``run.toml`` lists every
+        field, so the defaults must still pass)."""
+        config = super().configure(options, data)
+        if not hasattr(config, "d_norm"):  # an image2image model without a PatchGAN
+            return config
+        allows_batchnorm = getattr(loss, "ALLOWS_BATCHNORM", True)
+        auto_norm = "batch" if allows_batchnorm else "layer"
+        if not getattr(config, "with_discriminator", True):
+            defaults = cls.Config()
+            for key in cls.DISCRIMINATOR_OPTIONS:
+                harmless = {getattr(defaults, key)} | ({auto_norm} if key == "d_norm" else set())
+                if key in options and getattr(config, key) not in harmless:
+                    raise GentoolError(
+                        f"--model-opt {key}={getattr(config, key)} shapes the PatchGAN, which "
+                        f"'{cls.PLUGIN_NAME}' builds only with --model-opt "
+                        "with_discriminator=true (for --train-opt adv_weight>0); add that or "
+                        "drop it."
+                    )
+        if config.d_norm == "auto":
+            config.d_norm = auto_norm
+        elif config.d_norm == "batch" and not allows_batchnorm and config.with_discriminator:
+            raise GentoolError(
+                "this loss penalises per-sample gradients and cannot train a BatchNorm "
+                "PatchGAN; use --model-opt d_norm=layer (or instance, none)."
+            )
+        return config
+
     @property
     def scale(self) -> int:
         return int(self.config.scale)
@@ -236,16 +271,3 @@ class SrUnet(Image2ImageModel):
             nn.init.zeros_(head.weight)
             if head.bias is not None:
                 nn.init.zeros_(head.bias)
-
-    @classmethod
-    def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
-        config = super().configure(options, data)
-        allows_batchnorm = getattr(loss, "ALLOWS_BATCHNORM", True)
-        if config.d_norm == "auto":
-            config.d_norm = "batch" if allows_batchnorm else "layer"
-        elif config.d_norm == "batch" and not allows_batchnorm and config.with_discriminator:
-            raise GentoolError(
-                "this loss penalises per-sample gradients and cannot train a BatchNorm "
-                "PatchGAN; use --model-opt d_norm=layer (or instance, none)."
-            )
-        return config
