@@ -403,3 +403,26 @@ def test_upscale_says_what_the_output_format_dropped(tmp_path: Path) -> None:
     for option in ("-o", "--ckpt"):
         result = runner.invoke(cli, ["upscale", str(tmp_path / "a.png"), option, " "])
         assert result.exit_code == 2 and "is empty" in result.output
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp", ".tif"])
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16"])
+def test_upscale_reports_the_mode_the_file_reads_back_as(
+    tmp_path: Path, suffix: str, mode: str
+) -> None:
+    rng = np.random.default_rng(0)
+    if mode == "I;16":
+        source = Image.fromarray(rng.integers(0, 65535, (6, 5), dtype=np.uint16))
+    else:
+        pixels = rng.integers(0, 255, (6, 5, len(mode)), dtype=np.uint8)
+        source = Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode)
+    source.save(tmp_path / "in.png")
+    target = tmp_path / f"out{suffix}"
+    result = CliRunner().invoke(cli, ["upscale", str(tmp_path / "in.png"), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    written = Image.open(target)
+    assert f"(20x24 {written.mode}" in text
+    had_alpha, has_alpha = "A" in source.mode, "A" in written.mode
+    assert ("alpha dropped" in text) == (had_alpha and not has_alpha)
+    assert ("16 bits reduced to 8" in text) == (mode == "I;16" and written.mode != "I;16")

@@ -461,19 +461,25 @@ def format_losses(before: Image.Image, after: Image.Image) -> list[str]:
     return lost
 
 
+#: Output formats whose files do not keep an alpha channel (Pillow writes BMP's RGBA as
+#: 32-bit pixels that read back as RGB).
+NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".bmp")
+#: Output formats without a grey mode (WebP stores grey as RGB).
+NO_GREY_SUFFIXES = (".webp",)
+
+
 def fit_format(img: Image.Image, path: Path) -> Image.Image:
-    """``img`` as the format of ``path``'s extension can hold it (JPEG: no alpha, 8 bits; 16 bits
-    only where :data:`SIXTEEN_BIT_SUFFIXES` allow; BMP: no grey alpha)."""
+    """``img`` as the format of ``path``'s extension holds it, so that the mode returned is
+    the mode the file reads back as: 16 bits only where :data:`SIXTEEN_BIT_SUFFIXES` allow
+    (else the top 8 bits), no alpha in :data:`NO_ALPHA_SUFFIXES`, grey as RGB in
+    :data:`NO_GREY_SUFFIXES`."""
     path = Path(path)
     image_format(path)
     suffix = path.suffix.lower()
-    if suffix in (".jpg", ".jpeg"):
-        if img.mode in ("RGBA", "LA"):
-            img = img.convert("RGB" if img.mode == "RGBA" else "L")
-        if img.mode == "I;16":
-            img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
-    elif img.mode == "I;16" and suffix not in SIXTEEN_BIT_SUFFIXES:
+    if img.mode == "I;16" and suffix not in SIXTEEN_BIT_SUFFIXES:
         img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
-    elif suffix == ".bmp" and img.mode == "LA":
-        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA") and suffix in NO_ALPHA_SUFFIXES:
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    if img.mode in ("L", "LA") and suffix in NO_GREY_SUFFIXES:
+        img = img.convert("RGB" if img.mode == "L" else "RGBA")
     return img
