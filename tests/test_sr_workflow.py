@@ -88,3 +88,21 @@ def test_grid_row_refuses_foreign_pictures(tmp_path: Path) -> None:
         grid_row(np.zeros((50, 50, 3), np.uint8), 0, 16, tmp_path)
     with pytest.raises(GentoolError, match="rows 0 to 1"):
         grid_row(np.zeros((38, 38, 3), np.uint8), 2, 16, tmp_path)
+
+
+def test_reconstruct_when_the_images_are_not_a_multiple_of_the_scale(tmp_path: Path) -> None:
+    from gentool.testing import _data_for, _tiny_options
+
+    data, _ = _data_for("sr-resnet", tmp_path, 32)
+    options = [
+        a for k, v in _tiny_options("sr-resnet").items() for a in ("--model-opt", f"{k}={v}")
+    ]
+    out = tmp_path / "run"
+    result = run("train", "sr-resnet", "--data-root", str(data.root), *TINY, *options,
+                 "--model-opt", "scale=3", "--train-opt", "patch=24", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    grid = tmp_path / "c.png"
+    result = run("reconstruct", str(out), "--show", "2", "-o", str(grid))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    with Image.open(grid) as image:
+        assert image.size[0] == 3 * 32 + 2  # 30 px cells: the truth cropped to 3 x 10

@@ -15,6 +15,7 @@ points, so a test never depends on whatever else is installed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -56,9 +57,18 @@ def plugin_registry(selection: str = "none") -> Iterator[plugins.Registry]:
         plugins._REGISTRY = previous
 
 
-def _tiny_options(model: str) -> dict[str, Any]:
+def _tiny_options(model: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model's ``TEST_OPTIONS`` under ``extra``; options that shape only a network the
+    model will not build (an upscaler's PatchGAN without ``with_discriminator``) are left
+    out of the tiny defaults, since training refuses them."""
     cls = plugins.get_model_class(model)
-    return dict(getattr(cls, "TEST_OPTIONS", {}))
+    options = {**getattr(cls, "TEST_OPTIONS", {}), **(extra or {})}
+    unused = getattr(cls, "DISCRIMINATOR_OPTIONS", ())
+    fields = {f.name: f.default for f in dataclasses.fields(cls.Config)}
+    builds = options.get("with_discriminator", fields.get("with_discriminator", True))
+    if unused and str(builds).lower() not in ("true", "1"):
+        options = {k: v for k, v in options.items() if k not in unused or k in (extra or {})}
+    return options
 
 
 def use_model(model: Any, n: int = 2) -> torch.Tensor:
@@ -196,7 +206,7 @@ def _train_tiny(
         model,
         loss=loss,
         loss_options=loss_options,
-        model_options={**_tiny_options(model), **(model_options or {})},
+        model_options=_tiny_options(model, model_options),
         data=data,
         steps=steps,
         batch_size=8,

@@ -253,7 +253,9 @@ def _compare_upscaler(
     scale = int(model.scale)
     scores = evaluate_upscaler_split(model, data.images, batch_size=batch_size)
     dev = next(model.parameters()).device
-    shown = data.images[:show]
+    height, width = data.images.shape[-2:]
+    # the truth cropped to a multiple of the scale, as the scores crop it
+    shown = data.images[:show, :, : height // scale * scale, : width // scale * scale]
     with torch.no_grad():
         target = to_float(shown.to(dev))
         low = degrade(target, scale)
@@ -261,8 +263,11 @@ def _compare_upscaler(
         enlarged = F.interpolate(low, scale_factor=scale, mode="nearest")
     triplets = torch.stack([enlarged, out, target], 1).cpu()  # (N, 3, C, H, W)
     per_row = min(nrow or 1, triplets.shape[0])
-    size = target.shape[-1]
-    headers = [f"input {low.shape[-1]}x{low.shape[-2]}", "output", f"truth {size}x{size}"]
+    headers = [
+        f"input {low.shape[-1]}x{low.shape[-2]}",
+        "output",
+        f"truth {target.shape[-1]}x{target.shape[-2]}",
+    ]
     grid = labelled_grid(
         triplets.flatten(0, 1),
         nrow=3 * per_row,
