@@ -450,3 +450,32 @@ def test_two_ranks_match_one_process(tmp_path: Path) -> None:
     two = load_checkpoint(tmp_path / "two").section("model")
     assert one.keys() == two.keys()  # no DDP 'module.' prefixes
     assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-5
+
+
+def test_paired_targets_match_by_path_below_the_folder(tmp_path: Path) -> None:
+    from gentool.errors import GentoolError
+    from gentool.metrics.translation import paired_targets
+
+    def put(path: Path, value: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (value, value, value)).save(path)
+
+    inputs = [str(tmp_path / "A" / d / "0001.png") for d in ("day", "night")]
+    put(tmp_path / "T" / "day" / "0001.png", 10)
+    put(tmp_path / "T" / "night" / "0001.jpg", 200)
+    index, targets = paired_targets(inputs, tmp_path / "T", 8, 3)
+    assert index.tolist() == [0, 1]
+    assert targets[0].float().mean() < 50 < 150 < targets[1].float().mean()
+    # one flat target for two inputs of the same name, or two targets of one name: refused
+    put(tmp_path / "flat" / "0001.png", 10)
+    with pytest.raises(GentoolError, match="matches both"):
+        paired_targets(inputs, tmp_path / "flat", 8, 3)
+    put(tmp_path / "twice" / "0001.png", 10)
+    put(tmp_path / "twice" / "0001.jpg", 10)
+    with pytest.raises(GentoolError, match="are both the target of '0001'"):
+        paired_targets(inputs[:1], tmp_path / "twice", 8, 3)
+    # targets that match but none decodes: one line, not a crash later
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "0001.png").write_bytes(b"not an image")
+    with pytest.raises(GentoolError, match=r"none of the 1 targets .* could be decoded"):
+        paired_targets(inputs[:1], tmp_path / "broken", 8, 3)

@@ -254,6 +254,16 @@ def test_metric_choice_by_family_and_weights(digits_test: ImageData) -> None:
         choose_metrics(["fidd"], model, digits_test, weights_available=True)
 
 
+def test_swd_needs_images_as_large_as_its_patches(digits_test: ImageData) -> None:
+    tiny = ImageData(images=digits_test.images[:8, :, :6, :6].contiguous(), name="tiny")
+    chosen, notes = choose_metrics(None, Replay(tiny), tiny, weights_available=False)
+    assert "swd" not in chosen and any("swd left out" in n and "have 6" in n for n in notes)
+    with pytest.raises(GentoolError, match="metric 'swd' cannot be computed here: its 7x7"):
+        choose_metrics(["swd"], Replay(tiny), tiny, weights_available=False)
+    chosen, _ = choose_metrics(["swd"], Replay(digits_test), digits_test, weights_available=False)
+    assert chosen == ["swd"]  # 8 px digits are enough
+
+
 def test_data_defaults_to_the_checkpoints_own() -> None:
     meta = {"data": {"name": "folder", "root": "/x", "label_column": "hair", "image_size": 96}}
     config = ModelConfig(image_size=64, channels=3)

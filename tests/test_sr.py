@@ -426,3 +426,22 @@ def test_upscale_reports_the_mode_the_file_reads_back_as(
     had_alpha, has_alpha = "A" in source.mode, "A" in written.mode
     assert ("alpha dropped" in text) == (had_alpha and not has_alpha)
     assert ("16 bits reduced to 8" in text) == (mode == "I;16" and written.mode != "I;16")
+
+
+def test_identical_images_score_a_finite_psnr_and_standard_json(tmp_path: Path) -> None:
+    import json
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.new("RGB", (64, 64), (90, 120, 200)).save(flat / "a.png")
+    report = tmp_path / "sr.json"
+    args = ["evaluate", "default", "--hr-dir", str(flat), "--json", str(report)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    record = json.loads(report.read_text(), parse_constant=refuse)
+    text = json.dumps(record)
+    assert "100.0" in text  # bicubic restores a flat image exactly: capped, not inf

@@ -339,6 +339,16 @@ def test_ema_is_kept_resumed_exactly_and_used_to_upscale(tmp_path: Path) -> None
     result = runner.invoke(cli, ["upscale", str(root / "p0.png"), "--no-ema"])
     assert result.exit_code == 2 or result.exit_code == 1
     assert "--no-ema needs --ckpt" in result.output
+    # a checkpoint with one set of weights: --no-ema cannot be applied, and says why
+    plain = sr_train(root, tmp_path / "plain", 1)
+    for ckpt, why in [
+        (tmp_path / "e.safetensors", "an export holding only the moving average"),
+        (plain, "trained without --ema"),
+    ]:
+        args = ["upscale", str(root / "p1.png"), "--ckpt", str(ckpt), "--no-ema"]
+        result = runner.invoke(cli, [*args, "-o", str(tmp_path / "no.png")])
+        assert result.exit_code in (1, 2) and why in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "no.png").exists()
 
 
 def test_adversarial_term_through_the_shared_loop(tmp_path: Path) -> None:

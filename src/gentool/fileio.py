@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -103,6 +105,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` as standard JSON: NaN and infinities (which ``json.dumps`` writes as the
+    non-standard ``NaN``/``Infinity``) become ``null``."""
+    return json.dumps(_finite(value), indent=indent, allow_nan=False)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

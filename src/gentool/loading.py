@@ -39,6 +39,22 @@ def model_class_of(ckpt: Checkpoint) -> type[ModelPlugin]:
     return cls
 
 
+def refuse_no_ema_without_average(ckpt: Checkpoint) -> None:
+    """``--no-ema`` (the trained weights, not their moving average) needs a checkpoint that
+    holds both: refused by name for one that holds a single set."""
+    if ckpt.section("ema"):
+        return
+    trained = ckpt.meta.get("trained")
+    if isinstance(trained, dict) and trained.get("weights") == "ema":
+        raise GentoolError(
+            f"{ckpt.path} is an export holding only the moving average of its run's weights; "
+            "--no-ema needs the run's own checkpoint."
+        )
+    raise GentoolError(
+        f"{ckpt.path} holds one set of weights (its run trained without --ema); drop --no-ema."
+    )
+
+
 def model_from_checkpoint(ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
     """Rebuild a model from a checkpoint alone: its class by the checkpoint's ``model``
     name (refused, naming the distribution to install, when that plugin is missing), then

@@ -41,7 +41,7 @@ from PIL import Image
 from gentool.checkpoint import load_checkpoint, save_checkpoint
 from gentool.errors import GentoolError
 from gentool.images import image_format, save_pil
-from gentool.loading import model_from_checkpoint
+from gentool.loading import model_from_checkpoint, refuse_no_ema_without_average
 from gentool.models.srunet import Image2ImageModel
 from gentool.runtime import resolve_device
 
@@ -116,6 +116,8 @@ def load_upscaler(
             f"{checkpoint.path} holds '{checkpoint.meta.get('model')}' ({family}), not an "
             "upscaler; pass an image2image checkpoint (e.g. from 'gentool train sr-unet')."
         )
+    if not use_ema:
+        refuse_no_ema_without_average(checkpoint)
     model = model_from_checkpoint(checkpoint, use_ema=use_ema)
     if not isinstance(model, Image2ImageModel):
         raise GentoolError(f"{checkpoint.path}: model '{model.PLUGIN_NAME}' cannot upscale.")

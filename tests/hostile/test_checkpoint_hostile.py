@@ -763,6 +763,7 @@ OK_CASES = [
         may_change=("grid.png",),
         setup=rewrite(add_ema, set_tensor("ema.net.0.weight", poison(math.nan))),
     ),
+    Case("no-ema-without-ema", [*SAMPLE, "--no-ema"], match="drop --no-ema"),
     Case("ok-reconstruct", RECONSTRUCT, "ok", may_change=("recon.png",)),
     Case("ok-upscale-shipped-half-weights", UPSCALE, "ok", may_change=("big.png",)),
     Case("ok-resume", RESUME, "ok", may_change=("run/*",)),

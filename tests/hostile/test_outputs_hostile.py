@@ -233,6 +233,8 @@ def json_has(name: str, *keys: str) -> Any:
     return check
 
 
+#: A VAE walk between two images (--sample-opt from=, to=).
+WALK = ["--sample-opt", "from={small}", "--sample-opt", "to={small}"]
 SAMPLE = ["sample", "{run}", "-n", "4"]
 EVAL = ["evaluate", "{run}", "--no-log"]
 UP = ["upscale"]
@@ -359,6 +361,11 @@ CASES = [
         "sample-vae-bad-temperature",
         ["sample", "{vae}", "-n", "4", "--sample-opt", "temperature=-1"],
         match="temperature",
+    ),
+    Case(
+        "sample-vae-temperature-with-a-walk-between-images",
+        ["sample", "{vae}", *WALK, "--sample-opt", "temperature=0.5", "-o", "w.png"],
+        match="temperature scales prior draws",
     ),
     Case("sample-seed-negative", [*SAMPLE, "--seed", "-1"], match="--seed"),
     Case("sample-seed-over-64-bits", [*SAMPLE, "--seed", str(2**63)], match="--seed"),
@@ -762,6 +769,18 @@ CASES = [
         ["evaluate", "{run}", "--json", "{run}/log.jsonl", "--overwrite"],
         match="run's log",
     ),
+    *(
+        Case(
+            f"{command}-json-is-run-{name.split('.')[0]}",
+            [command, "{" + run + "}", *extra, "--json", "{" + run + "}/" + name, "--overwrite"],
+            match="--json .* is the run's",
+        )
+        for command, run, extra in [
+            ("evaluate", "run", ["--metrics", "swd", "--no-log"]),
+            ("reconstruct", "vae", ["-o", "{tmp}/r.png"]),
+        ]
+        for name in ("ckpt.safetensors", "config.json", "run.toml", "log.jsonl")
+    ),
     Case(
         "eval-appends-to-log",
         ["evaluate", "{run}", "--metrics", "swd", "-n", "4", "--limit", "20"],
@@ -911,6 +930,26 @@ CASES = [
     ),
     Case("plot-tsne-on-gan", ["plot", "tsne", "{run}"], match="encoder"),
     Case("plot-tsne-seed-negative", ["plot", "tsne", "{vae}", "--seed", "-1"], match="--seed"),
+    *(
+        Case(
+            f"{args[0]}{'-' + args[1] if args[0] == 'plot' else ''}-test-fraction-with-split-all",
+            [*args, "--split", "all", "--test-fraction", "0.3"],
+            match="--split all uses every image",
+        )
+        for args in (
+            ["evaluate", "{run}", "--metrics", "swd", "--no-log"],
+            ["reconstruct", "{vae}", "-o", "{tmp}/r.png"],
+            ["plot", "tsne", "{vae}"],
+        )
+    ),
+    *(
+        Case(
+            f"plot-tsne-perplexity-{v}",
+            ["plot", "tsne", "{vae}", "--perplexity", v],
+            match="--perplexity",
+        )
+        for v in ("nan", "inf", "0.5")
+    ),
     Case(
         "plot-tsne-image-size",
         ["plot", "tsne", "{vae}", "--image-size", "32"],

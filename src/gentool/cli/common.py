@@ -9,7 +9,7 @@ import torch
 
 from gentool.checkpoint import load_checkpoint
 from gentool.errors import GentoolError
-from gentool.loading import model_from_checkpoint
+from gentool.loading import model_from_checkpoint, refuse_no_ema_without_average
 from gentool.models.base import ModelPlugin, available_memory, format_bytes
 from gentool.runtime import resolve_device
 
@@ -27,6 +27,8 @@ def load_model(
     """
     target = resolve_device(device)  # a bad --device fails before anything is read
     ckpt = load_checkpoint(path)
+    if not use_ema:
+        refuse_no_ema_without_average(ckpt)
     model = model_from_checkpoint(ckpt, use_ema=use_ema)
     if target.type != "cpu":
         weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
@@ -44,6 +46,29 @@ def load_model(
             "pass --device cpu."
         ) from None
     return model, ckpt.meta
+
+
+def refuse_writing_into_run(checkpoint: str, outputs: dict[str, str | None]) -> None:
+    """An output (``{option: path}``) that is the checkpoint being read or one of the files
+    training keeps in its run folder (log, config, ``run.toml``) is refused, ``--overwrite``
+    or not: writing it would lose the run."""
+    import os
+
+    from gentool.training.runfolder import RUN_FILES
+
+    path = Path(checkpoint)
+    if checkpoint == "default" or not path.exists():
+        return  # a shipped model, or loading names the problem
+    run = path if path.is_dir() else path.parent
+    kept = {os.path.realpath(run / name): name for name in RUN_FILES}
+    kept[os.path.realpath(path)] = "checkpoint"
+    for option, target in outputs.items():
+        if not target:
+            continue
+        what = kept.get(os.path.realpath(target))
+        if what is not None:
+            noun = "the run's log" if what == "log.jsonl" else f"the run's {what}"
+            raise GentoolError(f"{option} {target} is {noun} in {run}; name another file.")
 
 
 def require_family(model: ModelPlugin, families: tuple[str, ...], command: str) -> None:

@@ -311,14 +311,14 @@ def _refuse(names: tuple[str, ...], why: str) -> None:
 
 def _check_outputs(checkpoint: str, kwargs: dict[str, Any]) -> None:
     """--json and the run's log.jsonl, before any work."""
-    import os
     from pathlib import Path
 
-    from gentool.errors import GentoolError
+    from gentool.cli.common import refuse_writing_into_run
     from gentool.images import check_outputs
     from gentool.metrics.evaluate import check_log_writable
 
     json_path = kwargs.get("json_path")
+    refuse_writing_into_run(checkpoint, {"--json": json_path})
     if json_path:
         check_outputs([json_path], kwargs["overwrite"])
     if kwargs.get("no_log") or checkpoint == "default":
@@ -326,10 +326,7 @@ def _check_outputs(checkpoint: str, kwargs: dict[str, Any]) -> None:
     path = Path(checkpoint)
     if not path.exists():
         return  # loading the checkpoint names the problem
-    run_dir = path if path.is_dir() else path.parent
-    log = check_log_writable(run_dir)
-    if json_path and os.path.realpath(json_path) == os.path.realpath(log):
-        raise GentoolError(f"--json {json_path} is the run's log; name another file.")
+    check_log_writable(path if path.is_dir() else path.parent)
 
 
 def _refuse_unused(model: Any, data: Any, settings: Any) -> None:
@@ -365,12 +362,10 @@ def _refuse_unused(model: Any, data: Any, settings: Any) -> None:
 
 
 def _write_json(app: Any, json_path: str | None, record: Any) -> None:
-    import json
-
-    from gentool.fileio import atomic_write_text
+    from gentool.fileio import atomic_write_text, json_text
 
     if json_path:
-        atomic_write_text(json_path, json.dumps(record, indent=2) + "\n")
+        atomic_write_text(json_path, json_text(record, indent=2) + "\n")
         app.console.print(f"wrote {json_path}")
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -162,11 +163,28 @@ def data_options(
                     help="Which part of the dataset (a fixed 10% is held out as 'test').",
                 )
             )
+        if split is not None:
+            f = _refusing_unused_test_fraction(f)
         for opt in reversed(opts):
             f = opt(f)
         return f
 
     return decorate
+
+
+def _refusing_unused_test_fraction(f: F) -> F:
+    """``--split all`` uses every image, so a ``--test-fraction`` beside it is refused."""
+
+    @functools.wraps(f)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("split") == "all" and kwargs.get("test_fraction") is not None:
+            raise click.UsageError(
+                "--test-fraction sets the size of the test split; --split all uses every "
+                "image, so drop one of them."
+            )
+        return f(*args, **kwargs)
+
+    return cast(F, command)
 
 
 def _or_default(value: float | None, default: float) -> float:

@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import PathText, data_options, device_option, seed_option
+from gentool.cli.options import (
+    FiniteFloat,
+    PathText,
+    data_options,
+    device_option,
+    seed_option,
+)
 
 
 def _output_option(default: str) -> Any:
@@ -207,7 +213,7 @@ def timeline(
 )
 @click.option(
     "--perplexity",
-    type=click.FloatRange(1.0),
+    type=FiniteFloat(1.0),
     default=30.0,
     show_default=True,
     help="t-SNE perplexity.",

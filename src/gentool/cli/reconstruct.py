@@ -3,7 +3,6 @@ them with an image2image model, beside the originals."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -95,11 +94,11 @@ def reconstruct(
     """
     import torch
 
-    from gentool.cli.common import load_model, require_family
+    from gentool.cli.common import load_model, refuse_writing_into_run, require_family
     from gentool.cli.sample import given_options
     from gentool.data.base import ImageData, to_float
     from gentool.errors import GentoolError
-    from gentool.fileio import atomic_write_text
+    from gentool.fileio import atomic_write_text, json_text
     from gentool.images import check_outputs, save_grid
     from gentool.loading import load_data
     from gentool.metrics.evaluate import evaluation_data_spec, squared_error_01
@@ -107,6 +106,7 @@ def reconstruct(
 
     if json_path and os.path.realpath(json_path) == os.path.realpath(output):
         raise GentoolError(f"-o and --json both name {output}; give them different files.")
+    refuse_writing_into_run(checkpoint, {"-o": output, "--json": json_path})
     check_outputs([output], overwrite, images=True)
     if json_path:
         check_outputs([json_path], overwrite)
@@ -219,7 +219,7 @@ def reconstruct(
     app.console.print(message)
     app.console.print(f"wrote {output}")
     if json_path:
-        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+        atomic_write_text(json_path, json_text(result, indent=2) + "\n")
         app.console.print(f"wrote {json_path}")
 
 
@@ -246,7 +246,7 @@ def _compare_upscaler(
 
     from gentool.data.base import to_float
     from gentool.data.degrade import degrade
-    from gentool.fileio import atomic_write_text
+    from gentool.fileio import atomic_write_text, json_text
     from gentool.images import labelled_grid, save_pil
     from gentool.metrics.image_quality import evaluate_upscaler_split
 
@@ -291,7 +291,7 @@ def _compare_upscaler(
     )
     app.console.print(f"wrote {output}")
     if json_path:
-        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+        atomic_write_text(json_path, json_text(result, indent=2) + "\n")
         app.console.print(f"wrote {json_path}")
 
 

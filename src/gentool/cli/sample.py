@@ -100,7 +100,10 @@ from gentool.cli.options import PathText, device_option, seed_option
     help="Translation models: run at the input's own size instead of the training scale.",
 )
 @click.option(
-    "--no-ema", is_flag=True, help="Use the raw generator weights even if the run kept an EMA copy."
+    "--no-ema",
+    is_flag=True,
+    help="Use the trained generator weights, not the moving average the run kept with --ema "
+    "(refused for a checkpoint without one).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option

@@ -59,7 +59,7 @@ from gentool.cli.options import PathText, device_option
     "--no-ema",
     is_flag=True,
     help="With --ckpt of a run trained with --ema: use the trained weights, not their "
-    "moving average.",
+    "moving average (refused for a checkpoint without one).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option

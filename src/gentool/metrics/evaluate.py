@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -161,14 +160,31 @@ def applicable(model: Any, data: ImageData) -> list[str]:
     return names
 
 
-def _too_few(name: str, num_samples: int | None, num_real: int) -> str | None:
-    """Why ``name`` cannot be computed from these counts, or None."""
+def _too_few(
+    name: str, num_samples: int | None, num_real: int, side: int | None = None
+) -> str | None:
+    """Why ``name`` cannot be computed from these counts (or images of ``side`` pixels on
+    their shorter side), or None."""
+    if name == "swd" and side is not None:
+        from gentool.metrics.swd import PATCH_SIZE
+
+        if side < PATCH_SIZE:
+            return (
+                f"its {PATCH_SIZE}x{PATCH_SIZE} patches need images of at least {PATCH_SIZE} "
+                f"px a side and these have {side}"
+            )
     need = MIN_IMAGES.get(name, 1)
     if num_samples is not None and name in SAMPLE_METRICS and num_samples < need:
         return f"it needs at least {need} generated images and -n is {num_samples}"
     if num_real < need:
         return f"it needs at least {need} real images and the data has {num_real}"
     return None
+
+
+def _side(data: ImageData) -> int | None:
+    """The shorter side of the data's images (None for data without an image tensor)."""
+    images = getattr(data, "images", None)
+    return int(min(images.shape[-2:])) if isinstance(images, torch.Tensor) else None
 
 
 def choose_metrics(
@@ -195,7 +211,7 @@ def choose_metrics(
                 "or set GENTOOL_INCEPTION_WEIGHTS)."
             )
         for name in list(chosen):
-            why = _too_few(name, num_samples, len(data))
+            why = _too_few(name, num_samples, len(data), _side(data))
             if why is not None:
                 chosen.remove(name)
                 notes.append(f"{name} left out: {why}.")
@@ -217,7 +233,7 @@ def choose_metrics(
         )
         raise GentoolError(f"metric '{name}' cannot be computed here: {why}.")
     for name in requested:
-        reason = _too_few(name, num_samples, len(data))
+        reason = _too_few(name, num_samples, len(data), _side(data))
         if reason is not None:
             raise GentoolError(f"metric '{name}' cannot be computed here: {reason}.")
     return [n for n in METRICS if n in requested], notes
@@ -296,7 +312,7 @@ def reconstruction_metrics(
     ``recon_ssim`` on the 8-bit outputs, averaged per image (SSIM needs 11x11 pixels or more);
     ``recon_lpips`` when an :class:`~gentool.metrics.image_quality.Lpips` is given.
     """
-    from gentool.metrics.image_quality import psnr, ssim
+    from gentool.metrics.image_quality import MAX_PSNR, psnr, ssim
 
     device = model_device(model)
     total, count = 0.0, 0
@@ -309,7 +325,7 @@ def reconstruction_metrics(
         total += squared_error_01(out, real)
         count += real.numel()
         out8, real8 = to_uint8(out).cpu().double(), images[start : start + batch_size].double()
-        psnrs.append(psnr(out8, real8).clamp(max=100.0))  # identical images: cap +inf at 100 dB
+        psnrs.append(psnr(out8, real8).clamp(max=MAX_PSNR))  # identical images: +inf capped
         if min(real8.shape[-2:]) >= 11:
             ssims.append(ssim(out8, real8))
         if lpips is not None:
@@ -585,16 +601,16 @@ def append_to_log(run_dir: Path, result: EvaluationResult) -> Path:
         "split": result.info.get("split"),
         "num_generated": result.info.get("num_generated"),
     }
-    record.update({k: (None if math.isnan(v) else v) for k, v in result.metrics.items()})
+    record.update(result.metrics)  # NaN and inf are written as null
     return append_record(run_dir, record)
 
 
 def append_record(run_dir: Path, record: dict[str, Any]) -> Path:
     """Append one JSON line to ``RUN/log.jsonl`` (:func:`gentool.fileio.append_line`)."""
-    from gentool.fileio import append_line
+    from gentool.fileio import append_line, json_text
 
     path = Path(run_dir) / "log.jsonl"
-    append_line(path, json.dumps(record))
+    append_line(path, json_text(record))
     return path
 
 

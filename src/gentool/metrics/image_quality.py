@@ -76,6 +76,11 @@ def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (output - target).pow(2).flatten(1).mean(1)
 
 
+#: What reports give as the PSNR of identical images (dB): a finite number that averages
+#: and survives JSON, where :func:`psnr` itself returns ``+inf``.
+MAX_PSNR = 100.0
+
+
 def psnr(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
     """PSNR in dB per image ``(B,)``; ``+inf`` where the images are identical."""
     error = mse(output, target)
@@ -295,10 +300,10 @@ def evaluate_upscaler(
         for name, image in outputs.items():
             image = shave(image, scale)
             scores = {
-                "psnr_y": float(psnr_y(image, target)[0]),
+                "psnr_y": float(psnr_y(image, target).clamp(max=MAX_PSNR)[0]),
                 "ssim_y": float(ssim(rgb_to_y(image), rgb_to_y(target))[0]),
                 "mse": float(mse(image / 255.0, target / 255.0)[0]),
-                "psnr_rgb": float(psnr(image, target)[0]),
+                "psnr_rgb": float(psnr(image, target).clamp(max=MAX_PSNR)[0]),
             }
             if lpips_metric is not None:
                 scores["lpips"] = float(lpips_metric(image, target)[0])
@@ -365,10 +370,10 @@ def evaluate_upscaler_split(
         for prefix, out in outputs.items():
             out8 = shave(out.clamp(-1, 1).add(1).mul(127.5).round().double().cpu(), scale)
             scores = {
-                "psnr_y": psnr_y(out8, target).clamp(max=100.0),
+                "psnr_y": psnr_y(out8, target).clamp(max=MAX_PSNR),
                 "ssim_y": ssim(rgb_to_y(out8), rgb_to_y(target)),
                 "mse_01": mse(out8 / 255.0, target / 255.0),
-                "psnr_rgb": psnr(out8, target).clamp(max=100.0),
+                "psnr_rgb": psnr(out8, target).clamp(max=MAX_PSNR),
             }
             if lpips is not None:
                 scores["lpips"] = lpips(out8, target)

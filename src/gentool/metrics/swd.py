@@ -54,6 +54,10 @@ def laplacian_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:
     return pyramid
 
 
+#: Side of the square patches compared (as in Karras et al.'s progressive-GAN SWD).
+PATCH_SIZE = 7
+
+
 def auto_levels(image_size: int, smallest: int = 16) -> int:
     """Pyramid levels from ``image_size`` halving down to ``smallest`` (at least 1)."""
     levels, size = 1, image_size
@@ -114,7 +118,7 @@ def sliced_wasserstein_distance(
     real: torch.Tensor,
     fake: torch.Tensor,
     *,
-    patch_size: int = 7,
+    patch_size: int = PATCH_SIZE,
     patches_per_image: int = 128,
     num_projections: int = 512,
     levels: int | None = None,

@@ -31,7 +31,7 @@ from gentool.errors import GentoolError
 from gentool.loading import load_data
 from gentool.metrics.diversity import pairwise_diversity
 from gentool.metrics.evaluate import EvaluationResult
-from gentool.metrics.image_quality import psnr, ssim
+from gentool.metrics.image_quality import MAX_PSNR, psnr, ssim
 
 
 class Translator(Protocol):
@@ -64,7 +64,7 @@ def image_errors(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]
     out, ref = output.double(), target.double()
     values = {
         "mse": float(((out - ref) / 255.0).pow(2).mean()),
-        "psnr": float(psnr(out, ref).clamp(max=100.0).mean()),
+        "psnr": float(psnr(out, ref).clamp(max=MAX_PSNR).mean()),
     }
     if min(out.shape[-2:]) >= 11:
         values["ssim"] = float(ssim(out, ref).mean())
@@ -135,15 +135,48 @@ def paired_targets(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Targets for the images ``files`` from a folder holding files of the same names.
 
-    Pairs by file stem (``x.jpg`` matches ``x.png``). Returns the indices into ``files``
-    that found a decodable target and the targets, uint8 at ``size``; none is an error.
+    A target's name is its path below ``target_dir`` without the extension (``x.jpg``
+    matches ``x.png``); it matches an image whose path ends with it, the longest name
+    winning, so ``T/day/0001.png`` pairs with ``A/day/0001.png`` and not ``A/night/0001.png``.
+    Two targets of one name, or one target matched by two images, are refused by name.
+    Returns the indices into ``files`` that found a decodable target and the targets, uint8
+    at ``size``; none is an error.
     """
     folder = Path(target_dir).expanduser()
     if not folder.is_dir():
         raise GentoolError(f"target folder {folder} is not a folder of images.")
-    by_stem = {PurePosixPath(name).stem: name for name in list_images(folder)}
-    wanted = [(i, by_stem.get(Path(f).stem)) for i, f in enumerate(files)]
-    pairs = [(i, name) for i, name in wanted if name is not None]
+    by_key: dict[tuple[str, ...], str] = {}
+    for name in list_images(folder):
+        key = PurePosixPath(name).with_suffix("").parts
+        if key in by_key:
+            raise GentoolError(
+                f"{folder / by_key[key]} and {folder / name} are both the target of "
+                f"'{'/'.join(key)}'; keep one."
+            )
+        by_key[key] = name
+    longest = max((len(key) for key in by_key), default=0)
+
+    def target_of(file: str) -> str | None:
+        parts = Path(file).with_suffix("").parts
+        for n in range(min(longest, len(parts)), 0, -1):
+            if parts[-n:] in by_key:
+                return by_key[parts[-n:]]
+        return None
+
+    pairs: list[tuple[int, str]] = []
+    matched: dict[str, int] = {}
+    for i, file in enumerate(files):
+        found = target_of(file)
+        if found is None:
+            continue
+        name = found
+        if name in matched:
+            raise GentoolError(
+                f"target {folder / name} matches both {files[matched[name]]} and {file}; "
+                "give the targets the sub-folders of their inputs."
+            )
+        matched[name] = i
+        pairs.append((i, name))
     if not pairs:
         raise GentoolError(
             f"no file in {folder} has the name of one of the {len(files)} evaluated images; "
@@ -151,6 +184,12 @@ def paired_targets(
         )
     decoded = decode_files([folder / name for _, name in pairs], size, channels)
     warn_skipped([(pairs[i][1], why) for i, why in decoded.skipped], len(pairs), str(folder))
+    if not decoded.kept:
+        first, why = decoded.skipped[0]
+        raise GentoolError(
+            f"none of the {len(pairs)} targets in {folder} named like evaluated images could "
+            f"be decoded (first: {pairs[first][1]}: {why})."
+        )
     index = torch.tensor([pairs[i][0] for i in decoded.kept], dtype=torch.long)
     return index, torch.from_numpy(decoded.images)
 

@@ -214,6 +214,11 @@ class VaeModel(ModelPlugin):
         start = options.pop("from", None)
         end = options.pop("to", None)
         steps = options.pop("interpolate", None)
+        if start is not None and "temperature" in options:
+            raise GentoolError(
+                "--sample-opt temperature scales prior draws; a walk between two images "
+                "(from=, to=) draws none, so drop it."
+            )
         temperature = _positive_float(options.pop("temperature", 1.0), "temperature")
         if options:
             raise GentoolError(
