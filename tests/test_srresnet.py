@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -253,21 +254,49 @@ def test_sr_resnet_trains_on_full_resolution_crops_and_upscales(tmp_path: Path) 
         torch.testing.assert_close(exported.upscale(low), model.upscale(low), atol=2e-3, rtol=0)
 
 
-def test_evaluating_a_full_resolution_run_says_how_it_scores(tmp_path: Path) -> None:
+def test_a_full_resolution_run_is_scored_at_the_photos_own_resolution(tmp_path: Path) -> None:
+    import shutil
+
     from click.testing import CliRunner
 
     from gentool.cli.main import cli
+    from gentool.loading import load_data
 
     root = photo_folder(tmp_path / "photos")
     out = tmp_path / "run"
+    spec = DataSpec(name="folder", root=str(root), image_size=24, test_fraction=0.3)
     train("sr-resnet", model_options=dict(TINY), out=str(out), device="cpu", steps=1,
-          data=DataSpec(name="folder", root=str(root), image_size=24, test_fraction=0.3),
-          batch_size=4, extra={"patch": "16"})  # fmt: skip
-    result = CliRunner().invoke(cli, ["evaluate", str(out), "--no-log"])
+          data=spec, batch_size=4, extra={"patch": "16"})  # fmt: skip
+    runner = CliRunner()
+    scores = {}
+    result = runner.invoke(cli, ["evaluate", str(out), "--no-log", "--json", str(tmp_path / "e")])
     assert result.exit_code == 0, result.output
     notes = " ".join(result.output.split())
-    assert "decoded as 24x24 squares" in notes
-    assert "at their own resolution" in notes and "--hr-dir" in notes
+    assert "the 3 test images at their own resolution" in notes and "squares" not in notes
+    scores["evaluate"] = json.loads((tmp_path / "e").read_text())["metrics"]
+    # the same numbers as --hr-dir on a folder of the test split's files, and as reconstruct
+    held_out = tmp_path / "held-out"
+    held_out.mkdir()
+    for name in load_data(dataclasses.replace(spec, split="test")).files:
+        shutil.copy(name, held_out)
+    args = ["evaluate", str(out), "--hr-dir", str(held_out), "--no-log", "--json"]
+    result = runner.invoke(cli, [*args, str(tmp_path / "h")])
+    assert result.exit_code == 0, result.output
+    means = json.loads((tmp_path / "h").read_text())["mean"]
+    scores["hr-dir"] = {
+        **{k.replace("mse", "mse_01"): v for k, v in means["model"].items()},
+        **{f"bicubic_{k.replace('mse', 'mse_01')}": v for k, v in means["baseline"].items()},
+    }
+    grid = tmp_path / "c.png"
+    args = ["reconstruct", str(out), "--show", "2", "-o", str(grid), "--json"]
+    result = runner.invoke(cli, [*args, str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    scores["reconstruct"] = json.loads((tmp_path / "r").read_text())
+    for key in ("psnr_y", "ssim_y", "mse_01", "bicubic_psnr_y", "bicubic_ssim_y"):
+        values = {name: found[key] for name, found in scores.items()}
+        assert max(values.values()) - min(values.values()) < 1e-9, (key, values)
+    with Image.open(grid) as image:  # 24 px centre crops of the photos, three to a row
+        assert image.size[0] == 3 * 26 + 2
 
 
 def test_full_resolution_resume_is_bit_identical(tmp_path: Path) -> None:

@@ -151,6 +151,7 @@ def reconstruct(
             app,
             model,
             data,
+            meta,
             checkpoint=checkpoint,
             split=split,
             source=source,
@@ -227,6 +228,7 @@ def _compare_upscaler(
     app: Any,
     model: Any,
     data: Any,
+    meta: dict[str, Any],
     *,
     checkpoint: str,
     split: str,
@@ -248,14 +250,18 @@ def _compare_upscaler(
     from gentool.data.degrade import degrade
     from gentool.fileio import atomic_write_text, json_text
     from gentool.images import labelled_grid, save_pil
-    from gentool.metrics.image_quality import evaluate_upscaler_split
+    from gentool.metrics.evaluate import trained_full_res, upscaler_scores
 
     scale = int(model.scale)
-    scores = evaluate_upscaler_split(model, data.images, batch_size=batch_size)
+    scores, notes = upscaler_scores(model, data, meta, split=split, batch_size=batch_size)
     dev = next(model.parameters()).device
     height, width = data.images.shape[-2:]
     # the truth cropped to a multiple of the scale, as the scores crop it
     shown = data.images[:show, :, : height // scale * scale, : width // scale * scale]
+    crop = ""
+    if trained_full_res(model, meta) and data.files:
+        # scored at the photos' own resolution: show a centre crop of each at that resolution
+        shown, crop = _native_centre_crops(data.files[:show], height, scale), " (centre)"
     with torch.no_grad():
         target = to_float(shown.to(dev))
         low = degrade(target, scale)
@@ -266,7 +272,7 @@ def _compare_upscaler(
     headers = [
         f"input {low.shape[-1]}x{low.shape[-2]}",
         "output",
-        f"truth {target.shape[-1]}x{target.shape[-2]}",
+        f"truth{crop} {target.shape[-1]}x{target.shape[-2]}",
     ]
     grid = labelled_grid(
         triplets.flatten(0, 1),
@@ -283,6 +289,8 @@ def _compare_upscaler(
         "scale": scale,
         **scores,
     }
+    for note in notes:
+        app.console.print(f"[dim]{note}[/dim]")
     app.console.print(
         f"{len(data)} images shrunk {scale}x and upscaled: PSNR-Y {scores['psnr_y']:.2f} dB "
         f"(bicubic {scores['bicubic_psnr_y']:.2f}), SSIM-Y {scores['ssim_y']:.4f} "
@@ -293,6 +301,22 @@ def _compare_upscaler(
     if json_path:
         atomic_write_text(json_path, json_text(result, indent=2) + "\n")
         app.console.print(f"wrote {json_path}")
+
+
+def _native_centre_crops(files: list[str], side: int, scale: int) -> Any:
+    """``(N, C, S, S)`` uint8: the centre of each photo at its own resolution, ``S`` the run's
+    image size (or the smallest photo side), a multiple of ``scale``."""
+    import torch
+
+    from gentool.training.sr_data import load_native
+
+    photos = load_native(list(files), 3)
+    size = min([side, *(min(p.shape[-2:]) for p in photos)]) // scale * scale
+    crops = []
+    for photo in photos:
+        top, left = (photo.shape[-2] - size) // 2, (photo.shape[-1] - size) // 2
+        crops.append(photo[:, top : top + size, left : left + size])
+    return torch.stack(crops)
 
 
 def _refuse_replacing_inputs(images: tuple[str, ...], outputs: list[str]) -> None:

@@ -501,26 +501,21 @@ def evaluate_model(
         values.update(reconstruction_metrics(model, real, settings.batch_size, lpips))
         timings["recon"] = time.perf_counter() - start
     if "sr" in chosen:
-        from gentool.metrics.image_quality import evaluate_upscaler_split
-
         start = time.perf_counter()
-        lpips = _lpips_or_note(settings, model, notes, "lpips")
-        values.update(
-            evaluate_upscaler_split(model, real, lpips=lpips, batch_size=settings.batch_size)
+        lpips = None
+        if not trained_full_res(model, meta):
+            lpips = _lpips_or_note(settings, model, notes, "lpips")
+        scores, sr_notes = upscaler_scores(
+            model,
+            data,
+            meta,
+            split=spec.split,
+            lpips=lpips,
+            lpips_weights=settings.lpips_weights,
+            batch_size=settings.batch_size,
         )
-        side = int(real.shape[-1])
-        notes.append(
-            f"sr: the {spec.split} images, decoded as {side}x{side} squares (the run's "
-            f"--image-size), shrunk {model.scale}x as in training, upscaled, {model.scale} "
-            "pixels shaved at each border; bicubic_* is plain interpolation."
-        )
-        extra = dict((meta.get("train") or {}).get("extra") or {})
-        defaults = dict(getattr(model, "DEFAULT_TRAIN_OPTIONS", {}) or {})
-        if str(extra.get("full_res", defaults.get("full_res", "false"))).lower() == "true":
-            notes.append(
-                "sr: this run trained on crops of its images at their own resolution; to "
-                "score held-out images at that resolution, pass a folder of them as --hr-dir."
-            )
+        values.update(scores)
+        notes.extend(sr_notes)
         timings["sr"] = time.perf_counter() - start
 
     info = {
@@ -536,6 +531,71 @@ def evaluate_model(
         "seconds": {k: round(v, 3) for k, v in timings.items()},
     }
     return EvaluationResult({k: float(v) for k, v in values.items()}, info, notes)
+
+
+def trained_full_res(model: Any, meta: dict[str, Any]) -> bool:
+    """Whether an image2image run trained on crops of its photos at their own resolution
+    (``--train-opt full_res=true``, the default of ``sr-resnet``)."""
+    extra = dict((meta.get("train") or {}).get("extra") or {})
+    defaults = dict(getattr(model, "DEFAULT_TRAIN_OPTIONS", {}) or {})
+    return str(extra.get("full_res", defaults.get("full_res", "false"))).lower() == "true"
+
+
+#: ``evaluate_upscaler``'s names for what the run's split reports under these names.
+_NATIVE_KEYS = {"mse": "mse_01"}
+
+
+def upscaler_scores(
+    model: Any,
+    data: ImageData,
+    meta: dict[str, Any],
+    *,
+    split: str,
+    lpips: Any = None,
+    lpips_weights: str | None = None,
+    batch_size: int = 32,
+) -> tuple[dict[str, float], list[str]]:
+    """What ``gentool evaluate RUN`` and ``gentool reconstruct RUN`` report for an upscaler
+    on ``data``: ``psnr_y``, ``ssim_y``, ``mse_01``, ``psnr_rgb`` (and ``lpips``), and the
+    same prefixed ``bicubic_``, with notes saying how they were measured.
+
+    A run that trained at the photos' own resolution (:func:`trained_full_res`) is scored on
+    the same files at their own resolution, as ``--hr-dir`` scores a folder (tiled, as
+    ``gentool upscale``); any other run on ``data``'s images at the run's ``--image-size``.
+    """
+    from gentool.metrics.image_quality import evaluate_upscaler, evaluate_upscaler_split
+
+    scale = int(model.scale)
+    how = (
+        f"shrunk {scale}x as in training (antialiased bicubic, 8-bit), upscaled, {scale} "
+        "pixels shaved at each border; bicubic_* is plain interpolation."
+    )
+    if trained_full_res(model, meta) and data.files and int(model.config.channels) == 3:
+        result = evaluate_upscaler(
+            model,
+            [Path(f) for f in data.files],
+            scale=scale,
+            device=str(model_device(model)),
+            lpips_weights=lpips_weights,
+        )
+        values = {_NATIVE_KEYS.get(k, k): v for k, v in result["mean"]["model"].items()}
+        values.update(
+            {f"bicubic_{_NATIVE_KEYS.get(k, k)}": v for k, v in result["mean"]["baseline"].items()}
+        )
+        notes = [
+            f"sr: the {len(result['rows'])} {split} images at their own resolution (the run "
+            f"trained on crops of them at that resolution), {how}"
+        ]
+        notes += [f"sr: skipped {s['file']}: {s['reason']}" for s in result["skipped"]]
+        if result["lpips"]:
+            notes.append(f"lpips left out: {result['lpips']}")
+        return values, notes
+    side = int(data.images.shape[-1])
+    values = evaluate_upscaler_split(model, data.images, lpips=lpips, batch_size=batch_size)
+    notes = [
+        f"sr: the {split} images, decoded as {side}x{side} squares (the run's --image-size), " + how
+    ]
+    return values, notes
 
 
 def check_lpips_weights(path: str | None) -> None:
