@@ -30,6 +30,7 @@ run on a CPU.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -188,10 +189,10 @@ class Image2ImageModel(ModelPlugin):
         allows_batchnorm = getattr(loss, "ALLOWS_BATCHNORM", True)
         auto_norm = "batch" if allows_batchnorm else "layer"
         if not getattr(config, "with_discriminator", True):
-            defaults = cls.Config()
+            defaults = {f.name: f.default for f in dataclasses.fields(config)}
             for key in cls.DISCRIMINATOR_OPTIONS:
-                harmless = {getattr(defaults, key)} | ({auto_norm} if key == "d_norm" else set())
-                if key in options and getattr(config, key) not in harmless:
+                harmless = {defaults.get(key)} | ({auto_norm} if key == "d_norm" else set())
+                if key in options and getattr(config, key, None) not in harmless:
                     raise GentoolError(
                         f"--model-opt {key}={getattr(config, key)} shapes the PatchGAN, which "
                         f"'{cls.PLUGIN_NAME}' builds only with --model-opt "
