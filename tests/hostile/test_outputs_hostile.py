@@ -322,6 +322,19 @@ CASES = [
         check=files_are("d/*.png", [f"d/sample_0000{i}.png" for i in range(4)]),
     ),
     Case(
+        "sample-out-dir-overwrite-replaces-a-larger-set",
+        [*SAMPLE, "--out-dir", "d", "--overwrite"],
+        "ok",
+        may_change=("d/sample_0*.png",),
+        setup=existing(
+            *(f"d/sample_{i:05d}.png" for i in range(10)), "d/sample_mine.png", "d/a.txt"
+        ),
+        check=files_are(
+            "d/*",
+            sorted(["d/a.txt", "d/sample_mine.png"] + [f"d/sample_0000{i}.png" for i in range(4)]),
+        ),
+    ),
+    Case(
         "sample-out-dir-keeps-other-files",
         [*SAMPLE, "--out-dir", "d"],
         "ok",

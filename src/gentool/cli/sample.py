@@ -200,6 +200,8 @@ def sample(
 
         paths = save_each(drawn[0].images, out_dir)
         app.console.print(f"wrote {len(paths)} images to {out_dir}")
+        if overwrite:
+            _remove_older_samples(app, out_dir, paths)
         return
     from gentool.images import labelled_grid, save_pil, titled_panels
 
@@ -319,6 +321,27 @@ def check_seed(seed: int) -> int:
     if not 0 <= seed <= MAX_SEED:
         raise GentoolError(f"--seed must be between 0 and {MAX_SEED}, not {seed}.")
     return seed
+
+
+def _remove_older_samples(app: Any, out_dir: str, written: list[Any]) -> None:
+    """``--overwrite`` replaces the folder's set of samples: numbered ``sample_NNNNN.png``
+    files of an earlier, larger draw would otherwise sit beside the new ones as if one set."""
+    import re
+    from pathlib import Path
+
+    kept = {Path(p).name for p in written}
+    older = [
+        p
+        for p in sorted(Path(out_dir).glob("sample_*.png"))
+        if re.fullmatch(r"sample_\d{5,}\.png", p.name) and p.name not in kept and p.is_file()
+    ]
+    for path in older:
+        path.unlink()
+    if older:
+        app.console.print(
+            f"removed {len(older)} older sample file(s) ({older[0].name}, ...) that the new "
+            f"{len(written)} did not replace"
+        )
 
 
 def check_sample_folder(out_dir: str, overwrite: bool) -> None:
