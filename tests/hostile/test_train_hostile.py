@@ -683,7 +683,7 @@ RESUME = [
     ),
     *(
         Case(
-            f"{model}-patchgan-option-without-patchgan",
+            f"{model}-{option.split('=')[0]}-without-patchgan",
             ["train", model, *extra, "--steps", "1", "--device", "cpu", "--out", "{tmp}/new"],
             match=f"--model-opt {option} shapes the PatchGAN",
         )
