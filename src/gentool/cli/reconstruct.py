@@ -250,7 +250,7 @@ def _compare_upscaler(
     from gentool.data.degrade import degrade
     from gentool.fileio import atomic_write_text, json_text
     from gentool.images import labelled_grid, save_pil
-    from gentool.metrics.evaluate import trained_full_res, upscaler_scores
+    from gentool.metrics.evaluate import scored_natively, upscaler_scores
 
     scale = int(model.scale)
     scores, notes = upscaler_scores(model, data, meta, split=split, batch_size=batch_size)
@@ -259,7 +259,7 @@ def _compare_upscaler(
     # the truth cropped to a multiple of the scale, as the scores crop it
     shown = data.images[:show, :, : height // scale * scale, : width // scale * scale]
     crop = ""
-    if trained_full_res(model, meta) and data.files:
+    if scored_natively(model, meta, data):
         # scored at the photos' own resolution: show a centre crop of each at that resolution
         shown, crop = _native_centre_crops(data.files[:show], height, scale), " (centre)"
     with torch.no_grad():

@@ -503,7 +503,7 @@ def evaluate_model(
     if "sr" in chosen:
         start = time.perf_counter()
         lpips = None
-        if not trained_full_res(model, meta):
+        if not scored_natively(model, meta, data):
             lpips = _lpips_or_note(settings, model, notes, "lpips")
         scores, sr_notes = upscaler_scores(
             model,
@@ -541,6 +541,12 @@ def trained_full_res(model: Any, meta: dict[str, Any]) -> bool:
     return str(extra.get("full_res", defaults.get("full_res", "false"))).lower() == "true"
 
 
+def scored_natively(model: Any, meta: dict[str, Any], data: ImageData) -> bool:
+    """Whether :func:`upscaler_scores` measures ``data`` at the photos' own resolution: an
+    RGB run that trained there (:func:`trained_full_res`) on data that lists its files."""
+    return trained_full_res(model, meta) and bool(data.files) and int(model.config.channels) == 3
+
+
 #: ``evaluate_upscaler``'s names for what the run's split reports under these names.
 _NATIVE_KEYS = {"mse": "mse_01"}
 
@@ -559,7 +565,7 @@ def upscaler_scores(
     on ``data``: ``psnr_y``, ``ssim_y``, ``mse_01``, ``psnr_rgb`` (and ``lpips``), and the
     same prefixed ``bicubic_``, with notes saying how they were measured.
 
-    A run that trained at the photos' own resolution (:func:`trained_full_res`) is scored on
+    A run that trained at the photos' own resolution (:func:`scored_natively`) is scored on
     the same files at their own resolution, as ``--hr-dir`` scores a folder (tiled, as
     ``gentool upscale``); any other run on ``data``'s images at the run's ``--image-size``.
     """
@@ -570,7 +576,7 @@ def upscaler_scores(
         f"shrunk {scale}x as in training (antialiased bicubic, 8-bit), upscaled, {scale} "
         "pixels shaved at each border; bicubic_* is plain interpolation."
     )
-    if trained_full_res(model, meta) and data.files and int(model.config.channels) == 3:
+    if scored_natively(model, meta, data):
         result = evaluate_upscaler(
             model,
             [Path(f) for f in data.files],
