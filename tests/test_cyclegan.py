@@ -434,7 +434,8 @@ def test_two_ranks_match_one_process(tmp_path: Path) -> None:
     )
     # No pool and no flips: the two things that are drawn per rank by design.
     args = ["-m", "gentool", "train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b)]
-    args += [*TRAIN, "--batch-size", "8", "--steps", "3", "--model-opt", "pool_size=0"]
+    train = ["pool_size=0" if a.startswith("pool_size=") else a for a in TRAIN]  # each key once
+    args += [*train, "--batch-size", "8", "--steps", "3"]
     args += ["--train-opt", "flip=false"]
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     for name, prefix in (("one", []), ("two", launcher)):

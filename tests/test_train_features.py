@@ -75,9 +75,9 @@ def test_run_file_errors_are_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     for text, fragment in (
         ("model = 'dcgan'\nbatchsize = 3\n", "unknown key 'batchsize'"),
-        ("model = [1, 2]\n", "single value"),
+        ("model = [1, 2]\n", "'model' must be a string"),
         ("model = 'dcgan\n", "not valid TOML"),
-        ("[model-opt]\nlatent_dim = {a = 1}\n", "single value"),
+        ("[model-opt]\nlatent_dim = {a = 1}\n", "'latent_dim' must be a number, a string"),
         ("model = 'dcgan'\nsteps = -2\n", "steps"),
     ):
         bad.write_text(text)

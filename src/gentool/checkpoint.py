@@ -153,6 +153,22 @@ def _read_header(handle: io.BufferedReader, size: int, path: Path) -> tuple[dict
     return header, header_len
 
 
+def is_gentool_checkpoint(path: str | Path) -> bool:
+    """True when ``path`` is a regular file whose safetensors header carries gentool's
+    metadata (only the header is read): the proof that gentool wrote it."""
+    path = Path(path)
+    try:
+        info = os.stat(path, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        with open(path, "rb") as handle:
+            header, _ = _read_header(handle, info.st_size, path)
+        _gentool_meta(header, path)
+    except (OSError, CheckpointError):
+        return False
+    return True
+
+
 def _int_list(value: Any) -> bool:
     return isinstance(value, list) and all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value

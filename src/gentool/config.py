@@ -23,14 +23,23 @@ _FALSE = {"0", "false", "no", "off", "n", "f"}
 
 
 def parse_key_values(pairs: typing.Iterable[str], what: str = "option") -> dict[str, str]:
-    """Turn ``["a=1", "b=x"]`` into ``{"a": "1", "b": "x"}`` (dashes in keys become underscores)."""
+    """Turn ``["a=1", "b=x"]`` into ``{"a": "1", "b": "x"}`` (dashes in keys become underscores).
+
+    A key given twice (``a=1 a=2``, or ``latent-dim=8 latent_dim=16``) is refused by name:
+    keeping one would silently drop the other."""
     out: dict[str, str] = {}
+    written: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
+        name = key.strip().replace("-", "_")
+        if not sep or not name:
             raise GentoolError(f"{what} '{pair}' is not of the form key=value.")
-        out[key] = value.strip()
+        if name in out:
+            raise GentoolError(
+                f"{what} {written[name]} and {what} {pair.strip()} both set '{name}'; give it once."
+            )
+        out[name] = value.strip()
+        written[name] = pair.strip()
     return out
 
 

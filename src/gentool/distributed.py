@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -34,12 +35,57 @@ class World:
         return self.size > 1
 
 
+#: What torchrun sets in each process it starts; with ``WORLD_SIZE`` above 1, all of them.
+TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
 def current_world() -> World:
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    return World(
-        rank=int(os.environ.get("RANK", "0")),
-        size=size,
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    """This process's place among torchrun's processes, from the environment torchrun sets
+    (a single process when ``WORLD_SIZE`` is not set). A variable that is malformed, out of
+    range or missing beside ``WORLD_SIZE`` > 1 is refused by name before any work starts."""
+    env = os.environ
+    size = _env_int("WORLD_SIZE", 1)
+    if size < 1:
+        raise _torchrun_error(f"WORLD_SIZE={size} must be at least 1")
+    if size > 1:
+        missing = [name for name in TORCHRUN_VARIABLES if name not in env]
+        if missing:
+            raise _torchrun_error(
+                f"WORLD_SIZE={size} but {', '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set"
+            )
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    for name, value in (("RANK", rank), ("LOCAL_RANK", local_rank)):
+        if value < 0:
+            raise _torchrun_error(f"{name}={value} is negative")
+        if value >= size:
+            world = f"WORLD_SIZE={size}" if "WORLD_SIZE" in env else "WORLD_SIZE is not set"
+            raise _torchrun_error(f"{name}={value} but {world} (ranks are 0 to WORLD_SIZE-1)")
+    if "MASTER_ADDR" in env and not env["MASTER_ADDR"].strip():
+        raise _torchrun_error("MASTER_ADDR is empty")
+    if "MASTER_PORT" in env:
+        port = _env_int("MASTER_PORT", 0)
+        if not 1 <= port <= 65535:
+            raise _torchrun_error(f"MASTER_PORT={port} is not a port (1 to 65535)")
+    return World(rank=rank, size=size, local_rank=local_rank)
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,30}", text.strip()):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise _torchrun_error(f"{name}={shown!r} is not an integer")
+    return int(text)
+
+
+def _torchrun_error(problem: str) -> GentoolError:
+    return GentoolError(
+        f"{problem}; torchrun sets WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT "
+        "for each process it starts: launch with 'torchrun --nproc-per-node N -m gentool "
+        "train ...', or unset them to train in one process."
     )
 
 

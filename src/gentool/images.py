@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 from torchvision.utils import make_grid
 
 from gentool.data.base import to_uint8
@@ -68,14 +68,38 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) 
     return to_pil(grid)
 
 
+#: The PNG text chunk that marks a picture gentool wrote (the record :func:`written_by_gentool`
+#: reads before anything removes a picture).
+PNG_MARK = ("Software", "gentool")
+
+
 def save_pil(img: Image.Image, path: str | Path) -> Path:
-    """Write a PIL image atomically, in the format of ``path``'s extension."""
+    """Write a PIL image atomically, in the format of ``path``'s extension (a PNG carries
+    gentool's mark, :data:`PNG_MARK`)."""
     path = Path(path)
     fmt = image_format(path)
+    options: dict[str, object] = {}
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_text(*PNG_MARK)
+        options["pnginfo"] = info
     try:
-        return atomic_write_with(path, lambda handle: img.save(handle, format=fmt))
+        return atomic_write_with(path, lambda handle: img.save(handle, format=fmt, **options))
     except (ValueError, KeyError) as exc:  # a mode the format cannot hold
         raise OutputError(f"cannot write {path} as {fmt}: {exc}") from None
+
+
+def written_by_gentool(path: str | Path) -> bool:
+    """True when ``path`` is a PNG that carries gentool's mark (read from the header chunks
+    only; the pixels are not decoded). Anything else, or a file that cannot be read, is not."""
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                return False
+            text = getattr(img, "text", {})
+            return bool(text.get(PNG_MARK[0]) == PNG_MARK[1])
+    except Exception:  # not an image, unreadable, a decompression bomb: not provably ours
+        return False
 
 
 def save_grid(

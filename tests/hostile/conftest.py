@@ -48,7 +48,17 @@ def _train(out: Path, model: str, options: dict[str, object], **extra: object) -
 def _png(path: Path, size: int = 24, mode: str = "RGB", seed: int = 0) -> None:
     g = torch.Generator().manual_seed(seed)
     pixels = torch.randint(0, 256, (size, size, 3), generator=g, dtype=torch.uint8).numpy()
-    Image.fromarray(pixels, "RGB").convert(mode).save(path)
+    Image.fromarray(pixels, "RGB").convert(mode).save(path, format="PNG")
+
+
+def gentool_png(path: Path, seed: int = 0) -> None:
+    """A picture as gentool writes it (with its PNG mark): provably gentool's."""
+    from gentool.images import save_pil
+
+    g = torch.Generator().manual_seed(seed)
+    pixels = torch.randint(0, 256, (8, 8, 3), generator=g, dtype=torch.uint8).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_pil(Image.fromarray(pixels, "RGB"), path)
 
 
 def _image_folder(path: Path, count: int = 12, size: int = 16) -> None:

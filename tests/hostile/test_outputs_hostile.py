@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
+from hostile.conftest import gentool_png
 from hostile.harness import Case, assert_one_line_error
 
 # --- extra fixtures ------------------------------------------------------------------------------
@@ -326,8 +327,9 @@ CASES = [
         [*SAMPLE, "--out-dir", "d", "--overwrite"],
         "ok",
         may_change=("d/sample_0*.png",),
-        setup=existing(
-            *(f"d/sample_{i:05d}.png" for i in range(10)), "d/sample_mine.png", "d/a.txt"
+        setup=lambda f: (
+            existing("d/sample_mine.png", "d/a.txt")(f),
+            [gentool_png(f / f"d/sample_{i:05d}.png", seed=i) for i in range(10)],
         ),
         check=files_are(
             "d/*",

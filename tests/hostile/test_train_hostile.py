@@ -16,7 +16,7 @@ import pytest
 from click.testing import Result
 
 from gentool.checkpoint import load_checkpoint
-from hostile.conftest import _image_folder, _png
+from hostile.conftest import _image_folder, _png, gentool_png
 from hostile.harness import Case
 
 #: A tiny DCGAN on 16 px digits: about a second for 4 steps.
@@ -63,7 +63,16 @@ RUN = ("run/*", "run/samples/*")
 
 
 def dcgan(*extra: str, out: str = "{tmp}/new") -> list[str]:
-    return ["train", "dcgan", "--loss", "ls", *TINY, "--out", out, *extra]
+    """The tiny run; a ``--model-opt KEY=...`` in ``extra`` replaces TINY's KEY (a key given
+    twice is refused)."""
+    keys = {extra[i + 1].split("=")[0] for i, a in enumerate(extra[:-1]) if a == "--model-opt"}
+    tiny = [
+        a
+        for i in range(0, len(TINY), 2)
+        if not (TINY[i] == "--model-opt" and TINY[i + 1].split("=")[0] in keys)
+        for a in TINY[i : i + 2]
+    ]
+    return ["train", "dcgan", "--loss", "ls", *tiny, "--out", out, *extra]
 
 
 def vae(*extra: str) -> list[str]:
@@ -175,8 +184,8 @@ def stale_log_and_tmp(folder: Path) -> None:
         handle.write(json.dumps({"step": 5, "loss_d": 1.0}) + "\n")
         handle.write(json.dumps({"step": 6, "loss_d": 1.0}) + "\n")
         handle.write('{"step": 7, "loss')
-    (run / ".ckpt.safetensors.abc123.tmp").write_bytes(b"partial")
-    (run / "samples" / "step_000006.png").write_bytes(b"from the lost future")
+    (run / ".ckpt.safetensors.gentool-abc12345.tmp").write_bytes(b"partial")
+    gentool_png(run / "samples" / "step_000006.png")  # a grid from the lost future
 
 
 def check_cut_back(root: Path, result: Result) -> None:
@@ -201,7 +210,7 @@ def move_data(folder: Path) -> None:
 
 def user_files_in_run(folder: Path) -> None:
     (folder / "run" / "notes.txt").write_text("mine")
-    (folder / "run" / "samples" / "step_009999.png").write_bytes(b"old grid")
+    gentool_png(folder / "run" / "samples" / "step_009999.png")  # an old run's grid
 
 
 def check_clean(root: Path, result: Result) -> None:

@@ -28,10 +28,11 @@ class PathText(click.Path):
         return super().convert(value, param, ctx)
 
 
-class FiniteFloat(click.ParamType):
+class FiniteFloat(click.types.FloatParamType):
     """A finite number (``nan`` and ``inf`` are refused), optionally bounded.
 
-    ``low``/``high`` bound it; ``low_open``/``high_open`` exclude the bound itself.
+    ``low``/``high`` bound it; ``low_open``/``high_open`` exclude the bound itself. A float
+    type, so a run file gives it a TOML number (:func:`gentool.config_file.read_run_file`).
     """
 
     name = "number"
@@ -50,8 +51,12 @@ class FiniteFloat(click.ParamType):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number.", param, ctx)
         try:
             number = float(value)
+        except OverflowError:  # an integer too large for a float (from a run file)
+            self.fail(f"{value} is not a finite number.", param, ctx)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number.", param, ctx)
         if not math.isfinite(number):
@@ -63,6 +68,24 @@ class FiniteFloat(click.ParamType):
         ):
             self.fail(f"{value} must be {'<' if self.high_open else '<='} {self.high}.", param, ctx)
         return number
+
+
+def key_values(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """``--model-opt``/``--loss-opt``/``--train-opt``: KEY=VALUE pairs, each key once (a key
+    given twice, in one spelling or two, is refused by name). Pairs on the command line are
+    added to those of the ``--config`` file's table, replacing the file's value of a key
+    they name (the file's other keys stay)."""
+    from click.core import ParameterSource
+
+    from gentool.config import parse_key_values
+
+    flag = param.opts[0] if param.opts else str(param.name)
+    given = parse_key_values(value or (), flag)
+    from_file = (ctx.default_map or {}).get(str(param.name))
+    if ctx.get_parameter_source(str(param.name)) is ParameterSource.DEFAULT_MAP or not from_file:
+        return value
+    merged = {**parse_key_values(from_file, flag), **given}
+    return tuple(f"{key}={item}" for key, item in merged.items())
 
 
 def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:

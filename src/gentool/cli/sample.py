@@ -329,18 +329,27 @@ def _remove_older_samples(app: Any, out_dir: str, written: list[Any]) -> None:
     import re
     from pathlib import Path
 
+    from gentool.fileio import remove_owned
+    from gentool.images import written_by_gentool
+
+    folder = Path(out_dir)
     kept = {Path(p).name for p in written}
     older = [
         p
-        for p in sorted(Path(out_dir).glob("sample_*.png"))
-        if re.fullmatch(r"sample_\d{5,}\.png", p.name) and p.name not in kept and p.is_file()
+        for p in sorted(folder.glob("sample_*.png"))
+        if re.fullmatch(r"sample_\d{5,}\.png", p.name) and p.name not in kept
     ]
-    for path in older:
-        path.unlink()
-    if older:
+    removed = [p for p in older if remove_owned(p, folder, written_by_gentool)]
+    left = [p for p in older if p not in removed]
+    if removed:
         app.console.print(
-            f"removed {len(older)} older sample file(s) ({older[0].name}, ...) that the new "
+            f"removed {len(removed)} older sample file(s) ({removed[0].name}, ...) that the new "
             f"{len(written)} did not replace"
+        )
+    if left:
+        app.console.print(
+            f"kept {len(left)} file(s) named like samples ({left[0].name}, ...) that gentool "
+            "cannot prove it wrote (a link, or no gentool mark in the PNG)"
         )
 
 

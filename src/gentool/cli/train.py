@@ -13,6 +13,7 @@ from gentool.cli.options import (
     data_options,
     data_spec_from,
     device_option,
+    key_values,
     seed_option,
 )
 from gentool.config import parse_key_values
@@ -81,6 +82,7 @@ class TrainCommand(click.Command):
     "model_opts",
     multiple=True,
     metavar="KEY=VALUE",
+    callback=key_values,
     help="A model config field, repeatable. Example: --model-opt latent_dim=64 --model-opt spectral_norm=true",
 )
 @click.option(
@@ -88,6 +90,7 @@ class TrainCommand(click.Command):
     "loss_opts",
     multiple=True,
     metavar="KEY=VALUE",
+    callback=key_values,
     help="A loss config field, repeatable. Example: --loss ls --loss-opt a=-1 --loss-opt c=0",
 )
 @click.option(
@@ -95,6 +98,7 @@ class TrainCommand(click.Command):
     "train_opts",
     multiple=True,
     metavar="KEY=VALUE",
+    callback=key_values,
     help="A family-specific training option, repeatable. Example: --train-opt augment=flip",
 )
 @data_options("digits")
@@ -259,9 +263,11 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
       gentool train --resume runs/dcgan-ls --steps 4000  # continue a run
       gentool train cyclegan --domain-a photos/ --domain-b paintings/ --image-size 64
     """
+    from gentool.distributed import current_world
     from gentool.errors import GentoolError
     from gentool.training.runner import train as run_training
 
+    current_world()  # a broken torchrun environment is refused before any work
     given = _given_options()
     resume_from = kwargs.pop("resume")
     accept_data_change = kwargs.pop("accept_data_change")

@@ -60,6 +60,10 @@ class ImageData:
     attribute_names: dict[str, list[str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: What to pass to give this data class labels, for a model or command that needs them
+    #: when it has none (e.g. ``pass --label-column ATTRIBUTE``); "" when nothing can.
+    #: :func:`load_from` fills it from :meth:`DatasetPlugin.labels_hint` unless the dataset did.
+    labels_hint: str = ""
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -92,6 +96,7 @@ class ImageData:
             attribute_names=dict(self.attribute_names),
             files=[self.files[i] for i in index.tolist()] if self.files else [],
             skipped=list(self.skipped),
+            labels_hint=self.labels_hint,
         )
 
 
@@ -149,6 +154,22 @@ class DatasetPlugin:
         """Return the whole source (all splits) decoded at ``spec.image_size``."""
         raise NotImplementedError
 
+    @classmethod
+    def labels_hint(cls) -> str:
+        """What a user passes to get class labels from this dataset ("" when nothing can).
+
+        Read from :attr:`USES`, so a model asking for labels suggests options the dataset
+        takes: a dataset that reads a labels CSV suggests ``--labels``, one that picks its
+        label among its own attributes (``label_column`` without ``labels``) suggests
+        ``--label-column``. Override it to say more (e.g. which attributes there are).
+        """
+        uses = cls.USES
+        if uses is None or "labels" in uses:
+            return "pass --labels CSV --label-column COLUMN"
+        if "label_column" in uses:
+            return "pass --label-column ATTRIBUTE"
+        return ""
+
 
 #: Options a dataset may or may not read, with their flags.
 OPTIONAL_FIELDS = {"root": "--data-root", "labels": "--labels", "label_column": "--label-column"}
@@ -194,4 +215,7 @@ def load_from(
     spec.validate()
     check_options_used(plugin, spec)
     data = check_loaded(plugin, plugin().load(spec), spec, distribution=distribution)
+    hint = getattr(plugin, "labels_hint", None)
+    if not data.labels_hint and callable(hint):
+        data.labels_hint = str(hint())
     return apply_split(data, spec)

@@ -39,7 +39,15 @@ from PIL import Image
 
 from gentool.data.base import DatasetPlugin, DataSpec, ImageData, check_decoded_fits
 from gentool.data.cache import file_signatures, load_or_build
-from gentool.data.decode import MAX_PIXELS, default_workers, warn_skipped
+from gentool.data.decode import MAX_PIXELS, default_workers, open_image, warn_skipped
+from gentool.data.files import (
+    NotARegularFile,
+    check_file,
+    check_folder,
+    check_release,
+    present,
+    read_text,
+)
 from gentool.data.mnist import DATA_ROOT_ENV
 from gentool.data.torchvision_sets import PARTITION, read_or_download
 from gentool.errors import DataError
@@ -56,6 +64,8 @@ CROP = 108
 #: Bump when the pixels this module produces change: it is part of the cache key.
 VERSION = 1
 DRIVE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped Images)"
+#: The entries of the release, in the folder that holds them.
+RELEASE = (IMAGES, ATTRIBUTES_FILE, PARTITION_FILE, f"{IMAGES}.zip")
 
 
 @dataclass
@@ -68,14 +78,22 @@ class AttributeTable:
 
     @classmethod
     def read(cls, path: Path) -> AttributeTable:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"cannot read {path}: {exc}.") from None
+        text = read_text(path, "CelebA attribute file", hint=f"replace it from {DRIVE}")
+        lines = text.split("\n")  # numbered as an editor shows them
+        official = "is it the official list_attr_celeba.txt?"
         if len(lines) < 3:
             raise DataError(f"{path} is too short: expected a count, the names, then rows.")
+        declared = lines[0].strip()
+        if not declared.isdigit():
+            raise DataError(
+                f"{path} line 1 is {declared[:40]!r}, not the number of images; {official}"
+            )
         names = lines[1].split()
+        if len(set(names)) != len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise DataError(f"{path} line 2 names the attribute '{twice}' twice; {official}")
         files, rows = [], []
+        first_seen: dict[str, int] = {}
         for number, line in enumerate(lines[2:], start=3):
             fields = line.split()
             if not fields:
@@ -83,12 +101,23 @@ class AttributeTable:
             if len(fields) != len(names) + 1 or any(v not in ("1", "-1") for v in fields[1:]):
                 raise DataError(
                     f"{path} line {number} is not 'file' followed by {len(names)} values of "
-                    "1 or -1; is it the official list_attr_celeba.txt?"
+                    f"1 or -1; {official}"
                 )
+            if fields[0] in first_seen:
+                raise DataError(
+                    f"{path} line {number} lists {fields[0]} again (first on line "
+                    f"{first_seen[fields[0]]}); {official}"
+                )
+            first_seen[fields[0]] = number
             files.append(fields[0])
             rows.append([v == "1" for v in fields[1:]])
         if not files or not names:
-            raise DataError(f"{path} names no images; is it the official list_attr_celeba.txt?")
+            raise DataError(f"{path} names no images; {official}")
+        if int(declared) != len(files):
+            raise DataError(
+                f"{path} declares {int(declared):,} images on line 1 but lists {len(files):,}: "
+                f"truncated or edited; fix line 1 or replace it from {DRIVE}."
+            )
         values = torch.tensor(np.asarray(rows, dtype=np.int64).reshape(len(files), len(names)))
         return cls(files=files, names=names, values=values)
 
@@ -114,10 +143,8 @@ def class_names(attribute: str) -> list[str]:
 def read_partition(path: Path, files: list[str]) -> torch.Tensor:
     """``list_eval_partition.txt`` as int64 indices into :data:`PARTITIONS` (-1 when absent)."""
     found: dict[str, int] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}.") from None
+    text = read_text(path, "CelebA partition file", hint=f"replace it from {DRIVE}")
+    lines = text.split("\n")  # numbered as an editor shows them
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
@@ -141,7 +168,7 @@ def crop_box(width: int, height: int, crop: int = CROP) -> tuple[float, float, f
 def decode_face(path: Path, size: int, channels: int) -> np.ndarray | str:
     """uint8 ``(channels, size, size)`` of the cropped face, or why it cannot be decoded."""
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             width, height = img.size
             if width * height > MAX_PIXELS:
                 return f"declares {width}x{height} pixels, over the limit"
@@ -151,6 +178,9 @@ def decode_face(path: Path, size: int, channels: int) -> np.ndarray | str:
             )
     except FileNotFoundError:
         return "missing"
+    except NotARegularFile as exc:
+        reason = str(exc).removeprefix("is ")
+        return "missing" if reason == "does not exist" else reason
     except Exception as exc:  # untrusted bytes: Pillow raises many types
         return " ".join(str(exc).split()) or type(exc).__name__
     array = np.asarray(face, dtype=np.uint8)
@@ -193,25 +223,33 @@ def celeba_folder(spec: DataSpec) -> Path:
     root = Path(configured).expanduser() if configured else Path.home() / ".cache/gentool"
     if not configured:
         root = root / FOLDER
-    if (root / ATTRIBUTES_FILE).is_file() or (root / IMAGES).is_dir():
+    check_folder(root, "CelebA folder")
+    if any(present(root, name) for name in RELEASE):
         return root
     return root / FOLDER
 
 
 def _complete(folder: Path) -> bool:
-    if not (folder / IMAGES).is_dir() and (folder / f"{IMAGES}.zip").is_file():
+    """Whether the release is in ``folder`` (extracting the zip of images when it is there).
+
+    A release only partly there is refused, naming what it lacks (nothing is downloaded over
+    it), as is a FIFO or a folder in place of a file; ``False``: none of it is there.
+    """
+    check_folder(folder, "CelebA folder")
+    zipped = folder / f"{IMAGES}.zip"
+    if not present(folder, IMAGES) and present(folder, zipped.name):
         from torchvision.datasets.utils import extract_archive
 
+        check_file(zipped, "CelebA archive", hint=f"replace it from {DRIVE}")
         try:
-            extract_archive(str(folder / f"{IMAGES}.zip"), str(folder))
+            extract_archive(str(zipped), str(folder))
         except Exception as exc:
             raise DataError(
-                f"cannot extract {folder / f'{IMAGES}.zip'} ({exc}); extract it yourself so "
+                f"cannot extract {zipped} ({exc}); extract it yourself so "
                 f"that {folder / IMAGES} holds the JPEGs."
             ) from None
-    return (
-        all((folder / name).is_file() for name in (ATTRIBUTES_FILE, PARTITION_FILE))
-        and (folder / IMAGES).is_dir()
+    return check_release(
+        folder, [ATTRIBUTES_FILE, PARTITION_FILE], what="CelebA", fetch=DRIVE, folders=[IMAGES]
     )
 
 
@@ -229,6 +267,10 @@ class CelebaDataset(DatasetPlugin):
     )
     DEFAULT_SIZE: ClassVar[int | None] = 64
     USES: ClassVar[frozenset[str] | None] = frozenset({"root", "label_column"})
+
+    @classmethod
+    def labels_hint(cls) -> str:
+        return "pass --label-column ATTRIBUTE, one of its 40 attributes (e.g. Smiling)"
 
     def load(self, spec: DataSpec) -> ImageData:
         size = spec.image_size or self.DEFAULT_SIZE or 64

@@ -7,8 +7,10 @@ training), converted to the requested channels and resized: the shorter side is 
 A file that cannot be decoded is never fatal: :func:`decode_files` returns it in
 ``skipped`` with the reason, and :func:`warn_skipped` names the count and the first few
 files in one :class:`DataWarning` line. What counts as undecodable: unreadable or garbage
-bytes, zero-byte files, truncated data, and images that declare more than
-:data:`MAX_PIXELS` pixels (decompression bombs).
+bytes, zero-byte files, truncated data, images that declare more than
+:data:`MAX_PIXELS` pixels (decompression bombs), and names that are not regular files: a
+FIFO, socket or device (or a link to one) is skipped from its ``stat``, never opened (a FIFO
+would block the decoding), and so is a broken symbolic link.
 
 Modes are mapped as follows:
 
@@ -22,15 +24,18 @@ Modes are mapped as follows:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from gentool.data.files import NotARegularFile, open_regular
 
 #: Bump when decoding changes what pixels come out: it is part of the cache key.
 DECODER_VERSION = 1
@@ -99,6 +104,18 @@ def _square_box(width: int, height: int) -> tuple[float, float, float, float]:
     return (left, top, left + side, top + side)
 
 
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
+    """``Image.open`` of a regular file only.
+
+    A FIFO, socket or device (or a link to one), a folder and a broken link raise
+    :class:`~gentool.data.files.NotARegularFile` from their ``stat``: they are never opened,
+    so a FIFO among the images cannot block the decoding.
+    """
+    with open_regular(Path(path)) as handle, Image.open(handle) as img:
+        yield img
+
+
 def decode_image(
     path: str | os.PathLike[str], size: int, channels: int, info: dict[str, int] | None = None
 ) -> np.ndarray:
@@ -108,7 +125,7 @@ def decode_image(
     receives the number of frames, so callers can say so.
     """
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             if info is not None:
                 info["frames"] = int(getattr(img, "n_frames", 1) or 1)
             width, height = img.size
@@ -127,6 +144,8 @@ def decode_image(
         raise UndecodableImage("decompression bomb: over Pillow's pixel limit") from None
     except UnidentifiedImageError:
         raise UndecodableImage("not an image Pillow can read") from None
+    except NotARegularFile as exc:  # "is a FIFO (named pipe), not a regular file" -> "a FIFO ..."
+        raise UndecodableImage(str(exc).removeprefix("is ")) from None
     except Exception as exc:  # Untrusted bytes: Pillow raises many types; each is reported.
         raise UndecodableImage(str(exc) or type(exc).__name__) from None
     if converted.size != (size, size):

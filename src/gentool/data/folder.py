@@ -22,6 +22,7 @@ Labels are read fresh on every load, so editing the CSV never re-decodes the ima
 from __future__ import annotations
 
 import csv
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -40,15 +41,26 @@ from gentool.data.decode import (
     warn_animated,
     warn_skipped,
 )
+from gentool.data.files import MAX_TEXT_BYTES, check_file, kind_of, open_regular
 from gentool.errors import DataError
 
 ANIME_FACES_ENV = "GENTOOL_ANIME_FACES"
 
 
 def list_images(folder: Path) -> list[str]:
-    """Sorted POSIX paths, relative to ``folder``, of every image file below it."""
+    """Sorted POSIX paths, relative to ``folder``, of every image file below it.
+
+    Names are listed, never opened: one that is not a regular file (a FIFO, a device, a
+    broken link) is listed too, and the decoder skips it by name from its ``stat``. A
+    sub-folder that cannot be listed is one :class:`DataError` line naming it.
+    """
     found: list[str] = []
-    for directory, subdirectories, names in os.walk(folder):
+
+    def refuse(error: OSError) -> None:
+        where = error.filename or folder
+        raise DataError(f"cannot list the image folder {where}: {error.strerror or error}.")
+
+    for directory, subdirectories, names in os.walk(folder, onerror=refuse):
         subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
         relative = Path(directory).relative_to(folder)
         for name in names:
@@ -60,10 +72,13 @@ def list_images(folder: Path) -> list[str]:
 def existing_folder(path: Path) -> Path:
     """``path`` resolved, or a one-line :class:`DataError` when it is not a directory."""
     path = path.expanduser()
+    if os.path.islink(path) and not path.exists():
+        raise DataError(f"data folder {path} is a broken symbolic link; pass --data-root DIR.")
     if not path.exists():
         raise DataError(f"data folder {path} does not exist; pass --data-root DIR with the images.")
     if not path.is_dir():
-        raise DataError(f"data folder {path} is not a directory; pass --data-root DIR.")
+        kind = kind_of(path.stat().st_mode)
+        raise DataError(f"data folder {path} is not a directory ({kind}); pass --data-root DIR.")
     return path.resolve()
 
 
@@ -108,10 +123,13 @@ class LabelTable:
     @classmethod
     def read(cls, path: Path) -> LabelTable:
         path = path.expanduser()
-        if not path.is_file():
-            raise DataError(f"labels file {path} does not exist; pass a CSV with a 'file' column.")
+        hint = "pass a CSV file with a 'file' column"
+        check_file(path, "labels file", max_bytes=MAX_TEXT_BYTES, hint=hint)
         try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
+            with (
+                open_regular(path) as raw,
+                io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle,
+            ):
                 reader = csv.reader(handle)
                 header = [name.strip() for name in next(reader, [])]
                 if not header or not any(header):
@@ -128,8 +146,15 @@ class LabelTable:
                         if i != key_at and name
                     }
                     rows[_normalise(record[key_at])] = values
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise DataError(f"cannot read labels file {path}: {exc}.") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"labels file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                "save it as a UTF-8 CSV."
+            ) from None
+        except csv.Error as exc:
+            raise DataError(f"labels file {path} is not a CSV file: {exc}.") from None
+        except OSError as exc:
+            raise DataError(f"cannot read labels file {path}: {exc.strerror or exc}.") from None
         if not rows:
             raise DataError(f"labels file {path} has a header but no rows naming images.")
         columns = [name for i, name in enumerate(header) if i != key_at and name]
@@ -213,6 +238,12 @@ class FolderDataset(DatasetPlugin):
         "any folder of jpg/png/webp/bmp images (--data-root); labels from sub-folders or a CSV"
     )
     DEFAULT_SIZE: ClassVar[int | None] = 64
+
+    @classmethod
+    def labels_hint(cls) -> str:
+        return (
+            "put the images in one sub-folder per class, or pass --labels CSV --label-column COLUMN"
+        )
 
     def root(self, spec: DataSpec) -> Path:
         """The folder the user pointed at."""

@@ -27,6 +27,7 @@ import torch
 
 from gentool.data.base import DatasetPlugin, DataSpec, ImageData, check_decoded_fits
 from gentool.data.cache import file_signatures, load_or_build
+from gentool.data.files import check_file, check_folder, check_release, join_names
 from gentool.data.mnist import DATA_ROOT_ENV
 from gentool.data.torchvision_sets import PARTITION, dataset_root, fit, read_or_download
 from gentool.errors import DataError
@@ -45,19 +46,75 @@ PARTS = {
 FILES = sorted({name for files, _ in PARTS.values() for name in files})
 #: Bump when the pixels this module produces change: it is part of the cache key.
 VERSION = 1
+#: Bytes of one image in an ``*_X.bin`` file (3x96x96, one byte each).
+IMAGE_BYTES = 3 * NATIVE_SIZE * NATIVE_SIZE
+
+
+def check_sizes(folder: Path, parts: tuple[str, ...]) -> None:
+    """Refuse, from their sizes alone, files that cannot be STL-10's: an ``*_X.bin`` that is
+    not a whole number of 96x96 colour images, a ``*_y.bin`` without one label per image."""
+    remedy = f"replace it with the file from {URL}"
+    for part in parts:
+        names = PARTS[part][0]
+        images = folder / names[0]
+        size = check_file(images, "STL-10 file", hint=remedy)
+        if size == 0 or size % IMAGE_BYTES:
+            raise DataError(
+                f"{images} is {size:,} bytes, not a whole number of 96x96 colour images "
+                f"({IMAGE_BYTES:,} bytes each): truncated or not STL-10's; {remedy}."
+            )
+        if len(names) > 1:
+            labels = folder / names[1]
+            count = check_file(labels, "STL-10 file", hint=remedy)
+            if count != size // IMAGE_BYTES:
+                raise DataError(
+                    f"{labels} holds {count:,} labels for the {size // IMAGE_BYTES:,} images of "
+                    f"{names[0]} (one of the two is truncated or from another release); "
+                    f"{remedy}."
+                )
+
+
+def md5_faults(folder: Path) -> list[str]:
+    """The files in ``folder`` whose md5 is not that of the official release."""
+    from torchvision.datasets import STL10
+    from torchvision.datasets.utils import check_integrity
+
+    official = [*STL10.train_list, *STL10.test_list]
+    return [name for name, md5 in official if not check_integrity(str(folder / name), md5)]
 
 
 def read_part(root: Path, part: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """One torchvision split: images ``(N, 3, 96, 96)`` and labels (-1 when unlabelled)."""
     from torchvision.datasets import STL10
 
-    data = STL10(str(root), split=part, download=download)
+    try:
+        data = STL10(str(root), split=part, download=download)
+    except Exception:
+        faults = [] if download else md5_faults(root / FOLDER)
+        if not faults or len(faults) == len(FILES):  # all of them: the generic line says it
+            raise
+        if len(faults) == 1:
+            which = f"{root / FOLDER / faults[0]} is"
+        else:
+            which = f"{join_names(faults)} in {root / FOLDER} are"
+        raise DataError(
+            f"{which} not as in the official STL-10 release (the md5 differs: truncated, "
+            f"corrupt or from another release); replace {'it' if len(faults) == 1 else 'them'} "
+            f"from {URL}."
+        ) from None
     images = torch.from_numpy(data.data)  # (N, 3, 96, 96), already transposed to rows
     labels = torch.from_numpy(data.labels.astype("int64"))
-    if part != "unlabeled" and (len(labels) != len(images) or int(labels.max()) >= len(CLASSES)):
+    labels_file = root / FOLDER / f"{part}_y.bin"
+    if part != "unlabeled" and len(labels) != len(images):
         raise DataError(
-            f"{root / FOLDER} holds {len(images)} {part} images and {len(labels)} labels in "
-            f"0..{int(labels.max())}: not the STL-10 release (labels 1-10, one per image)."
+            f"{labels_file} holds {len(labels)} labels for {len(images)} images: not the STL-10 "
+            "release (labels 1-10, one per image)."
+        )
+    if part != "unlabeled" and len(labels) and int(labels.max()) >= len(CLASSES):
+        where = int(torch.argmax((labels >= len(CLASSES)).to(torch.uint8)))
+        raise DataError(
+            f"{labels_file} holds the label {(int(labels[where]) + 1) % 256} (label {where + 1} "
+            f"of {len(labels)}): not the STL-10 release (labels 1-10, one per image)."
         )
     return images, labels
 
@@ -82,7 +139,12 @@ class Stl10Dataset(DatasetPlugin):
         check_decoded_fits(PARTS["unlabeled"][1], 3, NATIVE_SIZE, "STL-10's unlabelled set")
         root = dataset_root(spec, "stl10", [FOLDER])
         folder = root / FOLDER
-        present = all((folder / name).is_file() for name in FILES)
+        for where in (root, folder):
+            check_folder(where, "STL-10 folder")
+        # A FIFO in place of a file is refused at once, a release only partly there by name.
+        present = check_release(folder, FILES, what="STL-10", fetch=URL)
+        if present:
+            check_sizes(folder, self.PARTS)
         key_parts = {
             "files": file_signatures(folder, FILES) if present else [],
             "parts": list(self.PARTS),
@@ -106,7 +168,7 @@ class Stl10Dataset(DatasetPlugin):
                 functools.partial(read_part, root, part),
                 what="STL-10",
                 root=root,
-                present=present or all((root / FOLDER / n).is_file() for n in FILES),
+                present=present or check_release(root / FOLDER, FILES, what="STL-10", fetch=URL),
                 fetch=f"{URL} and extract it into DIR",
                 layout=FOLDER,
             )

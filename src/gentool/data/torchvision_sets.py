@@ -33,7 +33,21 @@ import numpy as np
 import torch
 
 from gentool.data.base import DatasetPlugin, DataSpec, ImageData, check_decoded_fits
-from gentool.data.mnist import DATA_ROOT_ENV, RAW_FILES, resize_batch
+from gentool.data.files import (
+    check_file,
+    check_folder,
+    check_release,
+    file_problem,
+    join_names,
+    open_regular,
+    present,
+)
+from gentool.data.mnist import (
+    DATA_ROOT_ENV,
+    idx_release_present,
+    read_idx_release,
+    resize_batch,
+)
 from gentool.errors import DataError
 
 T = TypeVar("T")
@@ -155,22 +169,6 @@ FASHION_CLASSES = [
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
 
-def _unpack_gz(raw: Path) -> None:
-    """Extract ``raw/<name>.gz`` next to itself for each missing idx file (nothing fetched)."""
-    from torchvision.datasets.utils import extract_archive
-
-    for name in RAW_FILES:
-        packed = raw / f"{name}.gz"
-        if not (raw / name).is_file() and packed.is_file():
-            try:
-                extract_archive(str(packed), str(raw))
-            except Exception as exc:
-                raise DataError(
-                    f"cannot extract {packed} ({_reason(exc)}); replace it with the file from "
-                    f"{FASHION_URL}{packed.name}, or extract it yourself into {raw}."
-                ) from None
-
-
 class FashionMnistDataset(DatasetPlugin):
     PLUGIN_NAME: ClassVar[str] = "fashion-mnist"
     DESCRIPTION: ClassVar[str] = (
@@ -181,33 +179,37 @@ class FashionMnistDataset(DatasetPlugin):
     USES: ClassVar[frozenset[str] | None] = frozenset({"root"})
 
     def load(self, spec: DataSpec) -> ImageData:
-        from torchvision.datasets import FashionMNIST
-
         size = spec.image_size or 28
         channels = spec.channels or 1
         check_decoded_fits(70_000, channels, size, "Fashion-MNIST")
         root = dataset_root(spec, self.PLUGIN_NAME, ["FashionMNIST/raw"])
         raw = root / "FashionMNIST" / "raw"
-        _unpack_gz(raw)
+        for folder in (root, raw.parent):
+            check_folder(folder, "Fashion-MNIST folder")
 
-        def read(download: bool) -> list[FashionMNIST]:
-            return [FashionMNIST(str(root), train=t, download=download) for t in (True, False)]
+        def read(download: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            if download:
+                from torchvision.datasets import FashionMNIST
+
+                for train in (True, False):
+                    FashionMNIST(str(root), train=train, download=True)
+            return read_idx_release(raw, "Fashion-MNIST", FASHION_URL)
 
         parts = read_or_download(
             read,
             what="Fashion-MNIST",
             root=root,
-            present=all((raw / name).is_file() for name in RAW_FILES),
+            present=idx_release_present(raw, "Fashion-MNIST", FASHION_URL),
             fetch=f"the four .gz files from {FASHION_URL} into DIR/FashionMNIST/raw",
             layout="FashionMNIST/raw",
         )
-        images = torch.cat([p.data for p in parts]).unsqueeze(1)  # (N, 1, 28, 28), test last
+        images = torch.cat([images for images, _ in parts]).unsqueeze(1)  # (N, 1, 28, 28)
         return ImageData(
             images=fit(images, size, channels),
             name=self.PLUGIN_NAME,
-            labels=torch.cat([p.targets for p in parts]).long(),
+            labels=torch.cat([labels for _, labels in parts]),
             class_names=list(FASHION_CLASSES),
-            attributes={PARTITION: partition_of([len(p.data) for p in parts])},
+            attributes={PARTITION: partition_of([len(images) for images, _ in parts])},
             attribute_names={PARTITION: list(TRAIN_TEST)},
         )
 
@@ -229,7 +231,11 @@ CIFAR_CLASSES = [
 CIFAR_PY = "cifar-10-batches-py"
 CIFAR_BIN = "cifar-10-batches-bin"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR_BIN_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+#: The files each version is read from.
+CIFAR_PY_FILES = [*CIFAR_BATCHES, "batches.meta"]
+CIFAR_BIN_FILES = [f"{name}.bin" for name in CIFAR_BATCHES]
 #: One record of the binary version: a label byte, then 32x32 red, green and blue planes.
 CIFAR_RECORD = 1 + 3 * 32 * 32
 
@@ -239,20 +245,46 @@ def read_cifar_binary(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[in
     arrays, counts = [], []
     for name in CIFAR_BATCHES:
         path = folder / f"{name}.bin"
-        raw = np.fromfile(path, dtype=np.uint8)
-        if raw.size == 0 or raw.size % CIFAR_RECORD:
+        size = check_file(path, "CIFAR-10 binary batch", hint=f"replace it with {CIFAR_BIN_URL}")
+        if size == 0 or size % CIFAR_RECORD:
             raise DataError(
-                f"{path} is not a CIFAR-10 binary batch ({raw.size} bytes, not a multiple of "
-                f"{CIFAR_RECORD}); replace it with the file from the official archive."
+                f"{path} is not a CIFAR-10 binary batch ({size} bytes, not a multiple of "
+                f"{CIFAR_RECORD}: truncated?); replace it with the file from {CIFAR_BIN_URL}."
             )
+        try:
+            with open_regular(path) as handle:
+                raw = np.frombuffer(bytearray(handle.read(size)), dtype=np.uint8)
+        except OSError as exc:
+            raise DataError(f"cannot read {path}: {exc.strerror or exc}.") from None
+        if raw.size != size:
+            raise DataError(f"{path} changed while it was read; run again.")
         records = raw.reshape(-1, CIFAR_RECORD)
         if int(records[:, 0].max()) >= len(CIFAR_CLASSES):
-            raise DataError(f"{path} has labels above 9: it is not a CIFAR-10 binary batch.")
+            where = int(np.argmax(records[:, 0] >= len(CIFAR_CLASSES)))
+            raise DataError(
+                f"{path} has the label {int(records[where, 0])} in record {where + 1} of "
+                f"{len(records)}; CIFAR-10 labels are 0-9: it is not a CIFAR-10 binary batch."
+            )
         arrays.append(records)
         counts.append(len(records))
     records = np.concatenate(arrays)
     images = torch.from_numpy(np.ascontiguousarray(records[:, 1:])).view(-1, 3, 32, 32)
     return images, torch.from_numpy(records[:, 0].astype(np.int64)), counts
+
+
+def _complete(folder: Path, names: list[str]) -> bool:
+    """Every one of ``names`` is a regular file in ``folder``."""
+    return all(file_problem(folder / name) is None for name in names)
+
+
+def cifar_python_faults(folder: Path) -> list[str]:
+    """The files of ``cifar-10-batches-py`` whose md5 is not the official archive's."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
+
+    official = [*CIFAR10.train_list, *CIFAR10.test_list]
+    official.append([CIFAR10.meta["filename"], CIFAR10.meta["md5"]])
+    return [name for name, md5 in official if not check_integrity(str(folder / name), md5)]
 
 
 class Cifar10Dataset(DatasetPlugin):
@@ -269,19 +301,22 @@ class Cifar10Dataset(DatasetPlugin):
         channels = spec.channels or 3
         check_decoded_fits(60_000, max(channels, 3), max(size, 32), "CIFAR-10")
         root = dataset_root(spec, self.PLUGIN_NAME, [CIFAR_PY, CIFAR_BIN])
-        binary = root / CIFAR_BIN
-        if all((binary / f"{name}.bin").is_file() for name in CIFAR_BATCHES):
-            images, labels, counts = read_or_download(
-                lambda _: read_cifar_binary(binary),
-                what="CIFAR-10",
-                root=binary,
-                present=True,
-                fetch="https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-                layout=CIFAR_BIN,
-            )
+        binary, python = root / CIFAR_BIN, root / CIFAR_PY
+        for folder in (root, binary, python):
+            check_folder(folder, "CIFAR-10 folder")
+        if _complete(binary, CIFAR_BIN_FILES):
+            images, labels, counts = read_cifar_binary(binary)
             counts = [sum(counts[:5]), counts[5]]
+        elif _complete(python, CIFAR_PY_FILES):
+            images, labels, counts = self._read_python(root, present=True)
         else:
-            images, labels, counts = self._read_python(root)
+            # Neither version whole: a folder only partly there is named with what it lacks
+            # (or a FIFO in place of a file, at once); when neither is there, download.
+            if present(root, CIFAR_BIN):
+                check_release(binary, CIFAR_BIN_FILES, what="CIFAR-10", fetch=CIFAR_BIN_URL)
+            if present(root, CIFAR_PY):
+                check_release(python, CIFAR_PY_FILES, what="CIFAR-10", fetch=CIFAR_URL)
+            images, labels, counts = self._read_python(root, present=False)
         return ImageData(
             images=fit(images, size, channels),
             name=self.PLUGIN_NAME,
@@ -291,19 +326,37 @@ class Cifar10Dataset(DatasetPlugin):
             attribute_names={PARTITION: list(TRAIN_TEST)},
         )
 
-    def _read_python(self, root: Path) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def _read_python(
+        self, root: Path, present: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """The pickled version through torchvision, which checks md5s before unpickling."""
         from torchvision.datasets import CIFAR10
 
-        def read(download: bool) -> list[CIFAR10]:
-            return [CIFAR10(str(root), train=t, download=download) for t in (True, False)]
-
         folder = root / CIFAR_PY
+
+        def read(download: bool) -> list[CIFAR10]:
+            try:
+                return [CIFAR10(str(root), train=t, download=download) for t in (True, False)]
+            except Exception:
+                faults = [] if download else cifar_python_faults(folder)
+                if not faults or len(faults) == len(CIFAR_PY_FILES):  # the generic line
+                    raise
+                if len(faults) == 1:
+                    which = f"{folder / faults[0]} is not the official CIFAR-10 file"
+                else:
+                    which = f"{join_names(faults)} in {folder} are not the official CIFAR-10 files"
+                raise DataError(
+                    f"{which} (the md5 differs: truncated, corrupt or from another release), "
+                    "and gentool unpickles only the official files; replace "
+                    f"{'it' if len(faults) == 1 else 'them'} from {CIFAR_URL}, or use the "
+                    f"pickle-free {CIFAR_BIN} ({CIFAR_BIN_URL})."
+                ) from None
+
         parts = read_or_download(
             read,
             what="CIFAR-10",
             root=root,
-            present=all((folder / name).is_file() for name in [*CIFAR_BATCHES, "batches.meta"]),
+            present=present,
             fetch=f"{CIFAR_URL} and extract it into DIR",
             layout=CIFAR_PY,
         )

@@ -51,9 +51,8 @@ class AcganConfig(DcganConfig):
         super().validate()
         if self.num_classes < 2:
             raise GentoolError(
-                f"acgan needs labelled data with at least 2 classes (got {self.num_classes}); "
-                "use a dataset with classes (digits, mnist) or pass --labels CSV "
-                "--label-column COLUMN."
+                f"acgan needs labelled data with at least 2 classes (num_classes is "
+                f"{self.num_classes}); the classes come from the data's labels."
             )
         if self.class_names and len(self.class_names) != self.num_classes:
             raise GentoolError(
@@ -110,6 +109,14 @@ class Acgan(GanModel):
     @classmethod
     def configure(cls, options: dict[str, Any], data: Any = None, loss: Any = None) -> Any:
         values = dict(options)
+        if data is not None and "num_classes" not in values and data.num_classes < 2:
+            # The data says how it can be labelled (--label-column for celeba, --labels for
+            # a folder): the model never guesses from the dataset's name.
+            hint = getattr(data, "labels_hint", "") or "use a dataset with classes (digits, mnist)"
+            raise GentoolError(
+                f"acgan needs labelled data with at least 2 classes, and dataset '{data.name}' "
+                f"has {data.num_classes}; {hint}."
+            )
         if data is not None and "class_names" not in values and data.class_names:
             values["class_names"] = tuple(data.class_names)
         config = super().configure(values, data)

@@ -56,7 +56,7 @@ from gentool.distributed import (
     init_distributed,
 )
 from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopped
-from gentool.fileio import append_line, atomic_write_text
+from gentool.fileio import append_line, atomic_write_text, probe_writable
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
 from gentool.training.ema import GeneratorEma
@@ -467,12 +467,15 @@ class Trainer:
         """Fail before training when the run folder cannot be written."""
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            probe = self.out / ".write-test"
-            probe.write_bytes(b"ok")
-            probe.unlink()
+            probe_writable(self.out / "ckpt.safetensors")
         except OSError as exc:
             raise GentoolError(
                 f"cannot write to run folder {self.out}: {exc.strerror or exc}; choose another --out."
+            ) from None
+        except OutputError as exc:
+            raise GentoolError(
+                f"cannot write to run folder {self.out}: {exc.reason or exc.message}; choose "
+                "another --out."
             ) from None
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -489,7 +492,7 @@ class Trainer:
             train=meta["train"],
             model_config=meta["model_config"],
             loss_config=meta.get("loss_config"),
-            skip=self.unused_settings(),
+            skip=self.unused_settings() + self.settings.unused_by_optimizer(),
             init_from=self.init_from["path"] if self.init_from else None,
         )
         self._guard_write(lambda: atomic_write_text(self.out / "run.toml", settings))

@@ -8,6 +8,14 @@
   log, config, sample grids), never anything else, so the new run starts clean.
 * :func:`cut_back`: on resume, log records and sample grids from steps after the checkpoint
   (written before a crash) are dropped, and temporary files of interrupted writes removed.
+* :func:`refuse_links`: a run folder whose entries gentool writes (``samples/``,
+  ``ckpt.safetensors``, ``log.jsonl``, ...) are symbolic links is refused before anything is
+  written, so nothing is ever written or removed through a link out of the folder.
+
+Every removal goes through :func:`gentool.fileio.remove_owned` with :func:`written_by_gentool`
+as the proof: a file is removed only when its name is one gentool gives and its content says
+gentool wrote it (the checkpoint's gentool header, the run file's first line, the config's
+fields, log records, the PNG mark of sample grids, the temporaries' ``gentool-`` mark).
 """
 
 from __future__ import annotations
@@ -21,13 +29,126 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gentool.checkpoint import is_gentool_checkpoint
+from gentool.config_file import RUN_FILE_HEADER
 from gentool.errors import GentoolError
-from gentool.fileio import atomic_write_text, stale_temporaries
+from gentool.fileio import (
+    atomic_write_text,
+    is_own_temporary,
+    remove_owned,
+    stale_temporaries,
+)
+from gentool.images import written_by_gentool as png_written_by_gentool
 
 LOCK_NAME = ".lock"
 #: Files a run writes at the top of its folder (``--overwrite`` removes exactly these).
 RUN_FILES = ("ckpt.safetensors", "log.jsonl", "config.json", "run.toml")
+#: Folders a run writes into.
+RUN_FOLDERS = ("samples", "tensorboard")
 SAMPLE_NAME = re.compile(r"^(?:[a-z]+_)?step_(\d+)\.png$")
+TENSORBOARD_NAME = re.compile(r"^events\.out\.tfevents\.\d+\..+$")
+#: The largest log or config read to prove it is gentool's.
+_PROOF_BYTES = 256 * 1024 * 1024
+
+
+def _json_records(path: Path) -> list[Any] | None:
+    try:
+        if path.stat().st_size > _PROOF_BYTES:
+            return None
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    records: list[Any] = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            records.append(None)
+    return records
+
+
+def _is_run_log(path: Path) -> bool:
+    """A log gentool wrote: JSON records, each with an integer ``step`` or an ``event`` name
+    (a torn last line, as a kill leaves, is allowed after at least one whole record; an empty
+    file holds nothing to lose)."""
+    records = _json_records(path)
+    if records is None:
+        return False
+    whole = records[:-1] if records and records[-1] is None else records
+    if records and not whole:  # one torn line and nothing else: no record proves it ours
+        return False
+    return all(
+        isinstance(r, dict) and (_step_of(r) is not None or isinstance(r.get("event"), str))
+        for r in whole
+    )
+
+
+def _is_run_config(path: Path) -> bool:
+    try:
+        if path.stat().st_size > _PROOF_BYTES:
+            return False
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(meta, dict) and {"model", "family", "model_config", "train"} <= set(meta)
+
+
+def _is_run_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return (
+                handle.read(len(RUN_FILE_HEADER) + 1)
+                .decode("utf-8", "replace")
+                .startswith(RUN_FILE_HEADER)
+            )
+    except OSError:
+        return False
+
+
+def written_by_gentool(path: Path) -> bool:
+    """The proof that a file in a run folder is gentool's: its name is one gentool gives
+    there, and its content says gentool wrote it."""
+    name = path.name
+    if path.is_symlink():
+        return False
+    if is_own_temporary(path):
+        return True
+    if path.parent.name == "samples":
+        return SAMPLE_NAME.match(name) is not None and png_written_by_gentool(path)
+    if path.parent.name == "tensorboard":
+        return TENSORBOARD_NAME.match(name) is not None
+    proofs = {
+        "ckpt.safetensors": is_gentool_checkpoint,
+        "log.jsonl": _is_run_log,
+        "config.json": _is_run_config,
+        "run.toml": _is_run_file,
+    }
+    return name in proofs and proofs[name](path)
+
+
+def refuse_links(folder: Path) -> None:
+    """Refuse a run folder in which a name gentool writes is a symbolic link (or a folder it
+    writes into is a file): gentool never writes or removes through a link."""
+    for name in (*RUN_FILES, *RUN_FOLDERS, LOCK_NAME):
+        path = folder / name
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            raise GentoolError(
+                f"{path} is a symbolic link (to {target}); gentool never writes or removes "
+                "through a link in its run folder: remove the link, or choose another --out."
+            )
+    for name in RUN_FOLDERS:
+        path = folder / name
+        if path.exists() and not path.is_dir():
+            raise GentoolError(
+                f"{path} is not a folder; gentool writes its {name} there: move it away, or "
+                "choose another --out."
+            )
 
 
 def _process_start(pid: int) -> str | None:
@@ -94,30 +215,54 @@ class RunLock:
                     f"cannot lock run folder {self.folder}: {exc.strerror or exc}; choose "
                     "another --out."
                 ) from None
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self._record(), handle)
+            try:
+                os.write(fd, json.dumps(self._record()).encode("utf-8"))
+                os.fsync(fd)
+            except OSError as exc:  # a full disk: leave no empty lock behind
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                raise GentoolError(
+                    f"cannot write the lock {self.path}: {exc.strerror or exc}; free some space "
+                    "or choose another --out."
+                ) from None
+            os.close(fd)
             self.held = True
             return
-        raise GentoolError(f"could not take the lock {self.path}; try again.")
+        raise GentoolError(
+            f"could not take the lock {self.path}: another training keeps taking it; check what "
+            "else is training into this folder."
+        )
 
     def _handle_existing(self) -> None:
+        if self.path.is_symlink():
+            raise GentoolError(
+                f"{self.path} is a symbolic link, not gentool's lock; gentool never follows links "
+                "in its run folder: remove the link, or choose another --out."
+            )
         if not self.path.is_file():
             raise GentoolError(
-                f"{self.path} is not a lock file (a FIFO, folder or device?); remove it and try "
-                "again."
+                f"{self.path} is not a lock file (a FIFO, folder or device?); it is not "
+                "gentool's: move it away, or choose another --out."
             )
         owner = self._read_owner()
         if owner is None:
-            # Half-written by a process killed at creation, or not ours: a lock without an
-            # owner that is older than a few seconds is stale.
+            # Empty: created by a process killed before it wrote its record (gentool's lock is
+            # created and filled at once); older than a few seconds, it is stale. Anything else
+            # there is not provably gentool's, so it is left alone.
             try:
-                age = time.time() - self.path.stat().st_mtime
+                info = self.path.stat()
             except OSError:
                 return
-            if age < 5:
+            if info.st_size:
+                raise GentoolError(
+                    f"{self.path} is not a lock gentool wrote (no owner record in it); move it "
+                    "away, or choose another --out."
+                )
+            if time.time() - info.st_mtime < 5:
                 time.sleep(1)
                 return
-            self.notice(f"removed an unreadable stale lock {self.path}")
+            self.notice(f"removed an empty stale lock {self.path}")
             with contextlib.suppress(OSError):
                 self.path.unlink()
             return
@@ -171,29 +316,56 @@ def _sample_step(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def clean_run_folder(folder: Path) -> list[Path]:
-    """Remove what a previous run wrote in ``folder`` (``--overwrite``); return what went."""
-    removed: list[Path] = []
+def _entries(folder: Path) -> list[Path]:
+    """The files of a folder gentool writes into, when it is a real folder (not a link)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return sorted(folder.iterdir())
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """What a run writes by name in ``folder`` and is there now (``--overwrite`` removes these
+    when they are provably gentool's)."""
+    samples, board = folder / "samples", folder / "tensorboard"
     candidates = [folder / name for name in RUN_FILES]
-    samples = folder / "samples"
-    if samples.is_dir():
-        candidates += [p for p in samples.iterdir() if _sample_step(p.name) is not None]
+    candidates += [p for p in _entries(samples) if _sample_step(p.name) is not None]
+    candidates += [p for p in _entries(board) if p.name.startswith("events.out.tfevents.")]
     candidates += stale_temporaries(folder) + stale_temporaries(samples)
-    board = folder / "tensorboard"
-    if board.is_dir():
-        candidates += [p for p in board.iterdir() if p.name.startswith("events.out.tfevents.")]
-    for path in candidates:
-        if path.is_file():
-            try:
-                path.unlink()
-            except OSError as exc:
-                raise GentoolError(
-                    f"--overwrite: cannot remove {path}: {exc.strerror or exc}."
-                ) from None
-            removed.append(path)
-    for directory in (samples, board):
-        with contextlib.suppress(OSError):
-            directory.rmdir()  # only when nothing else is in it
+    return [p for p in candidates if os.path.lexists(p)]
+
+
+def refuse_foreign(folder: Path, *, after_step: int | None = None) -> None:
+    """Before a run writes or removes anything in ``folder``: refuse when a file at a name the
+    run writes is not provably gentool's (a user's ``config.json``, a picture named
+    ``step_000100.png``, a link): the run would replace it, and gentool removes or replaces
+    only what it wrote. ``after_step`` (a resumed run): only sample grids after that step,
+    the ones the continued run writes again, are checked."""
+    if after_step is None:
+        candidates = _candidates(folder)
+    else:
+        candidates = [
+            p
+            for p in _entries(folder / "samples")
+            if (_sample_step(p.name) or -1) > after_step and os.path.lexists(p)
+        ]
+    foreign = [p for p in candidates if not written_by_gentool(p)]
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise GentoolError(
+            f"{foreign[0]}{more} is in the way: the run would replace it, and it is not a file "
+            "gentool wrote (a link, or no gentool record in it); gentool replaces only its own "
+            "files: move it away, or choose another --out."
+        )
+
+
+def clean_run_folder(folder: Path) -> list[Path]:
+    """Remove what a previous run wrote in ``folder`` (``--overwrite``; call
+    :func:`refuse_foreign` first); return what went. Only provably gentool's files go."""
+    removed = [p for p in _candidates(folder) if remove_owned(p, folder, written_by_gentool)]
+    for directory in (folder / "samples", folder / "tensorboard"):
+        if not directory.is_symlink():
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when nothing else is in it
     return removed
 
 
@@ -242,18 +414,19 @@ def cut_back(folder: Path, step: int, *, log_from: Path | None = None) -> dict[s
         atomic_write_text(folder / "log.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
     samples = folder / "samples"
     later = 0
-    if samples.is_dir() and log_from is None:
-        for path in samples.iterdir():
+    if log_from is None:
+        for path in _entries(samples):
             sample_step = _sample_step(path.name)
-            if sample_step is not None and sample_step > step and path.is_file():
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                    later += 1
+            if (
+                sample_step is not None
+                and sample_step > step
+                and remove_owned(path, folder, written_by_gentool)
+            ):
+                later += 1
     dropped["samples"] = later
     stale = 0
     for path in stale_temporaries(folder) + stale_temporaries(samples):
-        with contextlib.suppress(OSError):
-            path.unlink()
+        if remove_owned(path, folder, written_by_gentool):
             stale += 1
     dropped["temporaries"] = stale
     return dropped

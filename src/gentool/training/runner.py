@@ -35,7 +35,10 @@ from gentool.training.runfolder import (
     clean_run_folder,
     cut_back,
     is_run_folder,
+    refuse_foreign,
+    refuse_links,
 )
+from gentool.training.settings import refuse_unused_by_optimizer
 
 #: Training settings that a resumed run may change; they are applied, recorded in the run's
 #: history and announced. Every other setting is fixed by the checkpoint.
@@ -67,9 +70,9 @@ def flag_of(name: str) -> str:
 
 
 def _is_main_process() -> bool:
-    import os
+    from gentool.distributed import current_world
 
-    return int(os.environ.get("RANK", "0")) == 0
+    return current_world().is_main  # a broken torchrun environment is refused by name
 
 
 def _free_run_folder(base: Path) -> Path:
@@ -224,7 +227,8 @@ def train(
     console = console or Console(stderr=True)
     chosen = set(settings) if given is None else set(given)
     recommended = recommended_settings(model_name, loss)
-    applied = {k: v for k, v in recommended.items() if k not in chosen}
+    unused = refuse_unused_by_optimizer(str(settings.get("optimizer", "adam")), chosen)
+    applied = {k: v for k, v in recommended.items() if k not in chosen and k not in unused}
     settings = {**settings, **applied}
     train_settings = build_config(TrainSettings, settings, what="training setting")
     if applied and _is_main_process():
@@ -232,6 +236,9 @@ def train(
         console.print(f"settings recommended for this model and loss (set them to change): {shown}")
     out = Path(train_settings.out)
     # Under torchrun only rank 0 owns (and checks) the folder; the other ranks write nothing.
+    # A link where a run file goes is named as such first, whatever else the folder holds.
+    if _is_main_process() and not default_out:
+        refuse_links(out)
     if _is_main_process() and is_run_folder(out) and not overwrite:
         if default_out:
             out = _free_run_folder(out)
@@ -243,6 +250,9 @@ def train(
     train_settings.out = str(out)
     if overwrite and init_from:
         _refuse_init_from_removed(init_from, out)
+    if _is_main_process():
+        refuse_links(out)
+        refuse_foreign(out)
     lock = RunLock(out, notice=lambda text: console.print(f"[yellow]{text}[/]"))
     if _is_main_process():
         _make_folder(out)
@@ -276,6 +286,11 @@ def train(
     finally:
         lock.release()
         _remove_if_empty(out)
+
+
+def _saved_step(meta: dict[str, Any]) -> int:
+    step = meta.get("step", 0)
+    return step if isinstance(step, int) and not isinstance(step, bool) else 0
 
 
 def _refuse_init_from_removed(init_from: str, out: Path) -> None:
@@ -405,6 +420,12 @@ def resume(
     if data_root is not None and data_root != spec.root:
         history_entry["data_root"] = {"from": spec.root, "to": data_root}
         spec.root = data_root
+    if _is_main_process():
+        refuse_links(target)
+        if target.resolve() != source_folder.resolve():
+            refuse_foreign(target)
+        else:
+            refuse_foreign(target, after_step=_saved_step(meta))
     lock = RunLock(target, notice=lambda text: console.print(f"[yellow]{text}[/]"))
     if _is_main_process():
         _make_folder(target)

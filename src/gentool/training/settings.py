@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,36 @@ import torch
 
 from gentool.errors import GentoolError
 from gentool.runtime import MAX_SEED
+
+#: The most steps a run may take: a billion is 11 days for a tiny model at a thousand
+#: steps a second, and years for a real one; more could never finish. Intervals (``--log-every``, ...) are
+#: bounded alike: a longer one could never come round.
+MAX_STEPS = 10**9
+#: The most passes over the data (``--epochs``): a million, far past any real run.
+MAX_EPOCHS = 10**6
+#: The most images in one step (``--batch-size``): 2**20, past any GPU's memory at any size.
+MAX_BATCH_SIZE = 2**20
+#: The most discriminator or generator updates in one step (``--d-steps``, ``--g-steps``);
+#: published ratios are 1 to 10 (WGAN: 5, some 100 at the start).
+MAX_UPDATES_PER_STEP = 1000
+#: The most images in a sample grid.
+MAX_SAMPLES = 1024
+#: Settings an optimizer does not use (RMSprop has no betas): given explicitly they are
+#: refused by name (:func:`refuse_unused_by_optimizer`); a run file leaves them out.
+UNUSED_BY_OPTIMIZER: dict[str, tuple[str, ...]] = {"adam": (), "rmsprop": ("beta1", "beta2")}
+
+
+def refuse_unused_by_optimizer(optimizer: str, given: Iterable[str]) -> tuple[str, ...]:
+    """The settings ``optimizer`` does not use; one of them in ``given`` (the settings the
+    user set, on the command line or in a run file) is refused by name."""
+    unused = UNUSED_BY_OPTIMIZER.get(optimizer, ())
+    named = sorted(set(given) & set(unused))
+    if named:
+        raise GentoolError(
+            f"--{named[0]} is an Adam setting and --optimizer {optimizer} does not use it; "
+            "drop it (from the command line or the --config file), or use --optimizer adam."
+        )
+    return unused
 
 
 @dataclass
@@ -71,12 +102,16 @@ class TrainSettings:
                 )
         if not 0 <= self.seed <= MAX_SEED:
             raise GentoolError(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}.")
-        if self.batch_size < 1:
-            raise GentoolError(f"--batch-size must be >= 1, not {self.batch_size}.")
-        if self.steps is not None and self.steps < 1:
-            raise GentoolError(f"--steps must be >= 1, not {self.steps}.")
+        self._check_count("batch_size", MAX_BATCH_SIZE, "images per step")
+        if self.steps is not None:
+            self._check_count("steps", MAX_STEPS, "more could never finish")
         if self.epochs is not None and self.epochs <= 0:
             raise GentoolError(f"--epochs must be > 0, not {self.epochs}.")
+        if self.epochs is not None and self.epochs > MAX_EPOCHS:
+            raise GentoolError(
+                f"--epochs must be at most {MAX_EPOCHS} (more could never finish), not "
+                f"{self.epochs}."
+            )
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
@@ -85,13 +120,12 @@ class TrainSettings:
                 )
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise GentoolError("Adam betas must be in [0, 1).")
-        if self.d_steps is not None and self.d_steps < 1:
-            raise GentoolError(f"--d-steps must be >= 1, not {self.d_steps}.")
-        if self.g_steps < 1:
-            raise GentoolError(f"--g-steps must be >= 1, not {self.g_steps}.")
+        if self.d_steps is not None:
+            self._check_count("d_steps", MAX_UPDATES_PER_STEP, "discriminator updates per step")
+        self._check_count("g_steps", MAX_UPDATES_PER_STEP, "generator updates per step")
         for name in ("log_every", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise GentoolError(f"--{name.replace('_', '-')} must be >= 1.")
+            self._check_count(name, MAX_STEPS, "the most steps a run may take")
+        self._check_count("samples", MAX_SAMPLES, "images in a sample grid")
         if not 0 <= self.ema < 1:
             raise GentoolError("--ema must be in [0, 1).")
         if self.optimizer not in ("adam", "rmsprop"):
@@ -100,6 +134,17 @@ class TrainSettings:
             raise GentoolError("--precision must be fp32 or bf16.")
         if self.threads is not None and not 1 <= self.threads <= 4096:
             raise GentoolError(f"--threads must be between 1 and 4096, not {self.threads}.")
+
+    def _check_count(self, name: str, most: int, what: str) -> None:
+        value = getattr(self, name)
+        if not 1 <= value <= most:
+            raise GentoolError(
+                f"--{name.replace('_', '-')} must be between 1 and {most} ({what}), not {value}."
+            )
+
+    def unused_by_optimizer(self) -> tuple[str, ...]:
+        """Settings this run's optimizer does not use (RMSprop: the betas)."""
+        return UNUSED_BY_OPTIMIZER.get(self.optimizer, ())
 
 
 def make_optimizer(
