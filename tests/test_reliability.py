@@ -408,3 +408,32 @@ def test_hostile_header_entries_only_raise_clean_errors(
     for name in names:
         info = header[name]
         assert list(ckpt.tensors[name].shape) == info["shape"]
+
+
+ALLOCATOR_FAILED = (
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+    "you tried to allocate 102400000 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+def test_cpu_allocator_failure_is_one_line_out_of_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's CPU allocator raises a RuntimeError, not MemoryError, when malloc fails (as
+    ``sample -n 100000`` under a memory limit): it is named as running out of memory."""
+    from click.testing import CliRunner
+
+    from gentool import images
+    from gentool.cli.main import cli
+
+    run = tiny_train(tmp_path / "run", steps=1)
+
+    def no_memory(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(ALLOCATOR_FAILED)
+
+    monkeypatch.setattr(images, "labelled_grid", no_memory)
+    result = CliRunner().invoke(cli, ["sample", str(run), "-n", "9", "-o", str(tmp_path / "g.png")])
+    assert result.exit_code not in (0, 1), result.output  # a user error, not internal
+    assert "out of memory" in result.output and "-n" in result.output
+    assert "internal error" not in result.output
+    assert not (tmp_path / "g.png").exists()

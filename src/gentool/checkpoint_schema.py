@@ -284,6 +284,19 @@ def validate_resume_state(
     _check_sampler(ckpt, num_images)
     _check_trainer_tensors(ckpt)
     _check_ema(ckpt)
+    _check_history(ckpt)
+
+
+def _check_history(ckpt: Checkpoint) -> None:
+    """``history`` (earlier resumes, carried on by the next one) is a list of JSON objects."""
+    history = ckpt.meta.get("history")
+    if history is None:
+        return
+    if not isinstance(history, list):
+        raise _fail(ckpt.path, "history", f"must be a list of records, not {_show(history)}.")
+    for i, entry in enumerate(history):
+        if not isinstance(entry, dict):
+            raise _fail(ckpt.path, f"history[{i}]", f"must be a JSON object, not {_show(entry)}.")
 
 
 def _check_train(ckpt: Checkpoint) -> None:
@@ -694,9 +707,17 @@ def _check_trainer_tensors(ckpt: Checkpoint) -> None:
 
 
 def _check_ema(ckpt: Checkpoint) -> None:
-    """``ema.*`` must be a complete copy of the generator's weights (same shapes and dtypes)."""
+    """``ema.*`` must be a complete copy of the generator's weights (same shapes and dtypes),
+    present whenever the saved settings say the run kept an average."""
     ema = ckpt.section("ema")
     if not ema:
+        train = ckpt.meta.get("train")
+        decay = train.get("ema") if isinstance(train, dict) else None
+        if isinstance(decay, (int, float)) and not isinstance(decay, bool) and decay > 0:
+            raise CheckpointError(
+                f"{ckpt.path} cannot be resumed exactly: its settings say it kept an average of "
+                f"the generator (--ema {decay}) but it holds no 'ema' weights."
+            )
         return
     reference = ckpt.section("model.generator")
     check_state_against(ema, reference, f"{ckpt.path} (ema section)", prefix="ema.")

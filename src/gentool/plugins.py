@@ -812,6 +812,43 @@ def get_trainer_class(family: str) -> Any:
     return registry.get("trainer", family)
 
 
+def plugin_at_fault(exc: BaseException) -> PluginInfo | None:
+    """The third-party plugin whose code raised ``exc``: the innermost frame of its traceback
+    that runs in the module (or package) of a registered class not shipped with gentool.
+
+    ``None`` when the registry is not built, or no such frame is on the traceback (the fault
+    is gentool's own, or a library's called by gentool).
+    """
+    registry = _REGISTRY
+    if registry is None:
+        return None
+    owners: dict[str, PluginInfo] = {}
+    for table in registry.entries.values():
+        for info in table.values():
+            if info.distribution == BUILTIN_DISTRIBUTION:
+                continue
+            module = getattr(info.cls, "__module__", "") or ""
+            owners.setdefault(module, info)
+            package = module.partition(".")[0]
+            if package and package != "gentool":
+                owners.setdefault(package, info)
+    if not owners:
+        return None
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module in owners:
+            return owners[module]
+        package = module.partition(".")[0]
+        if package in owners and package != "gentool":
+            return owners[package]
+    return None
+
+
 def distribution_of(kind: str, cls: type) -> str | None:
     """The distribution that registered ``cls``, if the registry is built and has it."""
     registry = _REGISTRY

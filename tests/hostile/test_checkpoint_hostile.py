@@ -675,6 +675,11 @@ RESUME_CASES = [
         "optim.generator.999",
         set_tensor("optim.generator.999.exp_avg", lambda t: torch.zeros(2)),
     ),
+    resume_case("history-string", "field 'history'", set_field("history", "abc")),
+    resume_case("history-entry-number", r"history\[0\]", set_field("history", [3])),
+    resume_case(
+        "ema-claimed-no-weights", "--ema 0.99.*no 'ema' weights", set_field("train.ema", 0.99)
+    ),
     resume_case("rng-not-object", "field 'rng'", set_field("rng", "abc")),
     resume_case(
         "rng-torch-short",

@@ -396,7 +396,42 @@ OUTPUTS = [
     ),
 ]
 
-ALL = LINKS + LOOKALIKES + OUTPUTS
+# --- weights the user names: junk bytes and special files are refused by name --------------
+SR_WEIGHTS = str(Path(__file__).resolve().parents[2] / "src" / "gentool" / "weights")
+EVAL_SR = ["evaluate", f"{SR_WEIGHTS}/sr-resnet-x4.safetensors", "--hr-dir", "{imgdir}"]
+
+
+def fifo(name: str) -> Callable[[Path], None]:
+    def setup(folder: Path) -> None:
+        os.mkfifo(folder / name)
+
+    return setup
+
+
+WEIGHTS = [
+    *[
+        Case(
+            f"files-lpips-weights-junk-{suffix}",
+            [*EVAL_SR, "--lpips-weights", f"w.{suffix}"],
+            setup=write(f"w.{suffix}", os.urandom(3000)),
+            match=f"w.{suffix}.*not a torchvision state dict",
+        )
+        for suffix in ("pth", "safetensors", "bin")
+    ],
+    Case(
+        "files-lpips-weights-fifo",
+        [*EVAL_SR, "--lpips-weights", "w.pth"],
+        setup=fifo("w.pth"),
+        match="w.pth is a FIFO",
+    ),
+    Case(
+        "files-lpips-weights-device",
+        [*EVAL_SR, "--lpips-weights", "/dev/zero"],
+        match="character device",
+    ),
+]
+
+ALL = LINKS + LOOKALIKES + OUTPUTS + WEIGHTS
 
 
 @pytest.mark.parametrize("case", ALL, ids=str)

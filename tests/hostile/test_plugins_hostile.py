@@ -950,6 +950,57 @@ CASES: list[PluginCase] = [
         match=r"command 'boom' from plugin .*failed \(GeneratorExit\)",
         plugins=(Plugin(commands("@cli.command()\ndef boom():\n    raise GeneratorExit\n")),),
     ),
+    # --- a plugin's own code raising mid-training: the one line names the plugin ------------
+    PluginCase(
+        "model-forward-raises-mid-training",
+        [*TRAIN[:1], "raisy", *TRAIN[2:], "--loss", "ls", "--steps", "4"],
+        match=r"model 'raisy' \(gentool-hostile\) failed \(ValueError: forward broke\); "
+        r"this is a bug in the plugin",
+        code=2,
+        may_change=RUN,
+        plugins=(
+            Plugin(
+                "class Flaky(torch.nn.Module):\n"
+                "    def __init__(self, inner):\n"
+                "        super().__init__()\n"
+                "        self.inner, self.calls = inner, 0\n"
+                "    def forward(self, z):\n"
+                "        self.calls += 1\n"
+                "        if self.calls > 3:\n"
+                "            raise ValueError('forward broke')\n"
+                "        return self.inner(z)\n"
+                "class Raisy(Dcgan):\n"
+                "    PLUGIN_NAME = 'raisy'\n"
+                "    def __init__(self, config):\n"
+                "        super().__init__(config)\n"
+                "        self.generator = Flaky(self.generator)\n"
+                "@hookimpl\ndef gentool_register_models():\n    return [Raisy]\n"
+            ),
+        ),
+        check=warned(None, count=0),
+    ),
+    PluginCase(
+        "loss-raises-mid-training",
+        [*train("raisyloss"), "--steps", "4"],
+        match=r"loss 'raisyloss' \(gentool-hostile\) failed in generator_loss \(KeyError: 'gone'\)",
+        code=2,
+        may_change=RUN,
+        plugins=(
+            Plugin(
+                loss_class(
+                    "Raisy",
+                    'PLUGIN_NAME = "raisyloss"\ncalls = 0\n'
+                    "def generator_loss(self, fake_scores, real_scores=None):\n"
+                    "    type(self).calls += 1\n"
+                    "    if type(self).calls > 2:\n"
+                    "        raise KeyError('gone')\n"
+                    "    return super().generator_loss(fake_scores, real_scores)",
+                )
+                + losses("[Raisy]")
+            ),
+        ),
+        check=warned(None, count=0),
+    ),
     # --- loss outputs, checked in the training loop ----------------------------------------
     bad_loss(
         "loss-returns-float",

@@ -31,20 +31,43 @@ def _one_line(exc: BaseException) -> str:
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
+#: What torch's CPU allocator says when ``malloc`` fails (it raises a plain RuntimeError).
+_CPU_ALLOCATOR_FAILED = ("DefaultCPUAllocator: can't allocate memory", "not enough memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation: Python's MemoryError, CUDA's OutOfMemoryError, or torch's CPU
+    allocator giving up (a RuntimeError naming it)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in _CPU_ALLOCATOR_FAILED)
+
+
 def translate_unexpected(exc: Exception) -> click.ClickException:
     """The last line of defence: an exception no check turned into a message becomes one
     line (never a traceback) that says what happened and how to see more."""
     from gentool.errors import GentoolError, InternalError
 
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+    if is_out_of_memory(exc):
         return GentoolError(
-            "out of memory: the model, data or batch is too large for this machine; use a "
-            "smaller --batch-size, --image-size or model width."
+            "out of memory: the model, data, batch or number of images is too large for this "
+            "machine; ask for less (a smaller --batch-size or -n, --image-size or model width)."
         )
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
         reason = exc.strerror or _one_line(exc) or type(exc).__name__
         return GentoolError(f"cannot use{where}: {reason}.")
+    from gentool.plugins import plugin_at_fault
+
+    culprit = plugin_at_fault(exc)
+    if culprit is not None:
+        from gentool.errors import PluginError
+
+        return PluginError(
+            f"{culprit.kind} '{culprit.name}' ({culprit.distribution}) failed "
+            f"({type(exc).__name__}: {_one_line(exc)}); this is a bug in the plugin: rerun with "
+            f"{DEBUG_ENV}=1 for the traceback and report it to its authors."
+        )
     return InternalError(
         f"internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in gentool or "
         f"a plugin: rerun with {DEBUG_ENV}=1 for the traceback and report it."

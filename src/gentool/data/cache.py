@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,6 +31,7 @@ from safetensors.torch import save_file
 
 from gentool.data.base import ImageData
 from gentool.data.decode import DataWarning
+from gentool.fileio import atomic_path
 
 CACHE_DIR_ENV = "GENTOOL_CACHE_DIR"
 NO_CACHE_ENV = "GENTOOL_NO_CACHE"
@@ -102,14 +102,8 @@ def save_image_data(
         "extra": dict(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(metadata)})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata={_METADATA_KEY: json.dumps(metadata)})
 
 
 def load_image_data(path: Path, key: str) -> tuple[ImageData, dict[str, Any]] | None:

@@ -606,10 +606,15 @@ def upscaler_scores(
 
 def check_lpips_weights(path: str | None) -> None:
     """A named LPIPS backbone must exist: one line naming it, before any work."""
-    if path is not None and not Path(path).expanduser().is_file():
+    if path is None:
+        return
+    from gentool.data.files import file_problem
+
+    problem = file_problem(Path(path).expanduser())
+    if problem is not None:
         raise GentoolError(
-            f"--lpips-weights {path} does not exist (or is not a file); pass the AlexNet "
-            "state dict (alexnet-owt-7be5be79.pth) or unset GENTOOL_LPIPS_WEIGHTS."
+            f"--lpips-weights {path} {problem}; pass the AlexNet state dict "
+            "(alexnet-owt-7be5be79.pth) or unset GENTOOL_LPIPS_WEIGHTS."
         )
 
 

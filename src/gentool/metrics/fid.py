@@ -264,14 +264,15 @@ def reference_features(
             pass  # unreadable entry: rebuild it
     features = extract_features(images, extractor, batch_size)
     if cache_enabled():
+        from gentool.fileio import atomic_path
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        save_file(
-            {k: v.contiguous() for k, v in features.items()},
-            str(tmp),
-            metadata={"data": data_key, "extractor": extractor.identity},
-        )
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file(
+                {k: v.contiguous() for k, v in features.items()},
+                str(tmp),
+                metadata={"data": data_key, "extractor": extractor.identity},
+            )
     return features
 
 

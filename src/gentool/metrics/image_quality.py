@@ -21,6 +21,7 @@ Conventions (those of the super-resolution literature, e.g. Dong et al. 2014, Li
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -143,15 +144,22 @@ def lpips_backbone_path(net: str = "alex") -> Path:
 
 def _read_backbone(path: Path) -> dict[str, torch.Tensor]:
     """A torchvision state dict from ``.pth`` (tensors only, no code) or ``.safetensors``."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise GentoolError(f"cannot read LPIPS backbone weights {path}: {exc}") from None
-    if not isinstance(state, dict):
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's unpickler and safetensors raise many kinds on junk
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GentoolError(
+            f"cannot read LPIPS backbone weights {path}: not a torchvision state dict "
+            f"(.pth or .safetensors) ({reason})."
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise GentoolError(f"{path} does not hold a state dict of backbone weights.")
     return state
 
@@ -170,6 +178,12 @@ class Lpips:
         if net not in BACKBONE_FILES:
             raise GentoolError(f"LPIPS backbone must be one of {', '.join(BACKBONE_FILES)}.")
         path = Path(weights).expanduser() if weights is not None else lpips_backbone_path(net)
+        if weights is not None and os.path.lexists(path):
+            from gentool.data.files import file_problem
+
+            problem = file_problem(path)
+            if problem is not None:
+                raise GentoolError(f"LPIPS weights {path} {problem}.")
         if not path.is_file():
             raise LpipsWeightsMissing(
                 f"LPIPS needs the {net} backbone weights {path} (not found; gentool does not "
@@ -193,7 +207,7 @@ class Lpips:
                     continue
                 try:
                     layer.load_state_dict({k: state[f"features.{index}.{k}"] for k in own})
-                except (KeyError, RuntimeError) as exc:
+                except (KeyError, RuntimeError, ValueError, TypeError) as exc:
                     raise GentoolError(
                         f"{path} is not a torchvision {net} state dict ({exc})."
                     ) from None
