@@ -12,7 +12,7 @@ Each ``gentool_register_*`` hook returns a list (or tuple, or other iterable) of
 never a bare class or instances. Every class subclasses the kind's base class and carries a
 ``PLUGIN_NAME`` (the name users type: letters, digits, ``-``, ``_``, ``.``) and a one-line
 string ``DESCRIPTION``; models and losses have a dataclass ``Config``, models a ``FAMILY``
-from :data:`gentool.models.base.FAMILIES`. Built-in plugins use exactly the same hooks.
+naming a registered :class:`~gentool.family.Family`. Built-in plugins use exactly the same hooks.
 
 What breaks these rules is skipped with one warning naming the plugin and its distribution:
 the whole plugin when it fails to import (any exception, ``SystemExit`` included), misspells a
@@ -21,8 +21,8 @@ through a generator) or returns something that is not a list; the one class othe
 
 The hook API has a version, :data:`HOOK_API_VERSION`. A plugin module may declare the
 version it was written for as ``GENTOOL_API_VERSION = 2`` (``"2"`` and ``"2.0"`` are read
-the same); versions 1 and 2 are both loaded (version 2 only added hooks and optional loss
-features); a plugin declaring another major version, or something that is not a version, is
+the same); versions 1, 2 and 3 are all loaded (versions 2 and 3 only added hooks and
+optional loss features); a plugin declaring another major version, or something that is not a version, is
 refused with a message naming both.
 """
 
@@ -34,6 +34,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from gentool.data.base import DatasetPlugin
+    from gentool.family import Family
     from gentool.losses.base import GanLoss
     from gentool.models.base import ModelPlugin
     from gentool.training.base import Trainer
@@ -41,10 +42,11 @@ if TYPE_CHECKING:
 PROJECT_NAME = "gentool"
 #: The hook API this gentool provides. Version 2 added ``gentool_register_trainers`` and the
 #: loss API v2 (loss state, step-aware and named regularisers, a generator regulariser,
-#: recommended optimiser settings); every version-1 plugin works unchanged.
-HOOK_API_VERSION = 2
+#: recommended optimiser settings); version 3 added ``gentool_register_families`` (a family
+#: as a registered class). Every version-1 and version-2 plugin works unchanged.
+HOOK_API_VERSION = 3
 #: Hook API versions whose plugins are loaded.
-SUPPORTED_API_VERSIONS = (1, 2)
+SUPPORTED_API_VERSIONS = (1, 2, 3)
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -82,13 +84,27 @@ def gentool_register_datasets() -> list[type[DatasetPlugin]]:
 
 
 @hookspec
+def gentool_register_families() -> list[type[Family]]:
+    """Return model-family classes (subclasses of :class:`gentool.family.Family`).
+
+    A family's ``PLUGIN_NAME`` is the ``FAMILY`` its models give. It names its training loop
+    (``trainer()``), what its models are for (``USES``: generate, reconstruct, upscale,
+    translate), whether it takes a GAN loss and how many image sets it trains on; every
+    command, metric and plot asks the family, so a third party adds a whole family (a
+    diffusion model, say) without touching gentool. (Hook API 3.)
+    """
+    raise NotImplementedError
+
+
+@hookspec
 def gentool_register_trainers() -> list[type[Trainer]]:
     """Return training-loop classes (subclasses of :class:`gentool.training.base.Trainer`).
 
-    A trainer's ``PLUGIN_NAME`` is the model family it trains (``gan``, ``vae``,
-    ``image2image``, ``translation``, or a new family of your own): ``gentool train`` picks the
-    loop by the model's ``FAMILY``, so a third party can add a family without touching
-    gentool. (Hook API 2.)
+    Kept for version-2 plugins: a loop registered here alone, under a ``PLUGIN_NAME`` that
+    no family claims, stands for a family whose models generate images and take no GAN loss
+    (:func:`gentool.family.legacy_family`). New plugins register a
+    :class:`~gentool.family.Family` through :func:`gentool_register_families` instead, whose
+    ``trainer()`` returns the loop. (Hook API 2.)
     """
     raise NotImplementedError
 

@@ -52,13 +52,20 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gentool.training.builtin",
 )
 
-KINDS = ("model", "loss", "dataset", "trainer")
-PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "trainer": "trainers"}
+KINDS = ("model", "loss", "dataset", "family", "trainer")
+PLURALS = {
+    "model": "models",
+    "loss": "losses",
+    "dataset": "datasets",
+    "family": "families",
+    "trainer": "trainers",
+}
 #: The hook that registers each kind.
 HOOKS = {
     "model": "gentool_register_models",
     "loss": "gentool_register_losses",
     "dataset": "gentool_register_datasets",
+    "family": "gentool_register_families",
     "trainer": "gentool_register_trainers",
 }
 
@@ -165,11 +172,18 @@ class Registry:
 
 def _base_classes() -> dict[str, type]:
     from gentool.data.base import DatasetPlugin
+    from gentool.family import Family
     from gentool.losses.base import GanLoss
     from gentool.models.base import ModelPlugin
     from gentool.training.base import Trainer
 
-    return {"model": ModelPlugin, "loss": GanLoss, "dataset": DatasetPlugin, "trainer": Trainer}
+    return {
+        "model": ModelPlugin,
+        "loss": GanLoss,
+        "dataset": DatasetPlugin,
+        "family": Family,
+        "trainer": Trainer,
+    }
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
@@ -490,13 +504,11 @@ def _check_loss(cls: type, base: type) -> None:
 
 
 def _check_model(cls: type) -> None:
-    from gentool.models.base import FAMILIES
-
     family = cls.FAMILY  # type: ignore[attr-defined]
     if not isinstance(family, str) or not NAME_PATTERN.fullmatch(family):
         raise _Skip(
-            f"FAMILY is {_show(family)}; it must be the name of a family with a registered "
-            f"trainer ({', '.join(FAMILIES)}, or one a plugin's gentool_register_trainers adds)"
+            f"FAMILY is {_show(family)}; it must be the name of a registered family (see "
+            "'gentool plugins', or one a plugin's gentool_register_families adds)"
         )
     sizes = cls.SUPPORTED_SIZES  # type: ignore[attr-defined]
     if not isinstance(sizes, (tuple, list)) or not all(_is_count(s) for s in sizes):
@@ -510,6 +522,25 @@ def _check_model(cls: type) -> None:
     options = cls.TEST_OPTIONS  # type: ignore[attr-defined]
     if not isinstance(options, dict):
         raise _Skip(f"TEST_OPTIONS is {_show(options)}; it must be a dict of model options")
+
+
+def _check_family(cls: type, base: type) -> None:
+    from gentool.family import USES
+
+    problem = _own_method(cls, base, "trainer")
+    if problem:
+        raise _Skip(problem)
+    uses = cls.USES  # type: ignore[attr-defined]
+    if not isinstance(uses, (frozenset, set, tuple, list)) or not all(
+        isinstance(u, str) and u in USES for u in uses
+    ):
+        raise _Skip(f"USES is {_show(uses)}; it must be a set of {', '.join(USES)}")
+    takes = cls.TAKES_GAN_LOSS  # type: ignore[attr-defined]
+    if not isinstance(takes, bool):
+        raise _Skip(f"TAKES_GAN_LOSS is {_show(takes)}; it must be True or False")
+    domains = cls.DOMAINS  # type: ignore[attr-defined]
+    if domains not in (1, 2) or isinstance(domains, bool):
+        raise _Skip(f"DOMAINS is {_show(domains)}; it must be 1 or 2")
 
 
 def _check_dataset(cls: type, base: type) -> None:
@@ -570,6 +601,8 @@ def _check_class(kind: str, item: object, base: type) -> tuple[type, str, str]:
             _check_model(cls)
         elif kind == "dataset":
             _check_dataset(cls, base)
+        elif kind == "family":
+            _check_family(cls, base)
         else:
             problem = _own_method(cls, base, "train_step")
             if problem:
@@ -798,18 +831,42 @@ def get_recorded_class(kind: str, name: str, recorded: object, where: str) -> An
     return cls
 
 
-def get_trainer_class(family: str) -> Any:
-    """The training loop registered for model family ``family``."""
+def family_names(registry: Registry | None = None) -> list[str]:
+    """Every family a model can name: the registered families, and the families of loops
+    registered alone through the version-2 ``gentool_register_trainers``."""
+    registry = registry or get_registry()
+    return sorted(set(registry.names("family")) | set(registry.names("trainer")))
+
+
+def get_family(name: str) -> Any:
+    """The :class:`~gentool.family.Family` registered as ``name``. A loop registered alone
+    through the version-2 ``gentool_register_trainers`` hook stands for a family of its own
+    (:func:`gentool.family.legacy_family`)."""
     registry = get_registry()
-    if family not in registry.entries["trainer"] and (
-        ("trainer", family) not in registry.duplicates
-    ):
-        known = ", ".join(registry.names("trainer")) or "none"
-        raise PluginError(
-            f"no training loop is registered for model family '{family}' (registered: {known}); "
-            "install the plugin that provides it."
-        )
-    return registry.get("trainer", family)
+    for kind in ("family", "trainer"):
+        if name in registry.entries[kind] or (kind, name) in registry.duplicates:
+            cls = registry.get(kind, name)
+            if kind == "family":
+                return cls
+            from gentool.family import legacy_family
+
+            return legacy_family(cls)
+    known = ", ".join(family_names(registry)) or "none"
+    raise PluginError(
+        f"no model family '{name}' is registered (registered: {known}); install the plugin "
+        "that provides it."
+    )
+
+
+def family_of_model(model: str | type) -> Any:
+    """The family of a model, by its name or class."""
+    cls = get_model_class(model) if isinstance(model, str) else model
+    return get_family(cls.FAMILY)
+
+
+def get_trainer_class(family: str) -> Any:
+    """The training loop of model family ``family``."""
+    return get_family(family).trainer()
 
 
 def plugin_at_fault(exc: BaseException) -> PluginInfo | None:

@@ -113,31 +113,6 @@ def _check_run(ckpt_path: Path, steps: int) -> None:
     use_model(model_from_checkpoint(ckpt))
 
 
-def _image_folder(folder: Path, count: int, size: int, seed: int) -> Path:
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    g = torch.Generator().manual_seed(seed)
-    for i in range(count):
-        pixels = torch.randint(0, 256, (size, size, 3), generator=g, dtype=torch.uint8)
-        Image.fromarray(pixels.numpy(), "RGB").save(folder / f"{i:03d}.png")
-    return folder
-
-
-def _data_for(model: str, tmp_path: Path, image_size: int) -> tuple[DataSpec, dict[str, Any]]:
-    """Tiny data any model trains on: the digits, or two image folders for translation."""
-    family = plugins.get_model_class(model).FAMILY
-    if family == "translation":
-        a = _image_folder(tmp_path / "domain-a", 10, image_size, 1)
-        b = _image_folder(tmp_path / "domain-b", 10, image_size, 2)
-        spec = DataSpec(name="folder", root=str(a), image_size=image_size)
-        return spec, {"domain_a": str(a), "domain_b": str(b)}
-    if family == "image2image":  # photos of their own size (some SR models crop at full size)
-        photos = _image_folder(tmp_path / "photos", 10, 2 * image_size, 3)
-        return DataSpec(name="folder", root=str(photos), image_size=image_size), {}
-    return DataSpec(name="digits", image_size=image_size), {}
-
-
 def assert_loss_trains(
     loss: str,
     tmp_path: str | Path,
@@ -199,15 +174,14 @@ def _train_tiny(
     """A few CPU steps of ``model`` (tiny options) on data made for its family."""
     from gentool.training.runner import train
 
-    data, extra = _data_for(model, tmp_path, image_size)
-    if loss is not None and plugins.get_model_class(model).FAMILY == "image2image":
-        extra = {**extra, "adv_weight": "0.01"}  # the loss under test must be used
+    family = plugins.family_of_model(model)
+    kit = family.kit_settings(tmp_path, image_size, loss)
     return train(
         model,
         loss=loss,
         loss_options=loss_options,
         model_options=_tiny_options(model, model_options),
-        data=data,
+        data=kit["data"],
         steps=steps,
         batch_size=8,
         log_every=1,
@@ -216,7 +190,7 @@ def _train_tiny(
         device="cpu",
         out=str(out),
         overwrite=True,
-        extra=extra,
+        extra=dict(kit.get("extra", {})),
     )
 
 

@@ -1,5 +1,5 @@
-"""Built-in training loops, one per model family, registered through the same hook as
-third-party ones (``gentool_register_trainers``): a loop's ``PLUGIN_NAME`` is the family."""
+"""Built-in model families, registered through the same hook as third-party ones
+(``gentool_register_families``); each family names its training loop."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from gentool.hookspecs import hookimpl
 
 
 @hookimpl
-def gentool_register_trainers() -> list[type[Any]]:
-    from gentool.training.cyclegan import CycleGanTrainer
-    from gentool.training.gan import GanTrainer
-    from gentool.training.image2image import Image2ImageTrainer
-    from gentool.training.vae import VaeTrainer
+def gentool_register_families() -> list[type[Any]]:
+    from gentool.training.families import BUILTIN_FAMILIES
 
-    return [GanTrainer, VaeTrainer, Image2ImageTrainer, CycleGanTrainer]
+    return list(BUILTIN_FAMILIES)

@@ -1,0 +1,120 @@
+"""The model-family plugin interface: what differs between GANs, VAEs, upscalers, translation
+models and any family a third party adds.
+
+A family is a class registered through ``gentool_register_families`` (hook API 3), the same
+hook the built-in families use. Its ``PLUGIN_NAME`` is the name a model's ``FAMILY`` gives;
+gentool's commands, metrics and plots ask the family what its models do, never compare its
+name. A family declares:
+
+* :attr:`Family.USES`: what its models are for, from :data:`USES` (``generate`` new images,
+  ``reconstruct`` them, ``upscale`` an image, ``translate`` between two domains). ``sample``,
+  ``reconstruct``, ``upscale``, ``evaluate`` (through each metric's needs) and ``plot``
+  follow it; a command its models cannot serve is refused naming what they can do.
+* :attr:`Family.TAKES_GAN_LOSS`: whether ``--loss`` applies to the family's training.
+* :attr:`Family.DOMAINS`: the image sets a run trains on: 1, or 2 for unpaired translation
+  (``--data-b`` and friends, domain A from the usual data options).
+* :meth:`Family.trainer`: its training loop, a :class:`gentool.training.base.Trainer`
+  subclass (whose ``UNUSED_SETTINGS`` are the settings the family never uses).
+* :meth:`Family.kit_settings`: what the testing kit (:mod:`gentool.testing`) trains a tiny
+  model of the family on.
+
+This module is a leaf: it imports nothing of gentool's loops or commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from gentool.training.base import Trainer
+
+#: What a family's models can be used for, and what each use means.
+USES: dict[str, str] = {
+    "generate": "draws new images (gentool sample; fid, kid, is, swd, prdc, diversity)",
+    "reconstruct": "encodes and decodes images (gentool reconstruct; the recon metric)",
+    "upscale": "makes an image larger (gentool upscale, gentool reconstruct; the sr metric)",
+    "translate": "maps images between two domains (gentool sample --input; cycle, paired)",
+}
+
+
+class Family:
+    """Base class of model families: subclass it and return it from
+    ``gentool_register_families``."""
+
+    PLUGIN_NAME: ClassVar[str] = ""
+    DESCRIPTION: ClassVar[str] = ""
+    #: What models of this family are for (keys of :data:`USES`).
+    USES: ClassVar[frozenset[str]] = frozenset()
+    #: Whether training takes a GAN loss (``--loss``, ``--loss-opt``).
+    TAKES_GAN_LOSS: ClassVar[bool] = False
+    #: Image sets a run trains on: 1, or 2 (domains A and B: ``--data-b`` and friends).
+    DOMAINS: ClassVar[int] = 1
+
+    @classmethod
+    def trainer(cls) -> type[Trainer]:
+        """The family's training loop (imported when asked, so listing plugins stays fast)."""
+        raise NotImplementedError
+
+    @classmethod
+    def can(cls, use: str) -> bool:
+        """Whether the family's models serve ``use`` (a key of :data:`USES`)."""
+        return use in cls.USES
+
+    @classmethod
+    def can_any(cls, uses: Iterable[str]) -> bool:
+        return any(cls.can(use) for use in uses)
+
+    @classmethod
+    def unused_settings(cls) -> tuple[str, ...]:
+        """Training settings the family's loop never uses (refused when given, shown as not
+        applying in plots)."""
+        return tuple(cls.trainer().UNUSED_SETTINGS)
+
+    @classmethod
+    def describe_uses(cls) -> str:
+        """``"draws new images (...)"`` for each use, or a sentence saying there is none."""
+        if not cls.USES:
+            return "no command uses its models beyond training"
+        return "; ".join(USES.get(use, use) for use in sorted(cls.USES))
+
+    @classmethod
+    def cannot(cls, what: str, model: str, path: str | Path | None = None) -> str:
+        """One line saying that ``what`` (a command or metric) does not apply to a model of
+        this family, and what its models do instead. Families may override it to point at
+        the right command."""
+        where = f"{path}: " if path is not None else ""
+        return (
+            f"{where}{what} does not apply to '{model}' (family {cls.PLUGIN_NAME}); its models: "
+            f"{cls.describe_uses()}."
+        )
+
+    @classmethod
+    def kit_settings(cls, folder: Path, image_size: int, loss: str | None) -> dict[str, Any]:
+        """Arguments of ``gentool.training.runner.train`` for the testing kit's tiny run in
+        ``folder``: ``data`` (a :class:`~gentool.data.base.DataSpec`) and, if the family needs
+        them, ``extra`` training options (``loss``: the GAN loss under test, if any). By
+        default the built-in ``digits`` at ``image_size``."""
+        from gentool.data.base import DataSpec
+
+        return {"data": DataSpec(name="digits", image_size=image_size)}
+
+
+def legacy_family(trainer: type[Trainer]) -> type[Family]:
+    """A family for a loop registered through the version-2 ``gentool_register_trainers``
+    hook alone: its models generate images (``gentool sample`` asks the model, which refuses
+    in one line if it cannot), and it takes no GAN loss."""
+
+    class LegacyFamily(Family):
+        PLUGIN_NAME = trainer.PLUGIN_NAME
+        DESCRIPTION = trainer.DESCRIPTION
+        USES = frozenset({"generate"})
+
+        @classmethod
+        def trainer(cls) -> type[Trainer]:
+            return trainer
+
+    LegacyFamily.__qualname__ = f"LegacyFamily[{trainer.PLUGIN_NAME}]"
+    LegacyFamily.__module__ = trainer.__module__
+    return LegacyFamily
