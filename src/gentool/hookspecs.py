@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gentool.data.base import DatasetPlugin
     from gentool.family import Family
     from gentool.losses.base import GanLoss
+    from gentool.metrics.base import Metric
     from gentool.models.base import ModelPlugin
     from gentool.training.base import Trainer
 
@@ -92,6 +93,18 @@ def gentool_register_families() -> list[type[Family]]:
     translate), whether it takes a GAN loss and how many image sets it trains on; every
     command, metric and plot asks the family, so a third party adds a whole family (a
     diffusion model, say) without touching gentool. (Hook API 3.)
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def gentool_register_metrics() -> list[type[Metric]]:
+    """Return metric classes (subclasses of :class:`gentool.metrics.base.Metric`).
+
+    A metric's ``PLUGIN_NAME`` is what ``gentool evaluate --metrics`` takes; ``NEEDS`` says
+    which uses of a model family it measures (``generate``, ``reconstruct``, ``upscale``,
+    ``translate``), so it applies to every family that serves one, a third party's included.
+    (Hook API 3.)
     """
     raise NotImplementedError
 

@@ -50,14 +50,16 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gentool.data.builtin",
     "gentool.models.builtin",
     "gentool.training.builtin",
+    "gentool.metrics.builtin",
 )
 
-KINDS = ("model", "loss", "dataset", "family", "trainer")
+KINDS = ("model", "loss", "dataset", "family", "metric", "trainer")
 PLURALS = {
     "model": "models",
     "loss": "losses",
     "dataset": "datasets",
     "family": "families",
+    "metric": "metrics",
     "trainer": "trainers",
 }
 #: The hook that registers each kind.
@@ -66,6 +68,7 @@ HOOKS = {
     "loss": "gentool_register_losses",
     "dataset": "gentool_register_datasets",
     "family": "gentool_register_families",
+    "metric": "gentool_register_metrics",
     "trainer": "gentool_register_trainers",
 }
 
@@ -174,6 +177,7 @@ def _base_classes() -> dict[str, type]:
     from gentool.data.base import DatasetPlugin
     from gentool.family import Family
     from gentool.losses.base import GanLoss
+    from gentool.metrics.base import Metric
     from gentool.models.base import ModelPlugin
     from gentool.training.base import Trainer
 
@@ -182,6 +186,7 @@ def _base_classes() -> dict[str, type]:
         "loss": GanLoss,
         "dataset": DatasetPlugin,
         "family": Family,
+        "metric": Metric,
         "trainer": Trainer,
     }
 
@@ -543,6 +548,18 @@ def _check_family(cls: type, base: type) -> None:
         raise _Skip(f"DOMAINS is {_show(domains)}; it must be 1 or 2")
 
 
+def _check_metric(cls: type) -> None:
+    from gentool.family import USES
+
+    needs = cls.NEEDS  # type: ignore[attr-defined]
+    if (
+        not isinstance(needs, (frozenset, set, tuple, list))
+        or not needs
+        or not all(isinstance(u, str) and u in USES for u in needs)
+    ):
+        raise _Skip(f"NEEDS is {_show(needs)}; it must be a non-empty set of {', '.join(USES)}")
+
+
 def _check_dataset(cls: type, base: type) -> None:
     problem = _own_method(cls, base, "load")
     if problem:
@@ -603,6 +620,8 @@ def _check_class(kind: str, item: object, base: type) -> tuple[type, str, str]:
             _check_dataset(cls, base)
         elif kind == "family":
             _check_family(cls, base)
+        elif kind == "metric":
+            _check_metric(cls)
         else:
             problem = _own_method(cls, base, "train_step")
             if problem:
@@ -860,7 +879,7 @@ def get_family(name: str) -> Any:
 
 def family_of_model(model: str | type) -> Any:
     """The family of a model, by its name or class."""
-    cls = get_model_class(model) if isinstance(model, str) else model
+    cls: Any = get_model_class(model) if isinstance(model, str) else model
     return get_family(cls.FAMILY)
 
 
