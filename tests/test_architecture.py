@@ -56,3 +56,56 @@ def test_the_check_sees_function_level_imports(tmp_path: Path) -> None:
 
 def test_there_are_leaves_to_check() -> None:
     assert len(leaf_files()) > 20
+
+
+# --- the core asks a family what it can do; it never compares the family's name ---------------
+
+#: Where a family's name may be compared: the family classes themselves.
+FAMILY_CLASSES = {"training/families.py", "family.py"}
+
+
+def _family_names() -> set[str]:
+    from gentool.plugins import family_names
+
+    return set(family_names())
+
+
+def family_literal_comparisons(path: Path, names: set[str]) -> list[str]:
+    """``x == "gan"``, ``family in ("vae", "image2image")``, ``FAMILY != 'translation'``...:
+    a comparison with a registered family's name as a string constant."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        constants = [
+            item
+            for side in (node.left, *node.comparators)
+            for item in (side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side])
+        ]
+        if any(isinstance(c, ast.Constant) and c.value in names for c in constants):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_compares_a_family_name() -> None:
+    names = _family_names()
+    assert {"gan", "vae", "image2image", "translation"} <= names
+    offenders = {
+        str(path.relative_to(SRC)): hits
+        for path in sorted(SRC.rglob("*.py"))
+        if str(path.relative_to(SRC)) not in FAMILY_CLASSES
+        and (hits := family_literal_comparisons(path, names))
+    }
+    assert offenders == {}, f"ask the family instead of comparing its name: {offenders}"
+
+
+def test_the_family_check_finds_comparisons(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text(
+        "if model.FAMILY == 'gan':\n    pass\n"
+        "ok = meta.get('family') in ('vae', 'image2image')\n"
+        "table = {'translation': 1}\n"
+    )
+    hits = family_literal_comparisons(sample, {"gan", "vae", "image2image", "translation"})
+    assert [hit.split(":")[0] for hit in hits] == ["line 1", "line 3"]

@@ -15,13 +15,21 @@ import pytest
 
 from gentool import hookspecs
 from gentool.data.base import DatasetPlugin
+from gentool.family import Family
 from gentool.losses.base import GanLoss
 from gentool.models.base import ModelPlugin
+from gentool.training.base import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DOC = DOCS / "writing-plugins.md"
-CLASSES = {"GanLoss": GanLoss, "DatasetPlugin": DatasetPlugin, "ModelPlugin": ModelPlugin}
+CLASSES = {
+    "GanLoss": GanLoss,
+    "DatasetPlugin": DatasetPlugin,
+    "ModelPlugin": ModelPlugin,
+    "Family": Family,
+    "Trainer": Trainer,
+}
 
 
 def _signature(node: ast.FunctionDef) -> str:

@@ -76,10 +76,10 @@ def test_the_run_records_where_it_started_and_keeps_it_across_resumes(tmp_path: 
 def test_an_export_without_discriminator_starts_only_the_discriminator_fresh(
     tmp_path: Path,
 ) -> None:
-    from gentool.testing import _data_for, _tiny_options
+    from gentool.testing import _tiny_options, kit_data
     from gentool.upscale import export_upscaler
 
-    data, extra = _data_for("sr-unet", tmp_path, 16)
+    data, extra = kit_data("sr-unet", tmp_path, 16)
     first = train("sr-unet", model_options=_tiny_options("sr-unet"), data=data, extra=extra,
                   steps=1, batch_size=4, device="cpu", out=str(tmp_path / "a"))  # fmt: skip
     export_upscaler(tmp_path / "a", tmp_path / "g.safetensors")
@@ -96,9 +96,9 @@ def test_an_export_without_discriminator_starts_only_the_discriminator_fresh(
 def test_the_shipped_upscaler_can_be_fine_tuned(tmp_path: Path) -> None:
     from importlib import resources
 
-    from gentool.testing import _data_for
+    from gentool.testing import kit_data
 
-    data, _ = _data_for("sr-resnet", tmp_path, 32)
+    data, _ = kit_data("sr-resnet", tmp_path, 32)
     shipped = resources.files("gentool") / "weights" / "sr-resnet-x4.safetensors"
     saved = load_checkpoint(str(shipped))
     options = {

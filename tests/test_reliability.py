@@ -98,6 +98,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
     with pytest.raises(TrainingStopped) as err:
         runner.resume(out, steps=10, checkpoint_every=1)
     assert "loss_g" in err.value.message and "step 4" in err.value.message
+    assert "model 'dcgan', loss 'ls'" in err.value.message
     assert "last good checkpoint" in err.value.message
     # the checkpoint written at step 3 is the last good one; nothing after the NaN was written
     assert load_checkpoint(out / "ckpt.safetensors").meta["step"] == 3

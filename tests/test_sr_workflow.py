@@ -23,10 +23,10 @@ def run(*args: str) -> object:
 
 @pytest.fixture(scope="module")
 def sr_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gentool.testing import _data_for, _tiny_options
+    from gentool.testing import _tiny_options, kit_data
 
     root = tmp_path_factory.mktemp("srflow")
-    data, _ = _data_for("sr-unet", root, 32)
+    data, _ = kit_data("sr-unet", root, 32)
     options = [a for k, v in _tiny_options("sr-unet").items() for a in ("--model-opt", f"{k}={v}")]
     out = root / "run"
     result = run("train", "sr-unet", "--data-root", str(data.root), *TINY, *options,
@@ -91,9 +91,9 @@ def test_grid_row_refuses_foreign_pictures(tmp_path: Path) -> None:
 
 
 def test_reconstruct_when_the_images_are_not_a_multiple_of_the_scale(tmp_path: Path) -> None:
-    from gentool.testing import _data_for, _tiny_options
+    from gentool.testing import _tiny_options, kit_data
 
-    data, _ = _data_for("sr-resnet", tmp_path, 32)
+    data, _ = kit_data("sr-resnet", tmp_path, 32)
     options = [
         a for k, v in _tiny_options("sr-resnet").items() for a in ("--model-opt", f"{k}={v}")
     ]

@@ -46,10 +46,10 @@ def test_g_steps_makes_two_generator_updates_per_discriminator_update(tmp_path: 
 
 @pytest.mark.parametrize("model", ["sr-unet", "cyclegan"])
 def test_g_steps_in_image_to_image_and_translation(model: str, tmp_path: Path) -> None:
-    from gentool.testing import _data_for, _tiny_options
+    from gentool.testing import _tiny_options, kit_data
     from gentool.training.runner import train
 
-    data, extra = _data_for(model, tmp_path, 16)
+    data, extra = kit_data(model, tmp_path, 16)
     ckpt = train(model, model_options=_tiny_options(model), data=data, extra=extra, steps=2,
                  g_steps=2, batch_size=4, device="cpu", out=str(tmp_path / "r"))  # fmt: skip
     assert optimizer_steps(ckpt, "discriminator") == 2
@@ -159,7 +159,7 @@ def test_checkpoints_record_plugins_and_a_missing_one_names_what_to_install(
                "--out", str(out)).exit_code == 0  # fmt: skip
     recorded = load_checkpoint(out).meta["plugins"]
     assert recorded["model"]["distribution"] == "gentool"
-    assert recorded["loss"]["name"] == "ls" and recorded["trainer"]["name"] == "gan"
+    assert recorded["loss"]["name"] == "ls" and recorded["family"]["name"] == "gan"
 
     def foreign(meta: dict[str, Any]) -> None:
         meta["model"] = "fancy-gan"
@@ -177,8 +177,8 @@ def test_checkpoints_record_plugins_and_a_missing_one_names_what_to_install(
 
 def test_trainers_are_plugins_found_by_family() -> None:
     assert get_trainer_class("gan") is GanTrainer
-    with pytest.raises(PluginError, match="no training loop is registered for model family"):
-        get_trainer_class("diffusion")
+    with pytest.raises(PluginError, match="no model family 'nosuchfamily' is registered"):
+        get_trainer_class("nosuchfamily")
 
 
 def test_patchgan_norm_follows_the_loss() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import re
 import types
 import typing
 from collections.abc import Collection
@@ -172,10 +173,13 @@ def check_config_values(
 # --- every reader ---------------------------------------------------------------------------
 
 
+#: A family's name, as plugin names are written (:data:`gentool.plugins.NAME_PATTERN`).
+_FAMILY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
 def validate_checkpoint_meta(meta: dict[str, Any], path: Path | str) -> None:
     """What every reader of a checkpoint relies on; raise :class:`CheckpointError` otherwise."""
     from gentool.checkpoint import FORMAT, SCHEMA_VERSION
-    from gentool.models.base import FAMILIES
 
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gentool checkpoint (wrong format field).")
@@ -212,8 +216,9 @@ def validate_checkpoint_meta(meta: dict[str, Any], path: Path | str) -> None:
                 path, f"model_config.{key}", f"must be a JSON scalar or list, not {_show(value)}."
             )
     family = meta.get("family")
-    if family is not None and (not isinstance(family, str) or family not in FAMILIES):
-        raise _fail(path, "family", f"must be one of {', '.join(FAMILIES)}, not {_show(family)}.")
+    if family is not None and (not isinstance(family, str) or not _FAMILY_NAME.fullmatch(family)):
+        # any registered family; whether it is installed is asked where its model is built
+        raise _fail(path, "family", f"must be the name of a model family, not {_show(family)}.")
     cls = _known_model(model)
     if cls is None:
         return  # an unknown model is refused by name where it is built

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from gentool.errors import GentoolError
+
 if TYPE_CHECKING:
     from gentool.training.base import Trainer
 
@@ -49,8 +51,15 @@ class Family:
     USES: ClassVar[frozenset[str]] = frozenset()
     #: Whether training takes a GAN loss (``--loss``, ``--loss-opt``).
     TAKES_GAN_LOSS: ClassVar[bool] = False
-    #: Image sets a run trains on: 1, or 2 (domains A and B: ``--data-b`` and friends).
+    #: Image sets a run trains on: 1, or 2 (domains A and B: ``--domain-a``/``--domain-b``).
     DOMAINS: ClassVar[int] = 1
+    #: How the training loop's sample grids are laid out, for ``plot timeline``: None for
+    #: images drawn from fixed noise; for fixed inputs, the titles of the three columns of
+    #: each entry (input | output | target).
+    GRID_COLUMNS: ClassVar[tuple[str, str, str] | None] = None
+    #: Whether the third grid column is fixed data (a ground truth) rather than made by the
+    #: model (a reconstruction, which changes with the step).
+    TARGET_IS_FIXED: ClassVar[bool] = True
 
     @classmethod
     def trainer(cls) -> type[Trainer]:
@@ -99,6 +108,42 @@ class Family:
         from gentool.data.base import DataSpec
 
         return {"data": DataSpec(name="digits", image_size=image_size)}
+
+    @classmethod
+    def use_domains(
+        cls,
+        model: str,
+        domains: tuple[str | None, str | None],
+        spec: Any,
+        extra: dict[str, Any],
+        given: set[str],
+    ) -> None:
+        """``--domain-a/--domain-b`` for a run of ``model``: with two domains (:attr:`DOMAINS`)
+        both are required, domain A becomes the run's folder dataset (``spec``) and B a
+        training option (``extra``); a family of one image set refuses them by name."""
+        domain_a, domain_b = domains
+        if cls.DOMAINS != 2:
+            if domain_a or domain_b:
+                raise GentoolError(
+                    f"--domain-a/--domain-b apply to translation models (cyclegan), not '{model}'."
+                )
+            return
+        if not (domain_a and domain_b):
+            raise GentoolError(
+                f"'{model}' learns between two image folders; pass both --domain-a DIR and "
+                "--domain-b DIR."
+            )
+        for name, flag in (("labels", "--labels"), ("label_column", "--label-column")):
+            if name in given:
+                raise GentoolError(
+                    f"{flag} does not apply to '{model}': translation is unlabelled."
+                )
+        for name, flag in (("data_root", "--data-root"), ("dataset", "--dataset")):
+            if name in given:
+                raise GentoolError(f"'{model}' reads --domain-a and --domain-b; drop {flag}.")
+        spec.name, spec.root = "folder", domain_a
+        spec.labels = spec.label_column = None
+        extra["domain_a"], extra["domain_b"] = domain_a, domain_b
 
 
 def legacy_family(trainer: type[Trainer]) -> type[Family]:

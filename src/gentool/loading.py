@@ -39,6 +39,18 @@ def model_class_of(ckpt: Checkpoint) -> type[ModelPlugin]:
     return cls
 
 
+def family_of(ckpt: Checkpoint) -> Any:
+    """The registered :class:`~gentool.family.Family` of a checkpoint's model. A missing
+    model or family plugin is one line naming the distribution to install."""
+    from gentool.plugins import get_family, get_recorded_class, get_registry
+
+    name = str(model_class_of(ckpt).FAMILY)
+    recorded = recorded_plugins(ckpt).get("family")
+    if recorded is not None or name not in get_registry().entries["trainer"]:
+        get_recorded_class("family", name, recorded, str(ckpt.path))  # names what to install
+    return get_family(name)
+
+
 def refuse_no_ema_without_average(ckpt: Checkpoint) -> None:
     """``--no-ema`` (the trained weights, not their moving average) needs a checkpoint that
     holds both: refused by name for one that holds a single set."""

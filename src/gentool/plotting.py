@@ -210,10 +210,31 @@ INACTIVE = "<inactive>"
 NOT_USED = "<not used>"
 
 
-#: Settings a model family has no use for: a VAE has no discriminator and no GAN loss.
-INACTIVE_FOR_FAMILY: dict[str, tuple[str, ...]] = {
-    "vae": ("loss", "train.lr_d", "train.d_steps", "train.g_steps"),
-}
+def _family(config: dict[str, Any]) -> Any:
+    """The registered family a run's config names, or None (no family recorded, or its
+    plugin is not installed: the plot then makes no family-specific choice)."""
+    from gentool.plugins import get_family
+
+    name = config.get("family")
+    if not isinstance(name, str):
+        return None
+    try:
+        return get_family(name)
+    except GentoolError:
+        return None
+
+
+def not_used_by_family(config: dict[str, Any]) -> tuple[str, ...]:
+    """Flattened config keys the run's family has no use for: its loop's unused training
+    settings, and the GAN loss of a family that takes none (a VAE)."""
+    family = _family(config)
+    if family is None:
+        return ()
+    try:
+        unused = tuple(f"train.{name}" for name in family.unused_settings())
+    except Exception:  # a family plugin whose loop cannot be imported: nothing to grey out
+        unused = ()
+    return (() if family.TAKES_GAN_LOSS else ("loss",)) + unused
 
 
 def drop_inactive(config: dict[str, Any]) -> dict[str, Any]:
@@ -221,9 +242,9 @@ def drop_inactive(config: dict[str, Any]) -> dict[str, Any]:
 
     The switch is looked up beside the setting (``model_config.kl_anneal`` for
     ``model_config.kl_warmup``); a run without the switch keeps the setting as it is.
-    Settings its family does not use (:data:`INACTIVE_FOR_FAMILY`) are inactive too."""
+    Settings its family does not use (:func:`not_used_by_family`) read :data:`NOT_USED`."""
     out = dict(config)
-    for key in INACTIVE_FOR_FAMILY.get(str(config.get("family")), ()):
+    for key in not_used_by_family(config):
         out[key] = NOT_USED
     for key, value in config.items():
         prefix, _, last = key.rpartition(".")
@@ -595,12 +616,9 @@ def plot_timeline(
             raise
         ax.imshow(array, interpolation="nearest")
         ax.set_title(f"step {step:,}", fontsize="medium")
-    family = _read_config(Path(run)).get("family")
-    what = (
-        "outputs for fixed inputs"
-        if family in ("image2image", "translation")
-        else "samples from fixed noise"
-    )
+    family = _family(_read_config(Path(run)))
+    fixed_inputs = family is not None and family.GRID_COLUMNS is not None
+    what = "outputs for fixed inputs" if fixed_inputs else "samples from fixed noise"
     figure.suptitle(f"{Path(run).resolve().name}: {what} during training")
     figure.tight_layout()
     return figure
@@ -608,19 +626,20 @@ def plot_timeline(
 
 def _row_timeline(run: Path, files: dict[int, Path], chosen: Sequence[int], row: int) -> Figure:
     config = _read_config(run)
-    family = config.get("family")
+    family = _family(config)
     grids = {step: _read_grid(files[step]) for step in chosen}
     name = run.resolve().name
-    if family in ("image2image", "translation"):
-        # three columns per row: input | output | target (translation: the reconstruction)
+    columns = family.GRID_COLUMNS if family is not None else None
+    if columns is not None:
+        # three columns per row: input | output | target (or what the family names them)
         width = next(iter(grids.values())).shape[1]
         cell = (width - 2) // 3 - 2
         cells = {step: grid_row(grid, row, cell, files[step]) for step, grid in grids.items()}
         first, last = cells[chosen[0]], cells[chosen[-1]]
-        last_title = (
-            "ground truth" if family == "image2image" else f"reconstruction\n(step {chosen[-1]:,})"
-        )
-        panels = [("input", first[0])] + [(f"step {s:,}", cells[s][1]) for s in chosen]
+        last_title = columns[2]
+        if not family.TARGET_IS_FIXED:  # the target is made by the model: say when
+            last_title += f"\n(step {chosen[-1]:,})"
+        panels = [(columns[0], first[0])] + [(f"step {s:,}", cells[s][1]) for s in chosen]
         panels.append((last_title, last[2]))
         figure, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.5), squeeze=False)
         for ax, (title, image) in zip(axes.flat, panels, strict=True):

@@ -113,6 +113,16 @@ def _check_run(ckpt_path: Path, steps: int) -> None:
     use_model(model_from_checkpoint(ckpt))
 
 
+def kit_data(
+    model: str, folder: str | Path, image_size: int, loss: str | None = None
+) -> tuple[DataSpec, dict[str, Any]]:
+    """The tiny data the kit trains ``model`` on, and the training options it needs, as its
+    family says (:meth:`gentool.family.Family.kit_settings`): the digits, photos for an
+    upscaler, two image folders for translation."""
+    kit = plugins.family_of_model(model).kit_settings(Path(folder), image_size, loss)
+    return kit["data"], dict(kit.get("extra", {}))
+
+
 def assert_loss_trains(
     loss: str,
     tmp_path: str | Path,
@@ -174,14 +184,13 @@ def _train_tiny(
     """A few CPU steps of ``model`` (tiny options) on data made for its family."""
     from gentool.training.runner import train
 
-    family = plugins.family_of_model(model)
-    kit = family.kit_settings(tmp_path, image_size, loss)
+    data, extra = kit_data(model, tmp_path, image_size, loss)
     return train(
         model,
         loss=loss,
         loss_options=loss_options,
         model_options=_tiny_options(model, model_options),
-        data=kit["data"],
+        data=data,
         steps=steps,
         batch_size=8,
         log_every=1,
@@ -190,7 +199,7 @@ def _train_tiny(
         device="cpu",
         out=str(out),
         overwrite=True,
-        extra=dict(kit.get("extra", {})),
+        extra=extra,
     )
 
 

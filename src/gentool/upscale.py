@@ -41,7 +41,7 @@ from PIL import Image
 from gentool.checkpoint import load_checkpoint, save_checkpoint
 from gentool.errors import GentoolError
 from gentool.images import image_format, save_pil
-from gentool.loading import model_from_checkpoint, refuse_no_ema_without_average
+from gentool.loading import family_of, model_from_checkpoint, refuse_no_ema_without_average
 from gentool.models.srunet import Image2ImageModel
 from gentool.runtime import resolve_device
 
@@ -110,11 +110,11 @@ def load_upscaler(
             checkpoint = load_checkpoint(path)
     else:
         checkpoint = load_checkpoint(ckpt)
-    family = checkpoint.meta.get("family")
-    if family != "image2image":
+    if not family_of(checkpoint).can("upscale"):
         raise GentoolError(
-            f"{checkpoint.path} holds '{checkpoint.meta.get('model')}' ({family}), not an "
-            "upscaler; pass an image2image checkpoint (e.g. from 'gentool train sr-unet')."
+            f"{checkpoint.path} holds '{checkpoint.meta.get('model')}' "
+            f"({checkpoint.meta.get('family')}), not an upscaler; pass the checkpoint of a "
+            "model that upscales (e.g. from 'gentool train sr-resnet')."
         )
     if not use_ema:
         refuse_no_ema_without_average(checkpoint)
@@ -136,8 +136,8 @@ def export_upscaler(
     """
     checkpoint = load_checkpoint(run)
     meta = checkpoint.meta
-    if meta.get("family") != "image2image":
-        raise GentoolError(f"{checkpoint.path} is not an image2image checkpoint.")
+    if not family_of(checkpoint).can("upscale"):
+        raise GentoolError(f"{checkpoint.path} does not hold an upscaler.")
     config = dict(meta["model_config"], with_discriminator=False)
     ema = checkpoint.section("ema") if use_ema else {}
     if ema:

@@ -71,12 +71,15 @@ def refuse_writing_into_run(checkpoint: str, outputs: dict[str, str | None]) -> 
             raise GentoolError(f"{option} {target} is {noun} in {run}; name another file.")
 
 
-def require_family(model: ModelPlugin, families: tuple[str, ...], command: str) -> None:
-    if model.FAMILY not in families:
-        raise GentoolError(
-            f"'{command}' needs a {' or '.join(families)} model, but this checkpoint holds "
-            f"'{model.PLUGIN_NAME}' ({model.FAMILY})."
-        )
+def require_use(model: ModelPlugin, uses: tuple[str, ...], command: str) -> Any:
+    """The model's family, which must serve one of ``uses`` (:data:`gentool.family.USES`),
+    or one line saying what the model does instead."""
+    from gentool.plugins import family_of_model
+
+    family = family_of_model(type(model))
+    if not family.can_any(uses):
+        raise GentoolError(family.cannot(f"'{command}'", model.PLUGIN_NAME))
+    return family
 
 
 def seeded_generator(seed: int) -> torch.Generator:

@@ -94,7 +94,7 @@ def reconstruct(
     """
     import torch
 
-    from gentool.cli.common import load_model, refuse_writing_into_run, require_family
+    from gentool.cli.common import load_model, refuse_writing_into_run, require_use
     from gentool.cli.sample import given_options
     from gentool.data.base import ImageData, to_float
     from gentool.errors import GentoolError
@@ -121,7 +121,7 @@ def reconstruct(
                 "drop them (or drop IMAGES)."
             )
     model, meta = load_model(checkpoint, device)
-    require_family(model, ("vae", "image2image"), "gentool reconstruct")
+    family = require_use(model, ("reconstruct", "upscale"), "gentool reconstruct")
     cfg = model.config
     # The model fixes the resolution and channels; a different value is refused by name.
     for name in ("image_size", "channels"):
@@ -146,7 +146,7 @@ def reconstruct(
         spec = evaluation_data_spec(meta, overrides, cfg, kwargs.pop("split"))
         data = load_data(spec)
         source, split = spec.name, spec.split
-    if model.FAMILY == "image2image":
+    if family.can("upscale"):
         _compare_upscaler(
             app,
             model,

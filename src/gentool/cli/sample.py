@@ -270,19 +270,12 @@ def _load_sampler(path: str, device: str, use_ema: bool) -> Any:
     the command that uses them."""
     from gentool.cli.common import load_model
     from gentool.errors import GentoolError
+    from gentool.plugins import family_of_model
 
     model, _ = load_model(path, device, use_ema=use_ema)
-    if model.FAMILY == "translation":
-        raise GentoolError(
-            f"{path}: '{model.PLUGIN_NAME}' translates images; pass --input DIR_OR_FILE "
-            "--direction a2b --out-dir OUT."
-        )
-    if model.FAMILY == "image2image":
-        raise GentoolError(
-            f"{path}: '{model.PLUGIN_NAME}' upscales images and draws none; use "
-            f"gentool upscale --ckpt {path} IMAGE, or gentool reconstruct {path} for rows of "
-            "input | output | ground truth from its test split."
-        )
+    family = family_of_model(type(model))
+    if not family.can("generate"):
+        raise GentoolError(family.cannot("gentool sample", model.PLUGIN_NAME, path))
     return model
 
 
@@ -425,6 +418,7 @@ def _translate(
     from gentool.cli.common import load_model
     from gentool.errors import GentoolError
     from gentool.images import check_outputs
+    from gentool.plugins import family_of_model
     from gentool.translate import plan_outputs, translate_files
 
     if out_dir is None:
@@ -432,7 +426,7 @@ def _translate(
     jobs = plan_outputs(input_path, out_dir)
     check_outputs([target for _, target in jobs], overwrite)
     model, _ = load_model(checkpoint, device, use_ema=use_ema)
-    if model.FAMILY != "translation":
+    if not family_of_model(type(model)).can("translate"):
         raise GentoolError(
             f"--input, --direction and --full-res need a translation checkpoint (cyclegan); "
             f"this one holds '{model.PLUGIN_NAME}' ({model.FAMILY})."

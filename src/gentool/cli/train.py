@@ -294,7 +294,9 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
     model_options = parse_key_values(kwargs.pop("model_opts"), "--model-opt")
     loss_options = parse_key_values(kwargs.pop("loss_opts"), "--loss-opt")
     extra = parse_key_values(kwargs.pop("train_opts"), "--train-opt")
-    _use_domains(model, domains, spec, extra, given)
+    from gentool.plugins import family_of_model
+
+    family_of_model(model).use_domains(model, domains, spec, extra, given)
     loss = kwargs.pop("loss")
     overwrite = kwargs.pop("overwrite")
     kwargs["compile"] = kwargs.pop("compile_")
@@ -421,41 +423,6 @@ def _check_extra_unchanged(resume_from: str, given: dict[str, Any]) -> None:
                 f"{what} cannot change when resuming (the run has {saved.get(key)}); start a "
                 "new run to change it."
             )
-
-
-def _use_domains(
-    model: str,
-    domains: tuple[str | None, str | None],
-    spec: Any,
-    extra: dict[str, Any],
-    given: set[str],
-) -> None:
-    """``--domain-a/--domain-b``: domain A becomes the run's folder dataset, B a train option."""
-    from gentool.errors import GentoolError
-    from gentool.plugins import get_model_class
-
-    translation = get_model_class(model).FAMILY == "translation"
-    domain_a, domain_b = domains
-    if not translation:
-        if domain_a or domain_b:
-            raise GentoolError(
-                f"--domain-a/--domain-b apply to translation models (cyclegan), not '{model}'."
-            )
-        return
-    if not (domain_a and domain_b):
-        raise GentoolError(
-            f"'{model}' learns between two image folders; pass both --domain-a DIR and "
-            "--domain-b DIR."
-        )
-    for name, flag in (("labels", "--labels"), ("label_column", "--label-column")):
-        if name in given:
-            raise GentoolError(f"{flag} does not apply to '{model}': translation is unlabelled.")
-    for name, flag in (("data_root", "--data-root"), ("dataset", "--dataset")):
-        if name in given:
-            raise GentoolError(f"'{model}' reads --domain-a and --domain-b; drop {flag}.")
-    spec.name, spec.root = "folder", domain_a
-    spec.labels = spec.label_column = None
-    extra["domain_a"], extra["domain_b"] = domain_a, domain_b
 
 
 def _done(app: Any, ckpt: Any) -> None:

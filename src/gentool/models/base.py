@@ -2,12 +2,9 @@
 
 A model plugin is an ``nn.Module`` subclass with a typed ``Config`` dataclass. ``cls(config)``
 builds every network of the model, so a checkpoint (weights + config) rebuilds it alone.
-``FAMILY`` tells gentool which training loop and which commands apply:
-
-* ``gan``: has ``generator`` and ``discriminator``; trained by :class:`gentool.training.gan.GanTrainer`.
-* ``vae``: encodes and decodes; trained by the VAE loop.
-* ``image2image``: maps an input image to an output image (super-resolution).
-* ``translation``: unpaired translation between two domains (CycleGAN).
+``FAMILY`` names the registered :class:`~gentool.family.Family` whose loop trains it and
+which says what the commands may do with it (built-in: ``gan``, ``vae``, ``image2image``,
+``translation``; a plugin may add its own).
 
 Images entering and leaving every network are float tensors in ``[-1, 1]``, ``(B, C, H, W)``.
 """
@@ -28,8 +25,6 @@ from gentool.runtime import available_memory, format_bytes
 if TYPE_CHECKING:
     from gentool.checkpoint import Checkpoint
     from gentool.data.base import ImageData
-
-FAMILIES = ("gan", "vae", "image2image", "translation")
 
 #: Config fields that are filled in from the data when the user does not set them.
 DATA_FIELDS = ("image_size", "channels", "num_classes")
@@ -120,6 +115,12 @@ class ModelPlugin(nn.Module):
                 f"{', '.join('--' + k.replace('_', '-') for k in sorted(asked))}."
             )
         return self.sample(n, generator=generator), None
+
+    def main_pass(self, images: torch.Tensor) -> bool:
+        """Run the model's main forward pass on ``images`` (a batch of training-size images,
+        on the meta device: nothing is computed or allocated), for the memory estimate made
+        before training; False when the model has none to offer (no activation estimate)."""
+        return False
 
     def load_ema_state(self, state: dict[str, torch.Tensor]) -> None:
         """Use the moving-average generator weights a run kept (``--ema``; the checkpoint's
@@ -357,18 +358,7 @@ def _meta_activations(model: ModelPlugin, config: Any, batch_size: int) -> int |
     try:
         with torch.no_grad():
             images = torch.zeros(batch_size, channels, size, size, device="meta")
-            main: Any = model  # the family's methods, not the base class's
-            if model.FAMILY == "gan" and hasattr(model, "generate"):
-                main.discriminate(main.sample(batch_size))
-            elif model.FAMILY == "vae":
-                model.reconstruct(images)
-            elif model.FAMILY == "translation" and hasattr(model, "translate"):
-                main.translate(images)
-            elif model.FAMILY == "image2image" and hasattr(model, "upscale"):
-                scale = int(getattr(config, "scale", 1)) or 1
-                low = max(size // scale, 1)
-                main.upscale(images[:, :, :low, :low])
-            else:
+            if not model.main_pass(images):
                 return None
     except Exception:  # the forward does not run on meta tensors: no activation estimate
         return None

@@ -238,6 +238,10 @@ class CycleGan(ModelPlugin):
             raise GentoolError(f"direction must be a2b or b2a, not '{direction}'.")
         return self.generator_ab if direction == "a2b" else self.generator_ba
 
+    def main_pass(self, images: torch.Tensor) -> bool:
+        self.translate(images)
+        return True
+
     def translate(self, images: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
         """``(B, C, H, W)`` in [-1, 1] from one domain -> the same shape in the other."""
         return self.generator(direction)(images)

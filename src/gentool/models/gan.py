@@ -61,6 +61,10 @@ class GanModel(ModelPlugin):
         images: torch.Tensor = (self.generator if generator is None else generator)(latent["z"])
         return images
 
+    def main_pass(self, images: torch.Tensor) -> bool:
+        self.discriminate(self.sample(images.shape[0]))
+        return True
+
     def discriminate(
         self, images: torch.Tensor, *, discriminator: nn.Module | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

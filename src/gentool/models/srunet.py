@@ -216,6 +216,12 @@ class Image2ImageModel(ModelPlugin):
         """Bilinear upsampling by ``scale``: the generator's input and the D condition."""
         return F.interpolate(low, scale_factor=self.scale, mode="bilinear", align_corners=False)
 
+    def main_pass(self, images: torch.Tensor) -> bool:
+        scale = int(getattr(self.config, "scale", 1)) or 1
+        low = max(images.shape[-1] // scale, 1)
+        self.upscale(images[:, :, :low, :low])
+        return True
+
     def upscale(self, low: torch.Tensor) -> torch.Tensor:
         """``(B, C, h, w)`` in [-1, 1] -> ``(B, C, h*scale, w*scale)`` in [-1, 1]."""
         return self.generator(self.upsample_input(low))

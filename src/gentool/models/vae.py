@@ -128,6 +128,10 @@ class VaeModel(ModelPlugin):
         """Latents ``(B, latent)`` -> images in [-1, 1] ``(B, C, H, W)`` (the pixel means)."""
         return torch.sigmoid(self.decode_logits(z)) * 2.0 - 1.0
 
+    def main_pass(self, images: torch.Tensor) -> bool:
+        self.reconstruct(images)
+        return True
+
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         """Decode the posterior mean of each image: deterministic, ``(B, C, H, W)`` in [-1, 1]."""
         mu, _ = self.encode(images)

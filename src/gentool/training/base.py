@@ -387,15 +387,20 @@ class Trainer:
         return meta
 
     def provenance(self) -> dict[str, dict[str, str]]:
-        """Which distribution (and version) provided the model, loss, dataset and loop."""
-        from gentool.plugins import get_dataset_class, provenance
+        """Which distribution (and version) provided the model, loss, dataset and family (or,
+        for a loop registered alone through the version-2 hook, the loop)."""
+        from gentool.plugins import get_dataset_class, get_registry, provenance
 
         out = {"model": provenance("model", type(self.model))}
         if self.loss is not None:
             out["loss"] = provenance("loss", type(self.loss))
         with suppress(GentoolError):
             out["dataset"] = provenance("dataset", get_dataset_class(self.data_spec.name))
-        out["trainer"] = provenance("trainer", type(self))
+        family = str(self.model.FAMILY)
+        if family in get_registry().entries["family"]:
+            out["family"] = provenance("family", get_registry().get("family", family))
+        else:
+            out["trainer"] = provenance("trainer", type(self))
         return out
 
     def save(self, path: Path | None = None) -> Path:
@@ -550,9 +555,23 @@ class Trainer:
             f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no checkpoint was written"
         )
         raise TrainingStopped(
-            f"loss '{bad[0]}' became {values[bad[0]]} at step {self.step}; training stopped and "
+            f"'{bad[0]}' became {values[bad[0]]} at step {self.step} (model "
+            f"{self._who('model', self.model)}{self._loss_named()}); training stopped and "
             f"{where} (try a lower learning rate)."
         )
+
+    @staticmethod
+    def _who(kind: str, obj: object) -> str:
+        """``'dcgan'`` for a built-in plugin, ``'mine' (gentool-mine)`` for a third party's."""
+        from gentool.plugins import BUILTIN_DISTRIBUTION, distribution_of
+
+        name = str(getattr(obj, "PLUGIN_NAME", type(obj).__name__))
+        dist = distribution_of(kind, type(obj))
+        shown = f" ({dist})" if dist and dist != BUILTIN_DISTRIBUTION else ""
+        return f"'{name}'{shown}"
+
+    def _loss_named(self) -> str:
+        return f", loss {self._who('loss', self.loss)}" if self.loss is not None else ""
 
     def fit(self) -> Path:
         """Train until ``total_steps``; return the checkpoint path."""

@@ -42,6 +42,7 @@ class Image2ImageFamily(Family):
     DESCRIPTION: ClassVar[str] = "paired image-to-image models (super-resolution)"
     USES: ClassVar[frozenset[str]] = frozenset({"upscale"})
     TAKES_GAN_LOSS: ClassVar[bool] = True
+    GRID_COLUMNS: ClassVar[tuple[str, str, str] | None] = ("input", "output", "ground truth")
 
     @classmethod
     def trainer(cls) -> type[Trainer]:
@@ -80,6 +81,8 @@ class TranslationFamily(Family):
     USES: ClassVar[frozenset[str]] = frozenset({"translate"})
     TAKES_GAN_LOSS: ClassVar[bool] = True
     DOMAINS: ClassVar[int] = 2
+    GRID_COLUMNS: ClassVar[tuple[str, str, str] | None] = ("input", "output", "reconstruction")
+    TARGET_IS_FIXED: ClassVar[bool] = False
 
     @classmethod
     def trainer(cls) -> type[Trainer]:

@@ -22,10 +22,10 @@ from gentool.errors import GentoolError
 from gentool.loading import init_weights_from, load_data, recorded_plugins
 from gentool.models.base import ModelPlugin, check_model_fits
 from gentool.plugins import (
+    get_family,
     get_loss_class,
     get_model_class,
     get_recorded_class,
-    get_trainer_class,
 )
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
@@ -117,9 +117,9 @@ def build_trainer(
     settings.validate()
     spec = data or DataSpec()
     model_cls: type[ModelPlugin] = get_model_class(model_name)
+    family = get_family(model_cls.FAMILY)
     loss_obj = None
-    takes_loss = model_cls.FAMILY in ("gan", "image2image", "translation")
-    if takes_loss:
+    if family.TAKES_GAN_LOSS:
         loss_name = str(loss or getattr(model_cls, "DEFAULT_LOSS", "bce"))
         loss_obj = get_loss_class(loss_name).from_options(loss_options or {})
     elif loss is not None:
@@ -143,7 +143,7 @@ def build_trainer(
     )
     model = model_cls(config)
     initial = init_weights_from(model, init_from) if init_from else None
-    trainer_cls = get_trainer_class(model_cls.FAMILY)
+    trainer_cls = family.trainer()
     trainer = trainer_cls(
         model, image_data, settings, data_spec=spec, loss=loss_obj, console=console
     )
@@ -164,9 +164,10 @@ def recommended_settings(model_name: str, loss: str | None) -> dict[str, Any]:
     """Training settings the model's loop and its GAN loss recommend (loss API v2), the
     loss's over the loop's; a v1 loss's ``DEFAULT_D_STEPS`` counts as a recommendation."""
     model_cls = get_model_class(model_name)
-    trainer_cls = get_trainer_class(model_cls.FAMILY)
+    family = get_family(model_cls.FAMILY)
+    trainer_cls = family.trainer()
     out: dict[str, Any] = dict(getattr(trainer_cls, "RECOMMENDED_SETTINGS", {}) or {})
-    if model_cls.FAMILY in ("gan", "image2image", "translation") or loss is not None:
+    if family.TAKES_GAN_LOSS or loss is not None:
         loss_cls = get_loss_class(str(loss or getattr(model_cls, "DEFAULT_LOSS", "bce")))
         d_steps = getattr(loss_cls, "DEFAULT_D_STEPS", 1)
         if d_steps != 1 and "d_steps" not in trainer_cls.UNUSED_SETTINGS:
