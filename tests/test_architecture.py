@@ -23,14 +23,40 @@ ABOVE = (
 )
 
 
-def imported_modules(path: Path) -> list[tuple[int, str]]:
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, *, type_only: bool = True) -> list[tuple[int, str]]:
+    """``(line, module)`` for every import in ``path``: at the top or inside a function,
+    absolute or relative (resolved against the file's package); ``from a import b`` gives
+    ``a.b`` when that is a module. ``type_only=False`` leaves out imports under
+    ``if TYPE_CHECKING:`` (they are never executed)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped: set[int] = set()
+    if not type_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skipped |= {id(inner) for inner in ast.walk(node)}
+    own = _module_of(path) if path.is_relative_to(SRC) else "gentool.x"
+    package = own if path.name == "__init__.py" else own.rpartition(".")[0]
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:
+                candidate = f"{module}.{alias.name}"
+                sub = SRC.parent.joinpath(*candidate.split("."))
+                is_module = sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file()
+                found.append((node.lineno, candidate if is_module else module))
     return found
 
 
@@ -109,3 +135,111 @@ def test_the_family_check_finds_comparisons(tmp_path: Path) -> None:
     )
     hits = family_literal_comparisons(sample, {"gan", "vae", "image2image", "translation"})
     assert [hit.split(":")[0] for hit in hits] == ["line 1", "line 3"]
+
+
+# --- the layers: each imports only from its own layer and those below ------------------------
+
+#: Lowest first. A module belongs to the layer of its longest matching prefix.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("gentool",),  # foundation: errors, config, runtime, fileio, distributed, the version
+    (  # interfaces and formats: what plugins implement, and the checkpoint format
+        "gentool.models",
+        "gentool.losses",
+        "gentool.data",
+        "gentool.family",
+        "gentool.metrics.base",
+        "gentool.images",
+        "gentool.checkpoint",
+        "gentool.checkpoint_schema",
+        "gentool.hookspecs",
+    ),
+    ("gentool.plugins", "gentool.loading"),  # the registry, and loading through it
+    (  # engines: training, metrics, plots, upscaling, translation, the testing kit
+        "gentool.training",
+        "gentool.metrics",
+        "gentool.upscale",
+        "gentool.translate",
+        "gentool.plotting",
+        "gentool.testing",
+        "gentool.config_file",
+    ),
+    ("gentool.cli", "gentool.__main__"),  # commands
+)
+
+
+def layer_of(module: str) -> int:
+    best = (-1, -1)
+    for level, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best[1]:
+                best = (level, len(prefix))
+    return best[0]
+
+
+def runtime_graph() -> dict[str, set[str]]:
+    """Module -> the gentool modules it imports when it runs (TYPE_CHECKING left out)."""
+    modules = {_module_of(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for _, imported in imported_modules(path, type_only=False):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                targets.add(imported)
+        graph[name] = targets
+    return graph
+
+
+def test_every_module_imports_only_its_layer_and_below() -> None:
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in runtime_graph().items()
+        for target in targets
+        if layer_of(target) > layer_of(module)
+    )
+    assert upward == [], f"imports reaching up a layer: {upward}"
+
+
+def test_there_are_no_import_circles() -> None:
+    graph = runtime_graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                circles.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    assert circles == [], f"modules importing each other: {circles}"
+
+
+def test_the_import_reader_resolves_relative_and_skips_type_only(tmp_path: Path) -> None:
+    sample = SRC / "training" / "base.py"
+    runtime = {m for _, m in imported_modules(sample, type_only=False)}
+    assert "gentool.family" in runtime
+    fake = tmp_path / "x.py"
+    fake.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gentool import cli\n"
+    )
+    assert (3, "gentool.cli") in imported_modules(fake)
+    assert imported_modules(fake, type_only=False) == [(1, "typing")]

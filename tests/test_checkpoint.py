@@ -23,7 +23,7 @@ from gentool.checkpoint import (
     rng_to_tensors,
     save_checkpoint,
 )
-from gentool.checkpoint_schema import validate_resume_state
+from gentool.training.resume_state import validate_resume_state
 from gentool.errors import CheckpointError, GentoolError, OutputError
 from gentool.loading import model_from_checkpoint
 from gentool.models.base import check_model_fits, load_weights

@@ -29,11 +29,10 @@ import torch
 from safetensors.torch import save as save_bytes
 
 from gentool import __version__
+from gentool.checkpoint_schema import FORMAT, SCHEMA_VERSION
 from gentool.errors import CheckpointError
 from gentool.fileio import atomic_write_bytes
 
-SCHEMA_VERSION = 1
-FORMAT = "gentool-checkpoint"
 METADATA_KEY = "gentool"
 #: Largest JSON header accepted (real checkpoints are a few hundred kB at most).
 MAX_HEADER_BYTES = 64 * 1024 * 1024

@@ -41,6 +41,31 @@ USES: dict[str, str] = {
 }
 
 
+class TrainingLoop:
+    """The contract of a family's training loop, as the plugin registry checks it.
+
+    Loops subclass :class:`gentool.training.base.Trainer`, which implements everything here
+    but :meth:`train_step` (the engine: device, precision, checkpoints, resume, logging);
+    this class only states what the registry holds a loop to.
+    """
+
+    PLUGIN_NAME: ClassVar[str] = ""
+    DESCRIPTION: ClassVar[str] = ""
+    #: Training settings this loop never uses: given explicitly, they are refused by name.
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ()
+    #: Settings this loop trains best with (e.g. the VAE's Adam 1e-3, beta1 0.9), used where
+    #: the user sets none; a GAN loss's recommendations take precedence.
+    RECOMMENDED_SETTINGS: ClassVar[dict[str, Any]] = {}
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """One optimisation step; return named scalar tensors to log (not synced)."""
+        raise NotImplementedError
+
+    def fit(self) -> Path:
+        """Train until the run's last step; return the checkpoint path."""
+        raise NotImplementedError
+
+
 class Family:
     """Base class of model families: subclass it and return it from
     ``gentool_register_families``."""

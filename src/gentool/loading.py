@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from gentool.checkpoint import Checkpoint, load_checkpoint
-from gentool.data.base import DataSpec, ImageData, load_from
+from gentool.data.base import DataSpec, ImageData
+from gentool.data.checks import load_from
 from gentool.errors import CheckpointError, GentoolError
 from gentool.fileio import file_sha256
 from gentool.models.base import ModelPlugin, check_weights, declared_half_storage, rebuild_model
@@ -32,10 +33,13 @@ def recorded_plugins(ckpt: Checkpoint) -> dict[str, object]:
 
 def model_class_of(ckpt: Checkpoint) -> type[ModelPlugin]:
     """The model class a checkpoint needs, checked against the plugin it was made with."""
+    from gentool.checkpoint_schema import check_model_meta
+
     name = str(ckpt.meta["model"])
     cls: type[ModelPlugin] = get_recorded_class(
         "model", name, recorded_plugins(ckpt).get("model"), str(ckpt.path)
     )
+    check_model_meta(ckpt.meta, ckpt.path, cls)
     return cls
 
 

@@ -175,11 +175,10 @@ class Registry:
 
 def _base_classes() -> dict[str, type]:
     from gentool.data.base import DatasetPlugin
-    from gentool.family import Family
+    from gentool.family import Family, TrainingLoop
     from gentool.losses.base import GanLoss
     from gentool.metrics.base import Metric
     from gentool.models.base import ModelPlugin
-    from gentool.training.base import Trainer
 
     return {
         "model": ModelPlugin,
@@ -187,7 +186,7 @@ def _base_classes() -> dict[str, type]:
         "dataset": DatasetPlugin,
         "family": Family,
         "metric": Metric,
-        "trainer": Trainer,
+        "trainer": TrainingLoop,
     }
 
 
@@ -546,6 +545,15 @@ def _check_family(cls: type, base: type) -> None:
     domains = cls.DOMAINS  # type: ignore[attr-defined]
     if domains not in (1, 2) or isinstance(domains, bool):
         raise _Skip(f"DOMAINS is {_show(domains)}; it must be 1 or 2")
+    columns = cls.GRID_COLUMNS  # type: ignore[attr-defined]
+    if columns is not None and (
+        not isinstance(columns, tuple)
+        or len(columns) != 3
+        or not all(isinstance(c, str) for c in columns)
+    ):
+        raise _Skip(f"GRID_COLUMNS is {_show(columns)}; it must be None or three titles")
+    if not isinstance(cls.TARGET_IS_FIXED, bool):  # type: ignore[attr-defined]
+        raise _Skip("TARGET_IS_FIXED must be True or False")
 
 
 def _check_metric(cls: type) -> None:
@@ -623,9 +631,10 @@ def _check_class(kind: str, item: object, base: type) -> tuple[type, str, str]:
         elif kind == "metric":
             _check_metric(cls)
         else:
-            problem = _own_method(cls, base, "train_step")
-            if problem:
-                raise _Skip(problem)
+            for method in ("train_step", "fit"):  # fit: a gentool.training.base.Trainer
+                problem = _own_method(cls, base, method)
+                if problem:
+                    raise _Skip(problem)
     except _Skip as skip:
         raise _Skip(f"{kind} '{name}' ({label}): {skip}") from None
     return cls, name, description

@@ -901,7 +901,7 @@ def test_fuzzed_resume_fields_only_raise_one_line_errors(
     fuzz_run: Path, tmp_path_factory: pytest.TempPathFactory, field: str, value: Any
 ) -> None:
     from gentool.checkpoint import load_checkpoint
-    from gentool.checkpoint_schema import validate_resume_state
+    from gentool.training.resume_state import validate_resume_state
     from gentool.errors import GentoolError
 
     folder = tmp_path_factory.mktemp("case")
@@ -924,7 +924,7 @@ def test_fuzzed_resume_fields_are_refused_by_resume_before_use(
     """What the validator refuses, ``runner.resume`` refuses in one line, changing nothing
     (it must not trip over the field before the validator runs)."""
     from gentool.checkpoint import load_checkpoint
-    from gentool.checkpoint_schema import validate_resume_state
+    from gentool.training.resume_state import validate_resume_state
     from gentool.errors import GentoolError
     from gentool.training import runner
 

@@ -463,8 +463,8 @@ CASES: list[PluginCase] = [
             ("junk-list", "[1]", r"\[1\], which is not a version number"),
             ("junk-bool", "True", r"True, which is not a version number"),
             ("junk-none-str", '"1.x"', r"not a version number"),
-            ("three", "3", r"hook API 3, but this gentool provides hook API 2"),
-            ("str-3.0", '"3.0"', r"hook API 3,"),
+            ("four", "4", r"hook API 4, but this gentool provides hook API 3"),
+            ("str-4.0", '"4.0"', r"hook API 4,"),
         )
     ],
     # --- registration: pluggy's checks -----------------------------------------------------

@@ -62,7 +62,7 @@ class ImageData:
     skipped: list[str] = field(default_factory=list)
     #: What to pass to give this data class labels, for a model or command that needs them
     #: when it has none (e.g. ``pass --label-column ATTRIBUTE``); "" when nothing can.
-    #: :func:`load_from` fills it from :meth:`DatasetPlugin.labels_hint` unless the dataset did.
+    #: :func:`gentool.data.checks.load_from` fills it from :meth:`DatasetPlugin.labels_hint` unless the dataset did.
     labels_hint: str = ""
 
     def __post_init__(self) -> None:
@@ -199,23 +199,3 @@ def check_decoded_fits(count: int, channels: int, size: int, what: str) -> None:
             f"decoding {what} at {size}x{size} needs about {format_bytes(need)}, and this "
             f"machine has {format_bytes(have)} available; use a smaller --image-size."
         )
-
-
-def load_from(
-    plugin: type[DatasetPlugin], spec: DataSpec, *, distribution: str | None = None
-) -> ImageData:
-    """Load ``spec`` with dataset class ``plugin``, check what it returned
-    (:func:`gentool.data.checks.check_loaded`) and apply the requested split.
-
-    Looking the class up by name is the registry's job (:func:`gentool.loading.load_data`):
-    this module, an interface, imports nothing above it.
-    """
-    from gentool.data.checks import check_loaded  # checks.py builds on this module
-
-    spec.validate()
-    check_options_used(plugin, spec)
-    data = check_loaded(plugin, plugin().load(spec), spec, distribution=distribution)
-    hint = getattr(plugin, "labels_hint", None)
-    if not data.labels_hint and callable(hint):
-        data.labels_hint = str(hint())
-    return apply_split(data, spec)

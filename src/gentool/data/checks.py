@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from gentool.data.base import DataSpec, ImageData
+from gentool.data.base import DatasetPlugin, DataSpec, ImageData, apply_split, check_options_used
 from gentool.errors import PluginError
 
 #: The distribution of gentool's own plugins: not named in messages.
@@ -101,3 +101,21 @@ def check_loaded(
         )
     assert isinstance(data, ImageData)
     return data
+
+
+def load_from(
+    plugin: type[DatasetPlugin], spec: DataSpec, *, distribution: str | None = None
+) -> ImageData:
+    """Load ``spec`` with dataset class ``plugin``, check what it returned
+    (:func:`gentool.data.checks.check_loaded`) and apply the requested split.
+
+    Looking the class up by name is the registry's job (:func:`gentool.loading.load_data`):
+    the data modules, interfaces, import nothing above them.
+    """
+    spec.validate()
+    check_options_used(plugin, spec)
+    data = check_loaded(plugin, plugin().load(spec), spec, distribution=distribution)
+    hint = getattr(plugin, "labels_hint", None)
+    if not data.labels_hint and callable(hint):
+        data.labels_hint = str(hint())
+    return apply_split(data, spec)

@@ -24,7 +24,7 @@ import math
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -45,7 +45,6 @@ from gentool.checkpoint import (
     rng_to_tensors,
     save_checkpoint,
 )
-from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import config_to_dict
 from gentool.config_file import render_run_file
 from gentool.data.base import DataSpec, ImageData, to_float
@@ -56,30 +55,25 @@ from gentool.distributed import (
     init_distributed,
 )
 from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopped
+from gentool.family import TrainingLoop
 from gentool.fileio import append_line, atomic_write_text, probe_writable
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
 from gentool.training.ema import GeneratorEma
 from gentool.training.graphs import StepGraph
 from gentool.training.interrupt import Interrupt
+from gentool.training.resume_state import validate_resume_state
 from gentool.training.sampler import BatchSampler
 from gentool.training.settings import TrainSettings, make_optimizer
 
 
-class Trainer:
+class Trainer(TrainingLoop):
     """Shared training loop. Subclasses implement :meth:`train_step` and friends.
 
-    A loop is a plugin (``gentool_register_trainers``): ``PLUGIN_NAME`` is the model family
-    it trains; ``gentool train`` finds the loop from the model's ``FAMILY``.
+    A family (:class:`gentool.family.Family`) names its loop with ``trainer()``; a loop
+    registered alone through the version-2 ``gentool_register_trainers`` stands for a
+    family of its own, its ``PLUGIN_NAME``.
     """
-
-    PLUGIN_NAME: ClassVar[str] = ""
-    DESCRIPTION: ClassVar[str] = ""
-    #: Training settings this loop never uses: given explicitly, they are refused by name.
-    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ()
-    #: Settings this loop trains best with (e.g. the VAE's Adam 1e-3, beta1 0.9), used where
-    #: the user sets none; a GAN loss's recommendations take precedence.
-    RECOMMENDED_SETTINGS: ClassVar[dict[str, Any]] = {}
 
     #: Losses and statistics shown in the progress line, in this order.
     progress_keys: tuple[str, ...] = ()
@@ -154,11 +148,7 @@ class Trainer:
         self._compile_checked = False
         self._compile_tried = False
 
-    # --- to implement ----------------------------------------------------------------------
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One optimisation step; return named scalar tensors to log (not synced)."""
-        raise NotImplementedError
-
+    # --- to implement: train_step (see TrainingLoop), and optionally these ----------------
     def write_samples(self, path: Path) -> None:
         """Write a sample grid from fixed inputs to ``path``."""
 

@@ -15,11 +15,16 @@ from typing import Any
 from rich.console import Console
 
 from gentool.checkpoint import load_checkpoint
-from gentool.checkpoint_schema import validate_resume_state
 from gentool.config import build_config
 from gentool.data.base import DataSpec, ImageData
 from gentool.errors import GentoolError
-from gentool.loading import init_weights_from, load_data, recorded_plugins
+from gentool.loading import (
+    family_of,
+    init_weights_from,
+    load_data,
+    model_class_of,
+    recorded_plugins,
+)
 from gentool.models.base import ModelPlugin, check_model_fits
 from gentool.plugins import (
     get_family,
@@ -29,6 +34,7 @@ from gentool.plugins import (
 )
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
+from gentool.training.resume_state import validate_resume_state
 from gentool.training.runfolder import (
     RUN_FILES,
     RunLock,
@@ -490,7 +496,8 @@ def _check_recorded_plugins(ckpt: Any) -> None:
     distribution to install, when it is not)."""
     recorded = recorded_plugins(ckpt)
     where = str(ckpt.path)
-    get_recorded_class("model", str(ckpt.meta["model"]), recorded.get("model"), where)
+    model_class_of(ckpt)  # the model's plugin, and the saved config against its fields
+    family_of(ckpt)
     if ckpt.meta.get("loss"):
         get_recorded_class("loss", str(ckpt.meta["loss"]), recorded.get("loss"), where)
     data = ckpt.meta.get("data")
