@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gentool import hookspecs
+from gentool.callback import Callback
 from gentool.data.base import DatasetPlugin
 from gentool.family import Family
 from gentool.losses.base import GanLoss
@@ -29,6 +30,7 @@ CLASSES = {
     "ModelPlugin": ModelPlugin,
     "Family": Family,
     "Trainer": Trainer,
+    "Callback": Callback,
 }
 
 

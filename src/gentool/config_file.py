@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 import stat
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ TABLES = {"model-opt": "model_opts", "loss-opt": "loss_opts", "train-opt": "trai
 MAX_RUN_FILE_BYTES = 1024 * 1024
 #: The first line of every run file gentool writes begins so (it proves the file is gentool's).
 RUN_FILE_HEADER = "# gentool train settings"
+#: Parameters a run file sets through its ``[callback.NAME]`` tables.
+CALLBACK_PARAMS = ("callbacks", "callback_opts")
 #: Keys of the file that are not plain options of ``gentool train``.
 NOT_IN_FILE = ("config", "resume", "overwrite", "accept_data_change")
 
@@ -70,6 +73,9 @@ def read_run_file(path: str | Path, params: dict[str, Any]) -> dict[str, Any]:
     written: dict[str, str] = {}  # parameter name -> the key that set it
     for key, value in data.items():
         table = key.replace("_", "-")
+        if table == "callback":  # [callback.NAME] tables: --callback NAME --callback-opt ...
+            values["callbacks"], values["callback_opts"] = _callback_tables(path, value)
+            continue
         name = TABLES.get(table) or keys.get(key)
         if name is None:
             raise GentoolError(
@@ -91,13 +97,29 @@ def read_run_file(path: str | Path, params: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _callback_tables(path: Path, value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``[callback.NAME]`` tables (each of its options, maybe none) as the values of
+    ``--callback`` and ``--callback-opt``."""
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise GentoolError(
+            f"--config {path}: 'callback' must hold one table per callback, [callback.NAME]."
+        )
+    names = tuple(value)
+    options = tuple(
+        f"{name}.{pair}"
+        for name, table in value.items()
+        for pair in _table_pairs(path, f"callback.{name}", table)
+    )
+    return names, options
+
+
 def _keys(params: dict[str, Any]) -> dict[str, str]:
     """Every key a run file may set, -> its parameter name: the long option names of
     ``params`` (``batch-size``, ``sync-bn``), each also with underscores (``batch_size``),
     and the argument ``model``."""
     keys: dict[str, str] = {}
     for name, param in params.items():
-        if name in NOT_IN_FILE or name in TABLES.values():
+        if name in NOT_IN_FILE or name in TABLES.values() or name in CALLBACK_PARAMS:
             continue
         if isinstance(param, click.Option):
             words = [opt[2:] for opt in param.opts if opt.startswith("--")]
@@ -228,6 +250,7 @@ def render_run_file(
     loss_config: dict[str, Any] | None,
     skip: tuple[str, ...] = (),
     init_from: str | None = None,
+    callbacks: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The TOML text of a run's resolved settings (see the module docstring); ``skip``
     names training settings the run's loop does not use (they are left out); ``init_from``
@@ -276,4 +299,8 @@ def render_run_file(
         if shown:
             lines += ["", f"[{table}]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in shown.items()]
+    for name, options in (callbacks or {}).items():
+        bare = re.fullmatch(r"[A-Za-z0-9_-]+", name) is not None
+        lines += ["", f"[callback.{name if bare else _toml_value(name)}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in options.items() if v is not None]
     return "\n".join(lines) + "\n"

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from gentool.errors import GentoolError
 
 if TYPE_CHECKING:
+    import torch
+
     from gentool.training.base import Trainer
 
 #: What a family's models can be used for, and what each use means.
@@ -57,7 +59,7 @@ class TrainingLoop:
     #: the user sets none; a GAN loss's recommendations take precedence.
     RECOMMENDED_SETTINGS: ClassVar[dict[str, Any]] = {}
 
-    def train_step(self, batch: dict[str, Any]) -> dict[str, Any]:
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One optimisation step; return named scalar tensors to log (not synced)."""
         raise NotImplementedError
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from gentool.callback import Callback
     from gentool.data.base import DatasetPlugin
     from gentool.family import Family
     from gentool.losses.base import GanLoss
@@ -105,6 +106,18 @@ def gentool_register_metrics() -> list[type[Metric]]:
     which uses of a model family it measures (``generate``, ``reconstruct``, ``upscale``,
     ``translate``), so it applies to every family that serves one, a third party's included.
     (Hook API 3.)
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def gentool_register_callbacks() -> list[type[Callback]]:
+    """Return training-callback classes (subclasses of :class:`gentool.callback.Callback`).
+
+    A callback is a side job of training (a logger, a periodic job) that a run switches on
+    with ``gentool train --callback NAME``; the engine calls its events (fit start, log
+    interval, sample grid, checkpoint, fit end) and saves its state in every checkpoint, so
+    ``--resume`` continues it exactly. (Hook API 3.)
     """
     raise NotImplementedError
 

@@ -53,13 +53,14 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gentool.metrics.builtin",
 )
 
-KINDS = ("model", "loss", "dataset", "family", "metric", "trainer")
+KINDS = ("model", "loss", "dataset", "family", "metric", "callback", "trainer")
 PLURALS = {
     "model": "models",
     "loss": "losses",
     "dataset": "datasets",
     "family": "families",
     "metric": "metrics",
+    "callback": "callbacks",
     "trainer": "trainers",
 }
 #: The hook that registers each kind.
@@ -69,6 +70,7 @@ HOOKS = {
     "dataset": "gentool_register_datasets",
     "family": "gentool_register_families",
     "metric": "gentool_register_metrics",
+    "callback": "gentool_register_callbacks",
     "trainer": "gentool_register_trainers",
 }
 
@@ -174,6 +176,7 @@ class Registry:
 
 
 def _base_classes() -> dict[str, type]:
+    from gentool.callback import Callback
     from gentool.data.base import DatasetPlugin
     from gentool.family import Family, TrainingLoop
     from gentool.losses.base import GanLoss
@@ -186,6 +189,7 @@ def _base_classes() -> dict[str, type]:
         "dataset": DatasetPlugin,
         "family": Family,
         "metric": Metric,
+        "callback": Callback,
         "trainer": TrainingLoop,
     }
 
@@ -613,7 +617,7 @@ def _check_class(kind: str, item: object, base: type) -> tuple[type, str, str]:
             "a one-line string"
         )
     description = _one_line(str.__str__(raw_description), 200)
-    if kind in ("model", "loss"):
+    if kind in ("model", "loss", "callback"):
         config = cls.Config  # type: ignore[attr-defined]
         if not _is_dataclass_type(config):
             raise _Skip(
@@ -630,6 +634,8 @@ def _check_class(kind: str, item: object, base: type) -> tuple[type, str, str]:
             _check_family(cls, base)
         elif kind == "metric":
             _check_metric(cls)
+        elif kind == "callback":
+            pass  # every event has a default; the Config was checked above
         else:
             for method in ("train_step", "fit"):  # fit: a gentool.training.base.Trainer
                 problem = _own_method(cls, base, method)
@@ -794,6 +800,10 @@ def get_model_class(name: str) -> Any:
 
 def get_loss_class(name: str) -> Any:
     return get_registry().get("loss", name)
+
+
+def get_callback_class(name: str) -> Any:
+    return get_registry().get("callback", name)
 
 
 def get_dataset_class(name: str) -> Any:

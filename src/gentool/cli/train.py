@@ -101,6 +101,22 @@ class TrainCommand(click.Command):
     callback=key_values,
     help="A family-specific training option, repeatable. Example: --train-opt augment=flip",
 )
+@click.option(
+    "--callback",
+    "callbacks",
+    multiple=True,
+    metavar="NAME",
+    help="Switch on a training callback plugin (a logger, a periodic job), repeatable; "
+    "'gentool plugins' lists them. Example: --callback csv-log",
+)
+@click.option(
+    "--callback-opt",
+    "callback_opts",
+    multiple=True,
+    metavar="NAME.KEY=VALUE",
+    help="An option of a callback switched on with --callback, repeatable. "
+    "Example: --callback-opt csv-log.every=10",
+)
 @data_options("digits")
 @click.option(
     "--domain-a",
@@ -265,6 +281,7 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
     """
     from gentool.distributed import current_world
     from gentool.errors import GentoolError
+    from gentool.training.callbacks import parse_callbacks
     from gentool.training.runner import train as run_training
 
     current_world()  # a broken torchrun environment is refused before any work
@@ -294,6 +311,7 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
     model_options = parse_key_values(kwargs.pop("model_opts"), "--model-opt")
     loss_options = parse_key_values(kwargs.pop("loss_opts"), "--loss-opt")
     extra = parse_key_values(kwargs.pop("train_opts"), "--train-opt")
+    callbacks = parse_callbacks(kwargs.pop("callbacks"), kwargs.pop("callback_opts"))
     from gentool.plugins import family_of_model
 
     family_of_model(model).use_domains(model, domains, spec, extra, given)
@@ -319,6 +337,7 @@ def train(app: Any, model: str | None, **kwargs: Any) -> None:
             sorted(_SETTING_NAMES.get(name, name) for name in given if name != "init_from")
         ),
         init_from=init_from,
+        callbacks=callbacks,
         **kwargs,
     )
     _done(app, ckpt)
@@ -362,6 +381,7 @@ def _resume(
     """``--resume``: every option given is applied (the changeable ones) or checked against
     the run and refused by name when it differs; none is ignored."""
     from gentool.training.base import TrainSettings
+    from gentool.training.callbacks import parse_callbacks
     from gentool.training.runner import CHANGEABLE_ON_RESUME, resume
 
     setting_fields = {f.name for f in dataclasses.fields(TrainSettings)}
@@ -369,10 +389,15 @@ def _resume(
     fixed: dict[str, Any] = {}
     fixed_data: dict[str, Any] = {}
     model_options = loss_options = None
+    callbacks = None
+    if "callbacks" in given or "callback_opts" in given:
+        callbacks = parse_callbacks(
+            tuple(kwargs.get("callbacks") or ()), tuple(kwargs.get("callback_opts") or ())
+        )
     for name in sorted(given):
         value: Any = kwargs.get(name)
         field = _SETTING_NAMES.get(name, name)
-        if name in ("out", "overwrite", "data_root"):
+        if name in ("out", "overwrite", "data_root", "callbacks", "callback_opts"):
             continue  # passed to resume() below
         if name in _DATA_OPTIONS:
             fixed_data[_DATA_OPTIONS[name]] = value
@@ -403,6 +428,7 @@ def _resume(
         data_root=kwargs.get("data_root") if "data_root" in given else None,
         fixed=fixed,
         fixed_data=fixed_data,
+        callbacks=callbacks,
         **changes,
     )
     _done(app, ckpt)

@@ -17,11 +17,13 @@ A run folder holds::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import json
 import math
 import time
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from gentool.callback import Callback
 from gentool.checkpoint import (
     Checkpoint,
     optimizer_from_tensors,
@@ -56,7 +59,7 @@ from gentool.distributed import (
 )
 from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopped
 from gentool.family import TrainingLoop
-from gentool.fileio import append_line, atomic_write_text, probe_writable
+from gentool.fileio import atomic_write_text, probe_writable
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.runtime import resolve_device
 from gentool.training.ema import GeneratorEma
@@ -98,7 +101,9 @@ class Trainer(TrainingLoop):
         if settings.threads is not None:
             torch.set_num_threads(settings.threads)
         self._plain = False
-        self._tensorboard: Any = None
+        #: Side jobs a run switched on (``--callback``); the engine adds its own in :meth:`fit`.
+        self.callbacks: list[Callback] = []
+        self._jobs: list[Callback] = []
         if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise GentoolError(
                 "--tensorboard needs the tensorboard package: pip install 'gentool[tensorboard]'."
@@ -373,15 +378,17 @@ class Trainer(TrainingLoop):
             meta["history"] = self.history
         if self.init_from is not None:
             meta["init_from"] = self.init_from
+        if self.callbacks:
+            meta["callbacks"] = {cb.PLUGIN_NAME: cb.config_dict() for cb in self.callbacks}
         meta["plugins"] = self.provenance()
         return meta
 
-    def provenance(self) -> dict[str, dict[str, str]]:
+    def provenance(self) -> dict[str, Any]:
         """Which distribution (and version) provided the model, loss, dataset and family (or,
         for a loop registered alone through the version-2 hook, the loop)."""
         from gentool.plugins import get_dataset_class, get_registry, provenance
 
-        out = {"model": provenance("model", type(self.model))}
+        out: dict[str, Any] = {"model": provenance("model", type(self.model))}
         if self.loss is not None:
             out["loss"] = provenance("loss", type(self.loss))
         with suppress(GentoolError):
@@ -391,6 +398,10 @@ class Trainer(TrainingLoop):
             out["family"] = provenance("family", get_registry().get("family", family))
         else:
             out["trainer"] = provenance("trainer", type(self))
+        if self.callbacks:
+            out["callbacks"] = {
+                cb.PLUGIN_NAME: provenance("callback", type(cb)) for cb in self.callbacks
+            }
         return out
 
     def save(self, path: Path | None = None) -> Path:
@@ -422,6 +433,9 @@ class Trainer(TrainingLoop):
         tensors.update({f"trainer.{k}": v for k, v in self.extra_state().items()})
         for section, values in self.checkpoint_sections().items():
             tensors.update({f"{section}.{k}": v for k, v in values.items()})
+        for callback in self.callbacks:  # a callback's state, resumed exactly
+            prefix = f"callback.{callback.PLUGIN_NAME}"
+            tensors.update({f"{prefix}.{k}": v for k, v in callback.state_dict().items()})
         if self.loss is not None:  # loss API v2: a loss's own state (step counters, ...)
             tensors.update({f"loss.{k}": v for k, v in self.loss.state_dict().items()})
         meta = self.run_meta()
@@ -454,6 +468,8 @@ class Trainer(TrainingLoop):
             self.loss.load_state_dict(ckpt.section("loss"))
         if self.ema is not None:
             self.ema.restore(ckpt)
+        for callback in self.callbacks:
+            callback.load_state_dict(ckpt.section(f"callback.{callback.PLUGIN_NAME}"))
         rng_from_tensors(ckpt.tensors, ckpt.meta.get("rng", {}))
         self.step = int(ckpt.meta.get("step", 0))
 
@@ -473,13 +489,10 @@ class Trainer(TrainingLoop):
                 "another --out."
             ) from None
 
-    def _log(self, record: dict[str, Any]) -> None:
-        self._guard_write(lambda: append_line(self.out / "log.jsonl", json.dumps(record)))
-
     def _write_config(self) -> None:
         meta = self.run_meta()
         text = json.dumps(meta, indent=2) + "\n"
-        self._guard_write(lambda: atomic_write_text(self.out / "config.json", text))
+        self.guard_write(lambda: atomic_write_text(self.out / "config.json", text))
         settings = render_run_file(
             model=meta["model"],
             loss=meta.get("loss"),
@@ -489,32 +502,28 @@ class Trainer(TrainingLoop):
             loss_config=meta.get("loss_config"),
             skip=self.unused_settings() + self.settings.unused_by_optimizer(),
             init_from=self.init_from["path"] if self.init_from else None,
+            callbacks=meta.get("callbacks"),
         )
-        self._guard_write(lambda: atomic_write_text(self.out / "run.toml", settings))
+        self.guard_write(lambda: atomic_write_text(self.out / "run.toml", settings))
 
     def _samples(self) -> None:
         was_training = self.model.training
         self.model.eval()
+        path = self.out / "samples" / f"step_{self.step:06d}.png"
         try:
-            self._guard_write(
-                lambda: self.write_samples(self.out / "samples" / f"step_{self.step:06d}.png")
-            )
-            self._samples_to_tensorboard(self.out / "samples" / f"step_{self.step:06d}.png")
+            self.guard_write(lambda: self.write_samples(path))
         finally:
             self.model.train(was_training)
+        for job in self._jobs:
+            job.on_samples(self, path)
 
-    def _samples_to_tensorboard(self, path: Path) -> None:
-        writer = getattr(self, "_tensorboard", None)
-        if writer is None or not path.is_file():
-            return
-        import numpy as np
-        from PIL import Image
+    def _saved(self) -> None:
+        """Save the checkpoint of this step and tell the side jobs."""
+        path = self.save()
+        for job in self._jobs:
+            job.on_save(self, path)
 
-        with Image.open(path) as grid:
-            pixels = np.asarray(grid.convert("RGB"))
-        writer.add_image("samples", pixels, self.step, dataformats="HWC")
-
-    def _guard_write(self, write: Any) -> None:
+    def guard_write(self, write: Any) -> None:
         """Run a write of the run folder; if it fails (full disk, folder removed), stop with
         one line, after trying to save the checkpoint of the current step."""
         try:
@@ -593,8 +602,10 @@ class Trainer(TrainingLoop):
         )
         self._last_log_time = started = time.perf_counter()
         self._last_log_step = first_step = self.step
-        self._tensorboard = self._open_tensorboard() if self.is_main else None
-        with interrupt.installed(), progress:
+        self._jobs = self._side_jobs() if self.is_main else []
+        for job in self._jobs:
+            job.on_fit_start(self)
+        with interrupt.installed(), progress, self._closing_jobs():
             task = progress.add_task(
                 f"train {self.model.PLUGIN_NAME}",
                 total=total,
@@ -622,19 +633,19 @@ class Trainer(TrainingLoop):
                 if self.is_main and (
                     self.step % self.settings.checkpoint_every == 0 or self.step == total
                 ):
-                    self.save()
+                    self._saved()
                 if interrupt.requested:
                     if self.is_main:
-                        self.save()
+                        self._saved()
                     progress.stop()
                     raise Interrupted(
                         f"{interrupt.requested} received: saved step {self.step} to {self.out / 'ckpt.safetensors'}; "
                         f"resume with: gentool train --resume {self.out}"
                     )
                 progress.update(task, completed=self.step)
+            for job in self._jobs:
+                job.on_fit_end(self)
         barrier()
-        if self._tensorboard is not None:
-            self._tensorboard.close()
         if self.is_main:
             self._summary(self.step - first_step, time.perf_counter() - started)
         return self.out / "ckpt.safetensors"
@@ -660,17 +671,26 @@ class Trainer(TrainingLoop):
             highlight=False,
         )
 
-    def _open_tensorboard(self) -> Any:
-        """A TensorBoard writer into RUN/tensorboard (``--tensorboard``), or None."""
-        if not self.settings.tensorboard:
-            return None
+    def _side_jobs(self) -> list[Callback]:
+        """What runs beside the steps on the main process: the JSONL log, TensorBoard with
+        ``--tensorboard``, then the run's own callbacks, in that order."""
+        from gentool.training.callbacks import JsonlLog, TensorBoard
+
+        jobs: list[Callback] = [JsonlLog()]
+        if self.settings.tensorboard:
+            jobs.append(TensorBoard())
+        return jobs + list(self.callbacks)
+
+    @contextlib.contextmanager
+    def _closing_jobs(self) -> Iterator[None]:
+        """Close what the side jobs hold open (a TensorBoard writer), however training ends."""
         try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise GentoolError(
-                "--tensorboard needs the tensorboard package: pip install 'gentool[tensorboard]'."
-            ) from None
-        return SummaryWriter(log_dir=str(self.out / "tensorboard"), purge_step=self.step + 1)
+            yield
+        finally:
+            for job in self._jobs:
+                close = getattr(job, "close", None)
+                if callable(close):
+                    close()
 
     def _record(self, values: dict[str, float], progress: Progress, task: Any) -> None:
         now = time.perf_counter()
@@ -687,12 +707,8 @@ class Trainer(TrainingLoop):
         for name, opt in self.optimizers.items():
             record[f"lr_{name}"] = opt.param_groups[0]["lr"]
         record["images_per_s"] = images_per_s
-        if self.is_main:
-            self._log(record)
-            if self._tensorboard is not None:
-                for key, value in record.items():
-                    if key not in ("step", "time") and isinstance(value, (int, float)):
-                        self._tensorboard.add_scalar(key, value, self.step)
+        for job in self._jobs:
+            job.on_log(self, record)
         shown = "  ".join(f"{k}={values[k]:.3f}" for k in self.progress_keys if k in values)
         progress.update(task, rate=f"{steps / elapsed:.1f} step/s", losses=shown)
         if self._plain and self.is_main:  # not a terminal (CI, nohup): one whole line each time

@@ -34,6 +34,7 @@ from gentool.plugins import (
 )
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
+from gentool.training.callbacks import build_callbacks, saved_callbacks
 from gentool.training.resume_state import validate_resume_state
 from gentool.training.runfolder import (
     RUN_FILES,
@@ -112,6 +113,7 @@ def build_trainer(
     console: Console | None = None,
     given: tuple[str, ...] = (),
     init_from: str | None = None,
+    callbacks: list[Any] | None = None,
 ) -> Trainer:
     """Build model, loss, data and the family's training loop, ready for ``fit()``.
 
@@ -153,6 +155,7 @@ def build_trainer(
     trainer = trainer_cls(
         model, image_data, settings, data_spec=spec, loss=loss_obj, console=console
     )
+    trainer.callbacks = list(callbacks or [])
     if initial is not None:
         trainer.init_from = initial
         if trainer.is_main:
@@ -219,6 +222,7 @@ def train(
     default_out: bool = False,
     given: tuple[str, ...] | None = None,
     init_from: str | None = None,
+    callbacks: dict[str, dict[str, Any]] | None = None,
     **settings: Any,
 ) -> Path:
     """Train a model and return the path of its checkpoint.
@@ -277,6 +281,7 @@ def train(
             console=console,
             given=tuple(sorted(chosen)),
             init_from=init_from,
+            callbacks=build_callbacks(callbacks or {}),
         )
         if (loss is not None or loss_options) and not trainer.uses_gan_loss():
             given_loss = f"--loss {loss}" if loss is not None else "--loss-opt"
@@ -293,6 +298,23 @@ def train(
     finally:
         lock.release()
         _remove_if_empty(out)
+
+
+def _refuse_callback_changes(
+    path: Path, saved: list[Any], given: dict[str, dict[str, Any]] | None
+) -> None:
+    """A run's callbacks (and their options) are fixed by its checkpoint: ``--callback``
+    with ``--resume`` must name the same ones with the same options, or is refused."""
+    if given is None:
+        return
+    now = {cb.PLUGIN_NAME: cb.config_dict() for cb in build_callbacks(given)}
+    before = {cb.PLUGIN_NAME: cb.config_dict() for cb in saved}
+    if now != before:
+        shown = ", ".join(before) or "none"
+        raise GentoolError(
+            f"--callback cannot change when resuming (the run has: {shown}); drop it, or start "
+            "a new run."
+        )
 
 
 def _saved_step(meta: dict[str, Any]) -> int:
@@ -354,6 +376,7 @@ def resume(
     data_root: str | None = None,
     fixed: dict[str, Any] | None = None,
     fixed_data: dict[str, Any] | None = None,
+    callbacks: dict[str, dict[str, Any]] | None = None,
     **changes: Any,
 ) -> Path:
     """Continue the run in folder (or checkpoint) ``run``.
@@ -378,6 +401,8 @@ def resume(
     if bad:
         fixed = {**(fixed or {}), **{k: changes.pop(k) for k in bad}}
     _refuse_fixed_changes(ckpt, meta, saved, model, loss, model_options, loss_options, fixed)
+    run_callbacks = saved_callbacks(meta, str(ckpt.path))
+    _refuse_callback_changes(ckpt.path, run_callbacks, callbacks)
     source_folder = ckpt.path.parent
     canonical = ckpt.path.name == CANONICAL_CHECKPOINT
     if out is None:
@@ -446,6 +471,7 @@ def resume(
             data=spec,
             settings=settings,
             console=console,
+            callbacks=run_callbacks,
         )
         _check_data_unchanged(trainer, data_meta, accept_data_change, history_entry, console)
         trainer.restore(ckpt)

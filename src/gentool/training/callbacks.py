@@ -1,0 +1,122 @@
+"""The training engine's own side jobs, written as callbacks (:class:`gentool.callback.Callback`)
+beside the ones a run switches on with ``--callback``, and the helpers that build a run's
+callbacks from its options or its checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gentool.callback import Callback
+from gentool.errors import GentoolError
+from gentool.fileio import append_line
+
+
+class JsonlLog(Callback):
+    """``RUN/log.jsonl``: one JSON record per log interval (the run's record, which a resume
+    cuts back to its checkpoint's step)."""
+
+    PLUGIN_NAME = "jsonl-log"
+    DESCRIPTION = "one JSON line per log interval in RUN/log.jsonl"
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        trainer.guard_write(lambda: append_line(trainer.out / "log.jsonl", json.dumps(record)))
+
+
+class TensorBoard(Callback):
+    """``--tensorboard``: scalars at each log interval and the sample grids, in
+    ``RUN/tensorboard``."""
+
+    PLUGIN_NAME = "tensorboard"
+    DESCRIPTION = "scalars and sample grids for TensorBoard in RUN/tensorboard"
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.writer: Any = None
+
+    def on_fit_start(self, trainer: Any) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise GentoolError(
+                "--tensorboard needs the tensorboard package: pip install 'gentool[tensorboard]'."
+            ) from None
+        # purge_step: a resumed run drops the events a killed run wrote after its checkpoint
+        self.writer = SummaryWriter(
+            log_dir=str(trainer.out / "tensorboard"), purge_step=trainer.step + 1
+        )
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        for key, value in record.items():
+            if key not in ("step", "time") and isinstance(value, (int, float)):
+                self.writer.add_scalar(key, value, trainer.step)
+
+    def on_samples(self, trainer: Any, path: Path) -> None:
+        if not path.is_file():
+            return
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(path) as grid:
+            pixels = np.asarray(grid.convert("RGB"))
+        self.writer.add_image("samples", pixels, trainer.step, dataformats="HWC")
+
+    def on_fit_end(self, trainer: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def parse_callbacks(names: tuple[str, ...], options: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--callback NAME`` (repeatable) and ``--callback-opt NAME.KEY=VALUE`` as
+    ``{name: {key: value}}``, in the order given; an option for a callback not switched on,
+    or a callback named twice, is refused by name."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if name in chosen:
+            raise GentoolError(f"--callback {name} is given twice; name each callback once.")
+        chosen[name] = {}
+    for pair in options:
+        target, eq, value = pair.partition("=")
+        name, dot, key = target.partition(".")
+        if not eq or not dot or not name.strip() or not key.strip():
+            raise GentoolError(
+                f"--callback-opt {pair!r} must read NAME.KEY=VALUE (e.g. csv-log.every=10)."
+            )
+        name, key = name.strip(), key.strip()
+        if name not in chosen:
+            raise GentoolError(
+                f"--callback-opt {pair} is for callback '{name}', which is not switched on; "
+                f"add --callback {name}."
+            )
+        if key.replace("-", "_") in {k.replace("-", "_") for k in chosen[name]}:
+            raise GentoolError(f"--callback-opt gives {name}.{key} twice; keep one.")
+        chosen[name][key.replace("-", "_")] = value.strip()
+    return chosen
+
+
+def build_callbacks(chosen: dict[str, dict[str, Any]]) -> list[Callback]:
+    """The registered callbacks ``chosen`` names, built from their options."""
+    from gentool.plugins import get_callback_class
+
+    return [get_callback_class(name).from_options(options) for name, options in chosen.items()]
+
+
+def saved_callbacks(meta: dict[str, Any], where: str) -> list[Callback]:
+    """The callbacks a checkpoint's run used (``meta["callbacks"]``), rebuilt with their
+    saved options; a missing plugin names the distribution to install."""
+    from gentool.plugins import get_recorded_class
+
+    saved = meta.get("callbacks") or {}
+    if not isinstance(saved, dict):
+        return []
+    recorded = (meta.get("plugins") or {}).get("callbacks") or {}
+    out = []
+    for name, options in saved.items():
+        cls = get_recorded_class("callback", str(name), recorded.get(name), where)
+        out.append(cls.from_options(options if isinstance(options, dict) else {}))
+    return out
