@@ -489,7 +489,9 @@ def _own_method(cls: type, base: type, name: str) -> str | None:
     method = getattr(cls, name, None)
     if not callable(method):
         return f"its {name} is {_show(method)}, not a method"
-    if method is getattr(base, name, None):
+    inherited = getattr(base, name, None)
+    # classmethods are bound anew on each access: compare the functions behind them
+    if getattr(method, "__func__", method) is getattr(inherited, "__func__", inherited):
         return f"it does not define {name}"
     return None
 
@@ -917,12 +919,14 @@ def plugin_at_fault(exc: BaseException) -> PluginInfo | None:
     registry = _REGISTRY
     if registry is None:
         return None
-    owners: dict[str, PluginInfo] = {}
+    owners: dict[str, PluginInfo] = {}  # module or package -> the first plugin class in it
+    classes: dict[tuple[str, str], PluginInfo] = {}  # (module, class qualname) -> plugin
     for table in registry.entries.values():
         for info in table.values():
             if info.distribution == BUILTIN_DISTRIBUTION:
                 continue
             module = getattr(info.cls, "__module__", "") or ""
+            classes.setdefault((module, getattr(info.cls, "__qualname__", "")), info)
             owners.setdefault(module, info)
             package = module.partition(".")[0]
             if package and package != "gentool":
@@ -936,11 +940,16 @@ def plugin_at_fault(exc: BaseException) -> PluginInfo | None:
         tb = tb.tb_next
     for frame in reversed(frames):
         module = str(frame.f_globals.get("__name__", ""))
-        if module in owners:
-            return owners[module]
         package = module.partition(".")[0]
-        if package in owners and package != "gentool":
-            return owners[package]
+        if module not in owners and (package not in owners or package == "gentool"):
+            continue
+        # the method's own class when it is a registered one (Fam.trainer -> family 'fam')
+        parts = str(getattr(frame.f_code, "co_qualname", frame.f_code.co_name)).split(".")
+        for end in range(len(parts) - 1, 0, -1):
+            owner = classes.get((module, ".".join(parts[:end])))
+            if owner is not None:
+                return owner
+        return owners.get(module) or owners[package]
     return None
 
 

@@ -776,6 +776,145 @@ CASES: list[PluginCase] = [
             ),
         )
     ],
+    # --- families, callbacks and metrics (hook API 3) ---------------------------------------
+    *[
+        PluginCase(
+            f"family-{label}",
+            LIST,
+            "ok",
+            plugins=(
+                Plugin(
+                    "from gentool.family import Family\n"
+                    f"class Fam(Family):\n    PLUGIN_NAME = 'fam'\n    {body}\n"
+                    "@hookimpl\ndef gentool_register_families():\n    return [Fam]\n"
+                ),
+            ),
+            check=warned(pattern, absent=("fam",)),
+        )
+        for label, body, pattern in (
+            ("no-trainer", "USES = frozenset({'generate'})", r"does not define trainer"),
+            (
+                "uses-unknown",
+                "USES = {'paint'}\n    @classmethod\n    def trainer(cls): return None",
+                r"USES is \{'paint'\}; it must be a set of generate",
+            ),
+            (
+                "loss-flag-junk",
+                "TAKES_GAN_LOSS = 'yes'\n    @classmethod\n    def trainer(cls): return None",
+                r"TAKES_GAN_LOSS is 'yes'",
+            ),
+            (
+                "domains-three",
+                "DOMAINS = 3\n    @classmethod\n    def trainer(cls): return None",
+                r"DOMAINS is 3; it must be 1 or 2",
+            ),
+            (
+                "grid-columns-two",
+                "GRID_COLUMNS = ('a', 'b')\n    @classmethod\n    def trainer(cls): return None",
+                r"GRID_COLUMNS is \('a', 'b'\)",
+            ),
+        )
+    ],
+    PluginCase(
+        "family-claims-a-builtin-name",
+        [*TRAIN[:1], "dcgan", *TRAIN[2:], "--loss", "ls"],
+        match=r"family 'gan' is registered by more than one plugin.*gentool-hostile",
+        plugins=(
+            Plugin(
+                "from gentool.family import Family\n"
+                "class Fam(Family):\n    PLUGIN_NAME = 'gan'\n"
+                "    @classmethod\n    def trainer(cls): return None\n"
+                "@hookimpl\ndef gentool_register_families():\n    return [Fam]\n"
+            ),
+        ),
+        check=warned(r"claimed by both"),
+    ),
+    PluginCase(
+        "model-of-an-unregistered-family",
+        [*TRAIN[:1], "orphan", *TRAIN[2:]],
+        match=r"no model family 'nowhere' is registered \(registered: .*gan.*\); install the "
+        r"plugin that provides it",
+        plugins=(
+            Plugin(
+                "class Orphan(Dcgan):\n    PLUGIN_NAME = 'orphan'\n    FAMILY = 'nowhere'\n"
+                "@hookimpl\ndef gentool_register_models():\n    return [Orphan]\n"
+            ),
+        ),
+        check=warned(None, count=0),
+    ),
+    PluginCase(
+        "family-trainer-raises",
+        [*TRAIN[:1], "fammodel", *TRAIN[2:]],
+        match=r"family 'fam' \(gentool-hostile\) failed \(RuntimeError: no loop here\)",
+        code=2,
+        plugins=(
+            Plugin(
+                "from gentool.family import Family\n"
+                "class Fam(Family):\n    PLUGIN_NAME = 'fam'\n    USES = frozenset({'generate'})\n"
+                "    @classmethod\n    def trainer(cls):\n        raise RuntimeError('no loop here')\n"
+                "class FamModel(Dcgan):\n    PLUGIN_NAME = 'fammodel'\n    FAMILY = 'fam'\n"
+                "@hookimpl\ndef gentool_register_families():\n    return [Fam]\n"
+                "@hookimpl\ndef gentool_register_models():\n    return [FamModel]\n"
+            ),
+        ),
+        check=warned(None, count=0),
+    ),
+    PluginCase(
+        "callback-config-not-dataclass",
+        LIST,
+        "ok",
+        plugins=(
+            Plugin(
+                "from gentool.callback import Callback\n"
+                "class Cb(Callback):\n    PLUGIN_NAME = 'cb'\n    Config = dict\n"
+                "@hookimpl\ndef gentool_register_callbacks():\n    return [Cb]\n"
+            ),
+        ),
+        check=warned(r"callback 'cb' .*Config is .*not a dataclass", absent=("cb",)),
+    ),
+    PluginCase(
+        "callback-raises-on-log",
+        [*TRAIN, "--loss", "ls", "--callback", "cb"],
+        match=r"callback 'cb' \(gentool-hostile\) failed \(ValueError: logger down\)",
+        code=2,
+        may_change=RUN,
+        plugins=(
+            Plugin(
+                "from gentool.callback import Callback\n"
+                "class Cb(Callback):\n    PLUGIN_NAME = 'cb'\n"
+                "    def on_log(self, trainer, record):\n        raise ValueError('logger down')\n"
+                "@hookimpl\ndef gentool_register_callbacks():\n    return [Cb]\n"
+            ),
+        ),
+        check=warned(None, count=0),
+    ),
+    PluginCase(
+        "callback-option-unknown",
+        [*TRAIN, "--loss", "ls", "--callback", "cb", "--callback-opt", "cb.evry=3"],
+        match=r"evry",
+        plugins=(
+            Plugin(
+                "from gentool.callback import Callback\n"
+                "@dataclasses.dataclass\nclass Opts:\n    every: int = 1\n"
+                "class Cb(Callback):\n    PLUGIN_NAME = 'cb'\n    Config = Opts\n"
+                "@hookimpl\ndef gentool_register_callbacks():\n    return [Cb]\n"
+            ),
+        ),
+        check=warned(None, count=0),
+    ),
+    PluginCase(
+        "metric-needs-junk",
+        LIST,
+        "ok",
+        plugins=(
+            Plugin(
+                "from gentool.metrics.base import Metric\n"
+                "class M(Metric):\n    PLUGIN_NAME = 'm'\n    NEEDS = frozenset()\n"
+                "@hookimpl\ndef gentool_register_metrics():\n    return [M]\n"
+            ),
+        ),
+        check=warned(r"NEEDS is frozenset\(\); it must be a non-empty set", absent=("m",)),
+    ),
     PluginCase(
         "dataset-without-load",
         LIST,
