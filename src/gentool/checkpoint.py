@@ -32,6 +32,7 @@ from gentool import __version__
 from gentool.checkpoint_schema import FORMAT, SCHEMA_VERSION
 from gentool.errors import CheckpointError
 from gentool.fileio import atomic_write_bytes
+from gentool.run_folder import CHECKPOINT
 
 METADATA_KEY = "gentool"
 #: Largest JSON header accepted (real checkpoints are a few hundred kB at most).
@@ -110,9 +111,9 @@ def _resolve_file(path: Path) -> tuple[Path, os.stat_result]:
     """The checkpoint file ``path`` names (a run folder means ``DIR/ckpt.safetensors``)."""
     st = _stat(path)
     if stat.S_ISDIR(st.st_mode):
-        candidate = path / "ckpt.safetensors"
+        candidate = path / CHECKPOINT
         if not os.path.lexists(candidate):
-            raise CheckpointError(f"{path} is a folder without ckpt.safetensors.")
+            raise CheckpointError(f"{path} is a folder without {CHECKPOINT}.")
         path, st = candidate, _stat(candidate)
         if stat.S_ISDIR(st.st_mode):
             raise CheckpointError(f"{path} is a folder, not a checkpoint file.")

@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 
 from gentool.errors import GentoolError, OutputError
 from gentool.fileio import atomic_write_with
+from gentool.run_folder import CHECKPOINT, RunFolder
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Log fields that are bookkeeping, not curves.
@@ -111,39 +112,24 @@ def _is_number(value: Any) -> bool:
 
 
 def read_run_log(run: str | Path) -> RunLog:
-    """Parse ``RUN/log.jsonl`` line by line, keeping training records (no ``event`` key)."""
+    """The training records of ``RUN/log.jsonl`` (events such as evaluations left out), and
+    its unusable lines (:func:`gentool.run_folder.read_log_lines`)."""
     run = Path(run)
     if run.is_file():
         raise GentoolError(f"{run} is a file; pass the run folder that holds log.jsonl.")
-    path = run / "log.jsonl"
-    if not path.is_file():
+    lines = RunFolder(run).read_log()
+    if not lines.exists:
         raise GentoolError(f"{run} has no log.jsonl; pass a run folder written by 'gentool train'.")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise GentoolError(f"cannot read {path}: {exc.strerror or exc}.") from None
-    log = RunLog(path)
-    lines = raw.split(b"\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    log = RunLog(lines.path)
+    skipped = dict(lines.bad)
+    for number, record in zip(lines.numbers, lines.records, strict=True):
+        if "event" in record:
             continue
-        try:
-            record = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            log.bad.append((number, "not UTF-8"))
-            continue
-        except ValueError:
-            cut = number == len(lines) and not raw.endswith(b"\n")
-            log.bad.append((number, "cut short" if cut else "not JSON"))
-            continue
-        if not isinstance(record, dict):
-            log.bad.append((number, "not a JSON object"))
-        elif "event" in record:
-            continue
-        elif not _is_number(record.get("step")):
-            log.bad.append((number, "no numeric step"))
-        else:
+        if _is_number(record.get("step")):
             log.records.append(record)
+        else:
+            skipped[number] = "no numeric step"
+    log.bad = sorted(skipped.items())
     return log
 
 
@@ -258,7 +244,7 @@ def drop_inactive(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_config(run: Path) -> dict[str, Any]:
-    path = run / "config.json"
+    path = RunFolder(run).config
     if not path.is_file():
         return {}
     try:
@@ -292,9 +278,7 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
     for config in configs:
         if "init_from.path" in config:  # a run's folder, or an export's file name
             start = Path(str(config["init_from.path"]))
-            config["init_from"] = (
-                start.parent.name if start.name == "ckpt.safetensors" else start.name
-            )
+            config["init_from"] = start.parent.name if start.name == CHECKPOINT else start.name
     keys = sorted(
         k
         for k in {k for c in configs for k in c} - IGNORED_SETTINGS
@@ -513,7 +497,7 @@ _STEP_FILE = re.compile(r"step_(\d+)\.png$")
 
 def sample_steps(run: str | Path) -> dict[int, Path]:
     """``{step: RUN/samples/step_XXXXXX.png}``, sorted by step."""
-    folder = Path(run) / "samples"
+    folder = RunFolder(Path(run)).samples
     found = {}
     if folder.is_dir():
         for path in folder.iterdir():

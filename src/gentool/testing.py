@@ -16,7 +16,6 @@ points, so a test never depends on whatever else is installed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from gentool import plugins
 from gentool.checkpoint import load_checkpoint
 from gentool.data.base import DataSpec, ImageData
 from gentool.loading import load_data, model_from_checkpoint
+from gentool.run_folder import RunFolder
 
 __all__ = [
     "assert_dataset_loads",
@@ -100,10 +100,9 @@ def use_model(model: Any, n: int = 2) -> torch.Tensor:
 
 
 def _check_run(ckpt_path: Path, steps: int) -> None:
-    records = [
-        json.loads(line) for line in (ckpt_path.parent / "log.jsonl").read_text().splitlines()
-    ]
-    assert records, "training wrote no log records"
+    log = RunFolder(ckpt_path.parent).read_log()
+    records = log.records
+    assert records and not log.bad, f"training wrote no log records, or bad lines {log.bad}"
     for record in records:
         for key, value in record.items():
             if isinstance(value, float):

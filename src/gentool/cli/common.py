@@ -78,7 +78,10 @@ def require_use(model: ModelPlugin, uses: tuple[str, ...], command: str) -> Any:
 
     family = family_of_model(type(model))
     if not family.can_any(uses):
-        raise GentoolError(family.cannot(f"'{command}'", model.PLUGIN_NAME))
+        wanted = " or ".join(uses)
+        raise GentoolError(
+            family.cannot(f"'{command}' (for models that {wanted} images)", model.PLUGIN_NAME)
+        )
     return family
 
 

@@ -169,8 +169,9 @@ def timeline(
     from gentool.cli.sample import given_options
     from gentool.errors import GentoolError
     from gentool.plotting import plot_timeline, save_figure
+    from gentool.run_folder import RunFolder
 
-    if Path(output).resolve().parent == (Path(run) / "samples").resolve():
+    if Path(output).resolve().parent == RunFolder(Path(run)).samples.resolve():
         raise GentoolError(
             f"-o {output} is in {run}/samples, where the grids this timeline is drawn from "
             "live; write it elsewhere."

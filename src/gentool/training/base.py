@@ -61,6 +61,7 @@ from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopp
 from gentool.family import TrainingLoop
 from gentool.fileio import atomic_write_text, probe_writable
 from gentool.models.base import ModelPlugin, load_weights
+from gentool.run_folder import RunFolder
 from gentool.runtime import resolve_device
 from gentool.training.ema import GeneratorEma
 from gentool.training.graphs import StepGraph
@@ -117,6 +118,8 @@ class Trainer(TrainingLoop):
                 "one process: drop it, or start with torchrun --nproc-per-node N."
             )
         self.out = Path(settings.out)
+        #: The run folder's names (:class:`gentool.run_folder.RunFolder`).
+        self.run = RunFolder(self.out)
         self.step = 0
         self.is_main = self.world.is_main
         if settings.batch_size > len(data):
@@ -406,7 +409,7 @@ class Trainer(TrainingLoop):
 
     def save(self, path: Path | None = None) -> Path:
         """Write the checkpoint atomically; on failure the previous one stays intact."""
-        path = path or self.out / "ckpt.safetensors"
+        path = path or self.run.checkpoint
         try:
             return self._save(path)
         except (OSError, OutputError) as exc:
@@ -478,7 +481,7 @@ class Trainer(TrainingLoop):
         """Fail before training when the run folder cannot be written."""
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            probe_writable(self.out / "ckpt.safetensors")
+            probe_writable(self.run.checkpoint)
         except OSError as exc:
             raise GentoolError(
                 f"cannot write to run folder {self.out}: {exc.strerror or exc}; choose another --out."
@@ -492,7 +495,7 @@ class Trainer(TrainingLoop):
     def _write_config(self) -> None:
         meta = self.run_meta()
         text = json.dumps(meta, indent=2) + "\n"
-        self.guard_write(lambda: atomic_write_text(self.out / "config.json", text))
+        self.guard_write(lambda: atomic_write_text(self.run.config, text))
         settings = render_run_file(
             model=meta["model"],
             loss=meta.get("loss"),
@@ -504,12 +507,12 @@ class Trainer(TrainingLoop):
             init_from=self.init_from["path"] if self.init_from else None,
             callbacks=meta.get("callbacks"),
         )
-        self.guard_write(lambda: atomic_write_text(self.out / "run.toml", settings))
+        self.guard_write(lambda: atomic_write_text(self.run.run_file, settings))
 
     def _samples(self) -> None:
         was_training = self.model.training
         self.model.eval()
-        path = self.out / "samples" / f"step_{self.step:06d}.png"
+        path = self.run.sample_path(self.step)
         try:
             self.guard_write(lambda: self.write_samples(path))
         finally:
@@ -530,7 +533,7 @@ class Trainer(TrainingLoop):
             write()
         except (OSError, OutputError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else (exc.reason or exc.message)
-            ckpt = self.out / "ckpt.safetensors"
+            ckpt = self.run.checkpoint
             try:
                 if self.step > 0:
                     self._save(ckpt)
@@ -549,7 +552,7 @@ class Trainer(TrainingLoop):
 
     def _stop_non_finite(self, values: dict[str, float]) -> None:
         bad = [k for k, v in values.items() if not math.isfinite(v)]
-        ckpt = self.out / "ckpt.safetensors"
+        ckpt = self.run.checkpoint
         where = (
             f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no checkpoint was written"
         )
@@ -639,7 +642,7 @@ class Trainer(TrainingLoop):
                         self._saved()
                     progress.stop()
                     raise Interrupted(
-                        f"{interrupt.requested} received: saved step {self.step} to {self.out / 'ckpt.safetensors'}; "
+                        f"{interrupt.requested} received: saved step {self.step} to {self.run.checkpoint}; "
                         f"resume with: gentool train --resume {self.out}"
                     )
                 progress.update(task, completed=self.step)
@@ -648,7 +651,7 @@ class Trainer(TrainingLoop):
         barrier()
         if self.is_main:
             self._summary(self.step - first_step, time.perf_counter() - started)
-        return self.out / "ckpt.safetensors"
+        return self.run.checkpoint
 
     def _held_out(self) -> dict[str, float]:
         was_training = self.model.training

@@ -4,13 +4,12 @@ callbacks from its options or its checkpoint."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from gentool.callback import Callback
 from gentool.errors import GentoolError
-from gentool.fileio import append_line
+from gentool.run_folder import RunFolder
 
 
 class JsonlLog(Callback):
@@ -21,7 +20,7 @@ class JsonlLog(Callback):
     DESCRIPTION = "one JSON line per log interval in RUN/log.jsonl"
 
     def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
-        trainer.guard_write(lambda: append_line(trainer.out / "log.jsonl", json.dumps(record)))
+        trainer.guard_write(lambda: RunFolder(trainer.out).append_log(record))
 
 
 class TensorBoard(Callback):
@@ -44,7 +43,7 @@ class TensorBoard(Callback):
             ) from None
         # purge_step: a resumed run drops the events a killed run wrote after its checkpoint
         self.writer = SummaryWriter(
-            log_dir=str(trainer.out / "tensorboard"), purge_step=trainer.step + 1
+            log_dir=str(RunFolder(trainer.out).tensorboard), purge_step=trainer.step + 1
         )
 
     def on_log(self, trainer: Any, record: dict[str, Any]) -> None:

@@ -39,12 +39,22 @@ from gentool.fileio import (
     stale_temporaries,
 )
 from gentool.images import written_by_gentool as png_written_by_gentool
+from gentool.run_folder import (
+    CHECKPOINT,
+    CONFIG,
+    LOCK,
+    LOG,
+    RUN_FILE,
+    SAMPLES,
+    TENSORBOARD,
+    read_log_lines,
+)
 
-LOCK_NAME = ".lock"
+LOCK_NAME = LOCK
 #: Files a run writes at the top of its folder (``--overwrite`` removes exactly these).
-RUN_FILES = ("ckpt.safetensors", "log.jsonl", "config.json", "run.toml")
+RUN_FILES = (CHECKPOINT, LOG, CONFIG, RUN_FILE)
 #: Folders a run writes into.
-RUN_FOLDERS = ("samples", "tensorboard")
+RUN_FOLDERS = (SAMPLES, TENSORBOARD)
 SAMPLE_NAME = re.compile(r"^(?:[a-z]+_)?step_(\d+)\.png$")
 TENSORBOARD_NAME = re.compile(r"^events\.out\.tfevents\.\d+\..+$")
 #: The largest log or config read to prove it is gentool's.
@@ -115,15 +125,15 @@ def written_by_gentool(path: Path) -> bool:
         return False
     if is_own_temporary(path):
         return True
-    if path.parent.name == "samples":
+    if path.parent.name == SAMPLES:
         return SAMPLE_NAME.match(name) is not None and png_written_by_gentool(path)
-    if path.parent.name == "tensorboard":
+    if path.parent.name == TENSORBOARD:
         return TENSORBOARD_NAME.match(name) is not None
     proofs = {
-        "ckpt.safetensors": is_gentool_checkpoint,
-        "log.jsonl": _is_run_log,
-        "config.json": _is_run_config,
-        "run.toml": _is_run_file,
+        CHECKPOINT: is_gentool_checkpoint,
+        LOG: _is_run_log,
+        CONFIG: _is_run_config,
+        RUN_FILE: _is_run_file,
     }
     return name in proofs and proofs[name](path)
 
@@ -326,7 +336,7 @@ def _entries(folder: Path) -> list[Path]:
 def _candidates(folder: Path) -> list[Path]:
     """What a run writes by name in ``folder`` and is there now (``--overwrite`` removes these
     when they are provably gentool's)."""
-    samples, board = folder / "samples", folder / "tensorboard"
+    samples, board = folder / SAMPLES, folder / TENSORBOARD
     candidates = [folder / name for name in RUN_FILES]
     candidates += [p for p in _entries(samples) if _sample_step(p.name) is not None]
     candidates += [p for p in _entries(board) if p.name.startswith("events.out.tfevents.")]
@@ -345,7 +355,7 @@ def refuse_foreign(folder: Path, *, after_step: int | None = None) -> None:
     else:
         candidates = [
             p
-            for p in _entries(folder / "samples")
+            for p in _entries(folder / SAMPLES)
             if (_sample_step(p.name) or -1) > after_step and os.path.lexists(p)
         ]
     foreign = [p for p in candidates if not written_by_gentool(p)]
@@ -362,7 +372,7 @@ def clean_run_folder(folder: Path) -> list[Path]:
     """Remove what a previous run wrote in ``folder`` (``--overwrite``; call
     :func:`refuse_foreign` first); return what went. Only provably gentool's files go."""
     removed = [p for p in _candidates(folder) if remove_owned(p, folder, written_by_gentool)]
-    for directory in (folder / "samples", folder / "tensorboard"):
+    for directory in (folder / SAMPLES, folder / TENSORBOARD):
         if not directory.is_symlink():
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only when nothing else is in it
@@ -370,30 +380,10 @@ def clean_run_folder(folder: Path) -> list[Path]:
 
 
 def read_log(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """The JSON records of a ``log.jsonl`` and the number of unreadable lines skipped."""
-    records: list[dict[str, Any]] = []
-    bad = 0
-    if path.exists() and not path.is_file():
-        raise GentoolError(f"{path} is not a regular file (a FIFO or device?); remove it.")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return records, 0
-    except OSError as exc:
-        raise GentoolError(f"cannot read {path}: {exc.strerror or exc}.") from None
-    for line in raw.splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            bad += 1
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-        else:
-            bad += 1
-    return records, bad
+    """The JSON records of a ``log.jsonl`` and the number of unreadable lines skipped
+    (:func:`gentool.run_folder.read_log_lines`)."""
+    lines = read_log_lines(path)
+    return lines.records, len(lines.bad)
 
 
 def _step_of(record: dict[str, Any]) -> int | None:
@@ -405,14 +395,14 @@ def cut_back(folder: Path, step: int, *, log_from: Path | None = None) -> dict[s
     """Make ``folder`` agree with a checkpoint at ``step``: keep log records up to ``step``
     (read from ``log_from``, default the folder's own log), remove later sample grids and
     stale temporaries. Returns counts of what was dropped, for a notice."""
-    source = log_from or folder / "log.jsonl"
+    source = log_from or folder / LOG
     records, bad = read_log(source)
     kept = [r for r in records if (_step_of(r) or 0) <= step]
     dropped = {"log_records": len(records) - len(kept), "bad_log_lines": bad}
-    rewrite = dropped["log_records"] or bad or source != folder / "log.jsonl"
+    rewrite = dropped["log_records"] or bad or source != folder / LOG
     if (kept or source.exists()) and rewrite:
-        atomic_write_text(folder / "log.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
-    samples = folder / "samples"
+        atomic_write_text(folder / LOG, "".join(json.dumps(r) + "\n" for r in kept))
+    samples = folder / SAMPLES
     later = 0
     if log_from is None:
         for path in _entries(samples):

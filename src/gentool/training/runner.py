@@ -32,6 +32,7 @@ from gentool.plugins import (
     get_model_class,
     get_recorded_class,
 )
+from gentool.run_folder import CHECKPOINT, RunFolder
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
 from gentool.training.callbacks import build_callbacks, saved_callbacks
@@ -66,7 +67,7 @@ CHANGEABLE_ON_RESUME = (
     "threads",
     "tensorboard",
 )
-CANONICAL_CHECKPOINT = "ckpt.safetensors"
+CANONICAL_CHECKPOINT = CHECKPOINT
 #: Command-line flags of training settings whose name differs from ``--field-name``.
 FLAGS = {"sync_batchnorm": "--sync-bn", "extra": "--train-opt"}
 
@@ -325,7 +326,7 @@ def _saved_step(meta: dict[str, Any]) -> int:
 def _refuse_init_from_removed(init_from: str, out: Path) -> None:
     """``--overwrite`` must not remove the checkpoint ``--init-from`` is about to read."""
     source = Path(init_from).resolve()  # a link into the folder is the same file
-    source = source / "ckpt.safetensors" if source.is_dir() else source
+    source = RunFolder.of(source)[1]
     if source.name in RUN_FILES and source.parent == out.resolve():
         raise GentoolError(
             f"--init-from {init_from} is the checkpoint that --overwrite would remove from "
@@ -491,7 +492,9 @@ def resume(
             clean_run_folder(target)
         if _is_main_process():
             log_from = (
-                None if target.resolve() == source_folder.resolve() else source_folder / "log.jsonl"
+                None
+                if target.resolve() == source_folder.resolve()
+                else RunFolder(source_folder).log
             )
             dropped = cut_back(target, trainer.step, log_from=log_from)
             _announce_cut_back(console, dropped, trainer.step)
