@@ -7,6 +7,7 @@ switched on for a run with ``gentool train ... --callback NAME`` (options with
 training engine calls its event methods, on the main process only, in this order:
 
 * :meth:`Callback.on_fit_start` once, when training (or a resumed run) starts;
+* :meth:`Callback.on_step_end` after every step (keep it cheap);
 * :meth:`Callback.on_log` at every log interval, with the record written to ``log.jsonl``;
 * :meth:`Callback.on_samples` after each sample grid is written;
 * :meth:`Callback.on_save` after each checkpoint is written (its state is in it);
@@ -60,6 +61,9 @@ class Callback:
     # --- events (main process only) -----------------------------------------------------
     def on_fit_start(self, trainer: Any) -> None:
         """Training starts at ``trainer.step`` (0, or the step a resumed run continues at)."""
+
+    def on_step_end(self, trainer: Any) -> None:
+        """Step ``trainer.step`` is done (every step: keep it cheap)."""
 
     def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
         """A log interval: ``record`` is what ``log.jsonl`` gets (step, epoch, time, every

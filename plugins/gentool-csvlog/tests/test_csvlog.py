@@ -7,8 +7,16 @@ import pytest
 from click.testing import CliRunner
 
 from gentool.cli.main import cli
+from gentool.testing import plugin_registry
 
 pytest.importorskip("gentool_csvlog")
+
+
+@pytest.fixture(autouse=True)
+def _csvlog_loaded() -> object:
+    """Whatever registry other tests left behind, this one loads the plugin."""
+    with plugin_registry("gentool-csvlog") as registry:
+        yield registry
 
 TINY = ["--batch-size", "8", "--image-size", "16", "--device", "cpu", "--log-every", "1",
         "--model-opt", "g_width=4", "--model-opt", "d_width=4", "--model-opt", "latent_dim=8",

@@ -30,14 +30,6 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from gentool.callback import Callback
 from gentool.checkpoint import (
@@ -101,7 +93,6 @@ class Trainer(TrainingLoop):
         self.console = console or Console(stderr=True)
         if settings.threads is not None:
             torch.set_num_threads(settings.threads)
-        self._plain = False
         #: Side jobs a run switched on (``--callback``); the engine adds its own in :meth:`fit`.
         self.callbacks: list[Callback] = []
         self._jobs: list[Callback] = []
@@ -588,34 +579,12 @@ class Trainer(TrainingLoop):
         self.model.train()
         interrupt = Interrupt()
         check_every_step = self.device.type == "cpu"
-        #: Piped into a file, a live bar is truncated and garbled: plain lines instead.
-        self._plain = not self.console.is_terminal
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"),
-            console=self.console,
-            disable=not self.is_main or self._plain,
-            transient=False,
-        )
         self._last_log_time = started = time.perf_counter()
         self._last_log_step = first_step = self.step
         self._jobs = self._side_jobs() if self.is_main else []
         for job in self._jobs:
             job.on_fit_start(self)
-        with interrupt.installed(), progress, self._closing_jobs():
-            task = progress.add_task(
-                f"train {self.model.PLUGIN_NAME}",
-                total=total,
-                completed=self.step,
-                rate="",
-                losses="",
-            )
+        with interrupt.installed(), self._closing_jobs():
             if self.step == 0 and self.is_main:
                 self._samples()
             while self.step < total:
@@ -628,7 +597,7 @@ class Trainer(TrainingLoop):
                 if self.step % self.settings.log_every == 0 or self.step == total:
                     values = {k: float(v) for k, v in stats.items()}
                     values.update(self._held_out())
-                    self._record(values, progress, task)
+                    self._record(values)
                 if self.is_main and (
                     self.step % self.settings.sample_every == 0 or self.step == total
                 ):
@@ -640,12 +609,12 @@ class Trainer(TrainingLoop):
                 if interrupt.requested:
                     if self.is_main:
                         self._saved()
-                    progress.stop()
                     raise Interrupted(
                         f"{interrupt.requested} received: saved step {self.step} to {self.run.checkpoint}; "
                         f"resume with: gentool train --resume {self.out}"
                     )
-                progress.update(task, completed=self.step)
+                for job in self._jobs:
+                    job.on_step_end(self)
             for job in self._jobs:
                 job.on_fit_end(self)
         barrier()
@@ -675,11 +644,12 @@ class Trainer(TrainingLoop):
         )
 
     def _side_jobs(self) -> list[Callback]:
-        """What runs beside the steps on the main process: the JSONL log, TensorBoard with
-        ``--tensorboard``, then the run's own callbacks, in that order."""
-        from gentool.training.callbacks import JsonlLog, TensorBoard
+        """What runs beside the steps on the main process: the JSONL log, the progress bar
+        (or plain lines when not on a terminal), TensorBoard with ``--tensorboard``, then the
+        run's own callbacks, in that order."""
+        from gentool.training.callbacks import JsonlLog, ProgressDisplay, TensorBoard
 
-        jobs: list[Callback] = [JsonlLog()]
+        jobs: list[Callback] = [JsonlLog(), ProgressDisplay()]
         if self.settings.tensorboard:
             jobs.append(TensorBoard())
         return jobs + list(self.callbacks)
@@ -695,7 +665,7 @@ class Trainer(TrainingLoop):
                 if callable(close):
                     close()
 
-    def _record(self, values: dict[str, float], progress: Progress, task: Any) -> None:
+    def _record(self, values: dict[str, float]) -> None:
         now = time.perf_counter()
         steps = self.step - self._last_log_step
         elapsed = max(now - self._last_log_time, 1e-9)
@@ -712,14 +682,6 @@ class Trainer(TrainingLoop):
         record["images_per_s"] = images_per_s
         for job in self._jobs:
             job.on_log(self, record)
-        shown = "  ".join(f"{k}={values[k]:.3f}" for k in self.progress_keys if k in values)
-        progress.update(task, rate=f"{steps / elapsed:.1f} step/s", losses=shown)
-        if self._plain and self.is_main:  # not a terminal (CI, nohup): one whole line each time
-            self.console.print(
-                f"step {self.step}/{self.total_steps}  {steps / elapsed:.2f} step/s  {shown}",
-                soft_wrap=True,
-                highlight=False,
-            )
 
 
 def fingerprint(data: ImageData) -> str:

@@ -23,6 +23,72 @@ class JsonlLog(Callback):
         trainer.guard_write(lambda: RunFolder(trainer.out).append_log(record))
 
 
+class ProgressDisplay(Callback):
+    """The live progress bar (step, rate, time left, the loop's ``progress_keys``); piped into
+    a file, where a live bar is truncated and garbled, one whole line per log interval."""
+
+    PLUGIN_NAME = "progress"
+    DESCRIPTION = "the progress bar, or plain lines when not on a terminal"
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.progress: Any = None
+        self.task: Any = None
+        self.plain = False
+
+    def on_fit_start(self, trainer: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.plain = not trainer.console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+            console=trainer.console,
+            disable=self.plain,
+            transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(
+            f"train {trainer.model.PLUGIN_NAME}",
+            total=trainer.total_steps,
+            completed=trainer.step,
+            rate="",
+            losses="",
+        )
+
+    def on_step_end(self, trainer: Any) -> None:
+        self.progress.update(self.task, completed=trainer.step)
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        rate = float(record.get("images_per_s", 0.0)) / max(1, trainer.sampler.batch_size)
+        shown = "  ".join(f"{k}={record[k]:.3f}" for k in trainer.progress_keys if k in record)
+        self.progress.update(self.task, rate=f"{rate:.1f} step/s", losses=shown)
+        if self.plain:  # not a terminal (CI, nohup): one whole line each time
+            trainer.console.print(
+                f"step {trainer.step}/{trainer.total_steps}  {rate:.2f} step/s  {shown}",
+                soft_wrap=True,
+                highlight=False,
+            )
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
 class TensorBoard(Callback):
     """``--tensorboard``: scalars at each log interval and the sample grids, in
     ``RUN/tensorboard``."""
