@@ -122,6 +122,17 @@ def plugin_options(kind: str, name: str) -> list[OptionInfo]:
     from gentool.plugins import get_registry
 
     cls: Any = get_registry().get(kind, name)
+    if kind == "callback":
+        config = getattr(cls, "Config", None)
+        if config is None or not dataclasses.is_dataclass(config):
+            return []
+        flag = f"--callback-opt {name}."
+        return [
+            dataclasses.replace(o, flag=f"{flag}{o.name}=VALUE")
+            for o in config_options(config, "--callback-opt")
+        ]
+    if kind != "dataset" and kind not in OPTION_FLAG:
+        return []  # families and metrics take no options of their own
     if kind in OPTION_FLAG:
         config = getattr(cls, "Config", None)
         if config is None or not dataclasses.is_dataclass(config):
@@ -185,6 +196,7 @@ def describe_plugin(kind: str, name: str) -> dict[str, Any]:
     }
     if kind == "model":
         record["family"] = str(getattr(info.cls, "FAMILY", ""))
+    record.update(_facts(kind, info.cls))
     record["options"] = [
         {
             "name": o.name,
@@ -196,6 +208,43 @@ def describe_plugin(kind: str, name: str) -> dict[str, Any]:
         for o in plugin_options(kind, name)
     ]
     return record
+
+
+def _facts(kind: str, cls: Any) -> dict[str, Any]:
+    """What a family or a metric declares (they take no options)."""
+    if kind == "family":
+        try:
+            unused = list(cls.unused_settings())
+        except Exception:  # a family whose loop cannot be imported: say nothing of it
+            unused = []
+        return {
+            "uses": sorted(cls.USES),
+            "takes_gan_loss": bool(cls.TAKES_GAN_LOSS),
+            "domains": int(cls.DOMAINS),
+            "unused_settings": unused,
+        }
+    if kind == "metric":
+        return {"needs": sorted(getattr(cls, "NEEDS", ()))}
+    return {}
+
+
+def _info_column(kind: str, cls: Any, name: str) -> str:
+    """The list's family/info cell: a model's family, a family's uses, a metric's needs."""
+    if kind == "model":
+        return str(getattr(cls, "FAMILY", ""))
+    if kind == "family":
+        return ", ".join(sorted(cls.USES))
+    if kind == "metric":
+        return ", ".join(sorted(getattr(cls, "NEEDS", ())))
+    if kind == "callback":
+        return f"--callback {name}"
+    return ""
+
+
+def _show_fact(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _show_default(value) if value != [] else "none"
 
 
 def _jsonable(value: Any) -> Any:
@@ -210,7 +259,7 @@ def _jsonable(value: Any) -> Any:
 @click.argument("name", required=False)
 @click.option(
     "--kind",
-    type=click.Choice(["model", "loss", "dataset"]),
+    type=click.Choice(["model", "loss", "dataset", "family", "metric", "callback", "trainer"]),
     default=None,
     help="Only list this kind (with NAME: the kind to look NAME up in).",
 )
@@ -221,10 +270,12 @@ def _jsonable(value: Any) -> Any:
     help="Print machine-readable JSON (every plugin, or NAME, with its options) instead.",
 )
 def plugins(name: str | None, kind: str | None, as_json: bool) -> None:
-    """List every installed model, GAN loss and dataset, with the distribution providing it.
+    """List every installed model, GAN loss, dataset, model family, metric and training
+    callback, with the distribution providing it.
 
     With NAME: that plugin's options, each with its type, default and meaning (models:
-    --model-opt NAME=VALUE, losses: --loss-opt, datasets: the data flags they read).
+    --model-opt NAME=VALUE, losses: --loss-opt, datasets: the data flags they read,
+    callbacks: --callback-opt NAME.KEY=VALUE); for a family, what its models are for.
 
     \b
     Examples:
@@ -290,6 +341,13 @@ def _print_options(console: Any, kind: str, name: str) -> None:
     options = plugin_options(kind, name)
     flag = OPTION_FLAG.get(kind)
     title = f"{kind} '{name}': {info.description}" if info.description else f"{kind} '{name}'"
+    facts = _facts(kind, info.cls)
+    if facts:
+        lines = [title] + [
+            f"  {key.replace('_', ' ')}: {_show_fact(value)}" for key, value in facts.items()
+        ]
+        console.print("\n".join(lines), markup=False, highlight=False)
+        return
     if not options:
         console.print(f"{title}\n  no options.", markup=False, highlight=False)
         return
@@ -326,8 +384,9 @@ def _print_list(kind: str | None, registry: Any) -> None:
             continue
         for name in registry.names(k):
             info = registry.entries[k][name]
-            family = str(getattr(info.cls, "FAMILY", "")) if k == "model" else ""
-            table.add_row(k, name, family, info.distribution, info.description)
+            table.add_row(
+                k, name, _info_column(k, info.cls, name), info.distribution, info.description
+            )
     if kind is None:
         for name, command in sorted(registry.commands.items()):
             table.add_row("command", name, "", command.distribution, command.help)
