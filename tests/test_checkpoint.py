@@ -23,11 +23,11 @@ from gentool.checkpoint import (
     rng_to_tensors,
     save_checkpoint,
 )
-from gentool.training.resume_state import validate_resume_state
 from gentool.errors import CheckpointError, GentoolError, OutputError
 from gentool.loading import model_from_checkpoint
 from gentool.models.base import check_model_fits, load_weights
 from gentool.models.dcgan import Dcgan, DcganConfig
+from gentool.training.resume_state import validate_resume_state
 
 
 def _dcgan() -> Dcgan:

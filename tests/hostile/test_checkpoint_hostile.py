@@ -901,8 +901,8 @@ def test_fuzzed_resume_fields_only_raise_one_line_errors(
     fuzz_run: Path, tmp_path_factory: pytest.TempPathFactory, field: str, value: Any
 ) -> None:
     from gentool.checkpoint import load_checkpoint
-    from gentool.training.resume_state import validate_resume_state
     from gentool.errors import GentoolError
+    from gentool.training.resume_state import validate_resume_state
 
     folder = tmp_path_factory.mktemp("case")
     path, num_images = _hostile_copy(fuzz_run, folder, field, value)
@@ -924,9 +924,9 @@ def test_fuzzed_resume_fields_are_refused_by_resume_before_use(
     """What the validator refuses, ``runner.resume`` refuses in one line, changing nothing
     (it must not trip over the field before the validator runs)."""
     from gentool.checkpoint import load_checkpoint
-    from gentool.training.resume_state import validate_resume_state
     from gentool.errors import GentoolError
     from gentool.training import runner
+    from gentool.training.resume_state import validate_resume_state
 
     folder = tmp_path_factory.mktemp("case")
     path, num_images = _hostile_copy(fuzz_run, folder, field, value)

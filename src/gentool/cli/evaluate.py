@@ -110,7 +110,8 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
     Metrics: fid, kid, is (need --inception-weights), swd, prdc, diversity, labels
     (conditional models), recon (VAEs: MSE, PSNR, SSIM, and LPIPS with its weights); for
     translation models (cyclegan): cycle, diversity (outputs vs inputs) and paired (with
-    --target-b/--target-a, against the identity map). Results
+    --target-b/--target-a, against the identity map); metrics installed by plugins run
+    too (gentool plugins --kind metric). Results
     go to the terminal, to --json, and to a line {"event": "evaluate", ...} in the run's
     log.jsonl. Upscalers are measured with --hr-dir DIR against bicubic (CHECKPOINT
     'default' is the 4x model shipped with gentool).
@@ -219,17 +220,20 @@ def _evaluate_one(app: Any, checkpoint: str, metrics: Any, kwargs: dict[str, Any
         EvaluationSettings,
         evaluate_model,
         evaluation_data_spec,
+        family_of,
     )
 
     model, meta = load_model(checkpoint, kwargs.pop("device"))
+    family = family_of(model)
+    translates = family.can("translate")
     translation = {k: kwargs.pop(k) for k in ("domain_a", "domain_b", "target_b", "target_a")}
     data_root = kwargs.pop("data_root")
-    if model.FAMILY != "translation" and any(translation.values()):
+    if not translates and any(translation.values()):
         raise GentoolError(
             "--domain-a, --domain-b, --target-b and --target-a apply to translation models "
-            f"(cyclegan), not '{model.PLUGIN_NAME}' ({model.FAMILY})."
+            f"(cyclegan), not '{model.PLUGIN_NAME}' ({family.PLUGIN_NAME})."
         )
-    if model.FAMILY == "translation":
+    if translates:
         _refuse(
             (
                 "num_samples",
@@ -274,30 +278,19 @@ def _evaluate_one(app: Any, checkpoint: str, metrics: Any, kwargs: dict[str, Any
         lpips_weights=kwargs.pop("lpips_weights"),
         train_classifier=kwargs.pop("train_classifier"),
         classifier_steps=kwargs.pop("classifier_steps"),
+        domain_b=translation["domain_b"],
+        target_b=translation["target_b"],
+        target_a=translation["target_a"],
     )
     path = Path(checkpoint)
     run_dir = path if path.is_dir() else path.parent
-    if model.FAMILY == "translation":
-        from gentool.metrics.translation import evaluate_translation
-
-        result = evaluate_translation(
-            model,
-            meta,
-            spec,
-            translation["domain_b"],
-            metrics=settings.metrics,
-            target_b=translation["target_b"],
-            target_a=translation["target_a"],
-            batch_size=settings.batch_size,
-            seed=settings.seed,
-        )
-    else:
+    data = None
+    if not translates:  # a translation model's two domains are loaded by evaluate_model
         data = load_data(spec)
         _refuse_unused(model, data, settings)
-        result = evaluate_model(
-            model, meta, spec, settings, run_dir=run_dir, console=app.console, data=data
-        )
-    return result
+    return evaluate_model(
+        model, meta, spec, settings, run_dir=run_dir, console=app.console, data=data
+    )
 
 
 def _refuse(names: tuple[str, ...], why: str) -> None:
@@ -330,32 +323,12 @@ def _check_outputs(checkpoint: str, kwargs: dict[str, Any]) -> None:
 
 
 def _refuse_unused(model: Any, data: Any, settings: Any) -> None:
-    """Options that only some metrics use, refused by name when none of those run."""
-    from gentool.metrics.evaluate import (
-        INCEPTION_METRICS,
-        SAMPLE_METRICS,
-        choose_metrics,
-        inception_weights_given,
-    )
+    """Options that only some metrics read, refused by name when none of those run."""
+    from gentool.metrics.evaluate import choose_metrics, unused_options
 
-    chosen, _ = choose_metrics(
-        settings.metrics,
-        model,
-        data,
-        inception_weights_given(settings),
-        num_samples=settings.num_samples,
-    )
-    unused: list[str] = []
-    if not any(n in chosen for n in SAMPLE_METRICS):
-        unused.append("num_samples")
-    if not any(n in chosen for n in INCEPTION_METRICS):
-        unused.append("inception_weights")
-    if "recon" not in chosen and "sr" not in chosen:
-        unused.append("lpips_weights")
-    if "labels" not in chosen:
-        unused += ["train_classifier", "classifier_steps"]
+    chosen, _ = choose_metrics(settings.metrics, model, data, settings=settings)
     _refuse(
-        tuple(unused),
+        tuple(unused_options(chosen, model)),
         f"do(es) not apply to the metrics run here ({', '.join(chosen)}); drop them or "
         "choose --metrics that use them.",
     )
@@ -480,6 +453,7 @@ def _evaluate_upscaler(
     from gentool.errors import GentoolError
     from gentool.metrics.evaluate import append_record
     from gentool.metrics.image_quality import evaluate_upscaler
+    from gentool.metrics.sr import SuperResolution
     from gentool.upscale import load_upscaler
 
     if metrics is not None:
@@ -529,15 +503,10 @@ def _evaluate_upscaler(
     table.add_column("model", justify="right")
     table.add_column(result["baseline"], justify="right")
     table.add_column("meaning")
-    meanings = {
-        "psnr_y": "PSNR of luma, dB, border shaved (higher)",
-        "ssim_y": "SSIM of luma (higher, max 1)",
-        "mse": "RGB mean squared error, [0,1] units (lower)",
-        "psnr_rgb": "PSNR over RGB, dB (higher)",
-        "lpips": "LPIPS, AlexNet (lower)",
-    }
     for key, value in means["model"].items():
-        table.add_row(key, f"{value:.4g}", f"{means['baseline'][key]:.4g}", meanings.get(key, ""))
+        table.add_row(
+            key, f"{value:.4g}", f"{means['baseline'][key]:.4g}", SuperResolution.measure(key)
+        )
     app.console.print(table)
     for skipped in result["skipped"]:
         app.console.print(f"[yellow]skipped {skipped['file']}: {skipped['reason']}[/yellow]")

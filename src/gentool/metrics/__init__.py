@@ -1,4 +1,6 @@
-"""Evaluation metrics.
+"""Evaluation metrics: each a :class:`gentool.metrics.base.Metric` registered through
+``gentool_register_metrics`` (the built-ins in :mod:`gentool.metrics.builtin`), run by
+:func:`gentool.metrics.evaluate.evaluate_model`. The measures they are made of:
 
 * :func:`gentool.metrics.swd.sliced_wasserstein_distance`: multi-scale patch statistics of a
   generated set against a real set (Karras et al., 2018).

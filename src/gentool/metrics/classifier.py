@@ -13,11 +13,12 @@ in [-1, 1], image ``i`` drawn for class ``labels[i]``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,8 @@ from torch import nn
 from gentool.checkpoint import atomic_write_bytes
 from gentool.data.base import ImageData, to_float
 from gentool.errors import GentoolError
+from gentool.loading import load_data
+from gentool.metrics.base import EvaluationContext, Metric, data_key
 
 CLASSIFIER_FILE = "classifier.safetensors"
 
@@ -200,3 +203,87 @@ def condition_accuracy(
         images = model.sample(len(asked), generator=generator, labels=asked)
         correct += int((classifier.predict(images.cpu()) == asked).sum())
     return correct / n
+
+
+# --- the metric -------------------------------------------------------------------------------
+
+
+def is_conditional(model: Any) -> bool:
+    """Whether ``model`` draws images of a requested class (``config.num_classes > 0``)."""
+    return int(getattr(model.config, "num_classes", 0) or 0) > 0
+
+
+class LabelAccuracy(Metric):
+    """``labels``: how often a conditional model's images are recognised as the class asked
+    for (``label_accuracy``), beside the classifier's accuracy on the real images."""
+
+    PLUGIN_NAME: ClassVar[str] = "labels"
+    DESCRIPTION: ClassVar[str] = "classifier accuracy on the requested class (conditional)"
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"generate"})
+    OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"train_classifier", "classifier_steps", "classifier_width", "classifier_batch_size"}
+    )
+    KEYS: ClassVar[dict[str, str]] = {
+        "label_accuracy": "generated images classified as the requested class",
+        "label_accuracy_real": "the classifier's accuracy on real images of the split",
+    }
+
+    @classmethod
+    def not_applicable(cls, ctx: EvaluationContext) -> str | None:
+        data = ctx.data
+        if is_conditional(ctx.model) and data.labels is not None and data.num_classes > 1:
+            return None
+        return "the model is not conditional or the data has no labels"
+
+    def compute(self, ctx: EvaluationContext) -> dict[str, float]:
+        model, data, settings, device = ctx.model, ctx.data, ctx.settings, ctx.device
+        classifier = self.classifier(ctx)
+        assert data.labels is not None  # not_applicable checked it
+        real_accuracy = classifier.accuracy(data.images, data.labels)
+
+        class Labelled:  # model.sample with labels on the model's device
+            @staticmethod
+            def sample(n: int, *, generator: Any = None, labels: torch.Tensor) -> torch.Tensor:
+                return model.sample(n, generator=generator, labels=labels.to(device))
+
+        generator = torch.Generator().manual_seed(settings.seed + 1)
+        fake_accuracy = condition_accuracy(
+            Labelled(),
+            classifier,
+            settings.num_samples,
+            generator=generator,
+            batch_size=settings.batch_size,
+        )
+        return {"label_accuracy": fake_accuracy, "label_accuracy_real": real_accuracy}
+
+    @staticmethod
+    def classifier(ctx: EvaluationContext) -> TrainedClassifier:
+        """The classifier kept in the run folder when it fits the train split of the data;
+        else one trained on it now (and kept there)."""
+        settings, device = ctx.settings, ctx.device
+        if ctx.spec is None:
+            raise GentoolError("metric 'labels' needs to know which data the images came from.")
+        train_spec = dataclasses.replace(ctx.spec, split="train", limit=None)
+        key = data_key(train_spec)
+        path = ctx.run_dir / CLASSIFIER_FILE if ctx.run_dir is not None else None
+        if path is not None and path.exists() and not settings.train_classifier:
+            kept = load_classifier(path, device)
+            if classifier_fits(kept, key, ctx.data):
+                return kept
+        ctx.say(
+            f"training the condition classifier ({settings.classifier_steps} steps) on "
+            f"{ctx.spec.name} train labels"
+        )
+        classifier = train_classifier(
+            load_data(train_spec),
+            steps=settings.classifier_steps,
+            width=settings.classifier_width,
+            batch_size=settings.classifier_batch_size,
+            seed=settings.seed,
+            device=device,
+        )
+        classifier.meta["data"] = key
+        if path is not None:
+            save_classifier(classifier, path)
+            ctx.say(f"kept the classifier in {path}")
+        return classifier

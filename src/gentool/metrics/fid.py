@@ -35,6 +35,7 @@ import torch
 
 from gentool.errors import GentoolError
 from gentool.fileio import file_sha256
+from gentool.metrics.base import WeightsMissing
 
 INCEPTION_ENV = "GENTOOL_INCEPTION_WEIGHTS"
 #: The file torch-fidelity downloads for ``inception-v3-compat``.
@@ -133,14 +134,14 @@ def resolve_inception_weights(path: str | os.PathLike[str] | None = None) -> Pat
         f"--inception-weights PATH (or set {INCEPTION_ENV})"
     )
     if not chosen:
-        raise GentoolError(
+        raise WeightsMissing(
             f"FID/KID/IS need the Inception weights {INCEPTION_FILE} (pytorch-fid's "
             f"{PYTORCH_FID_FILE} is accepted too if its tensors fit), which gentool never "
             f"downloads at run time: {how}; or leave fid,kid,is out of --metrics."
         )
     file = Path(chosen).expanduser()
     if not file.is_file():
-        raise GentoolError(f"Inception weights {file} do not exist: {how}.")
+        raise WeightsMissing(f"Inception weights {file} do not exist: {how}.")
     return file
 
 
@@ -274,22 +275,3 @@ def reference_features(
                 metadata={"data": data_key, "extractor": extractor.identity},
             )
     return features
-
-
-def inception_metrics(
-    real_features: dict[str, torch.Tensor],
-    fake_features: dict[str, torch.Tensor],
-    metrics: set[str],
-    seed: int = 0,
-) -> dict[str, float]:
-    """The requested subset of ``fid``, ``kid``, ``is`` from extracted features."""
-    out: dict[str, float] = {}
-    if "fid" in metrics:
-        out["fid"] = fid_from_features(real_features["pool"], fake_features["pool"])
-    if "kid" in metrics:
-        out["kid"], out["kid_std"] = kernel_inception_distance(
-            real_features["pool"], fake_features["pool"], seed=seed
-        )
-    if "is" in metrics:
-        out["is"], out["is_std"] = inception_score(fake_features["logits"])
-    return out

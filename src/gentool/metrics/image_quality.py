@@ -24,12 +24,13 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from gentool.errors import GentoolError
+from gentool.metrics.base import EvaluationSettings, Weights, WeightsMissing
 
 #: torchvision's file names for the LPIPS backbones, in ``<torch hub dir>/checkpoints/``.
 BACKBONE_FILES = {
@@ -133,7 +134,7 @@ def ssim(
 
 
 # --- LPIPS -----------------------------------------------------------------------------------
-class LpipsWeightsMissing(GentoolError):
+class LpipsWeightsMissing(WeightsMissing):
     """The LPIPS backbone weights are neither given nor in the torch hub cache."""
 
 
@@ -222,6 +223,38 @@ class Lpips:
         if x.shape[1] == 1:
             x, y = x.repeat(1, 3, 1, 1), y.repeat(1, 3, 1, 1)
         return self.model(x, y).flatten().double().cpu()
+
+
+class LpipsWeights(Weights):
+    """The AlexNet backbone of LPIPS (``--lpips-weights``, else the torch hub cache)."""
+
+    NAME: ClassVar[str] = "LPIPS"
+    OPTION: ClassVar[str] = "lpips_weights"
+
+    def missing(self) -> str:
+        return "no LPIPS backbone weights (pass --lpips-weights PATH or set GENTOOL_LPIPS_WEIGHTS)"
+
+    def load(self, settings: EvaluationSettings, device: torch.device) -> Lpips:
+        check_lpips_weights(settings.lpips_weights)
+        return Lpips(weights=settings.lpips_weights, device=device)
+
+
+#: What the metrics that report an LPIPS distance name as their optional weights.
+LPIPS = LpipsWeights()
+
+
+def check_lpips_weights(path: str | None) -> None:
+    """A named LPIPS backbone must exist: one line naming it, before any work."""
+    if path is None:
+        return
+    from gentool.data.files import file_problem
+
+    problem = file_problem(Path(path).expanduser())
+    if problem is not None:
+        raise GentoolError(
+            f"--lpips-weights {path} {problem}; pass the AlexNet state dict "
+            "(alexnet-owt-7be5be79.pth) or unset GENTOOL_LPIPS_WEIGHTS."
+        )
 
 
 def _mean(values: list[float]) -> float:

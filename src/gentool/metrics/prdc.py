@@ -20,8 +20,12 @@ semantics: compare runs on one dataset with it, not across datasets.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
+
+from gentool.metrics.base import EvaluationContext, Metric
 
 PIXEL_FEATURE_SIZE = 32
 PIXEL_FEATURE_DIM = 256
@@ -101,3 +105,35 @@ def precision_recall_density_coverage(
         "density": balls_holding / (k * len(fake)),
         "coverage": float(real_covered.double().mean()),
     }
+
+
+class Prdc(Metric):
+    """``prdc``: precision, recall, density and coverage of the generated images against
+    the real ones, k = 5, in the :func:`pixel_features` space."""
+
+    PLUGIN_NAME: ClassVar[str] = "prdc"
+    DESCRIPTION: ClassVar[str] = "precision/recall/density/coverage in pixel space (higher)"
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"generate"})
+    DRAWS_SAMPLES: ClassVar[bool] = True
+    MIN_IMAGES: ClassVar[int] = 6
+    KEYS: ClassVar[dict[str, str]] = {
+        "precision": "share of generated images near real ones (fidelity)",
+        "recall": "share of real images near generated ones (diversity)",
+        "density": "real neighbourhoods per generated image (~1 matches data)",
+        "coverage": "share of real neighbourhoods holding a generated image",
+    }
+    K: ClassVar[int] = 5
+
+    def compute(self, ctx: EvaluationContext) -> dict[str, float]:
+        real, generated, k = ctx.real, ctx.generated, self.K
+        if min(len(real), len(generated)) <= k:
+            ctx.notes.append(f"prdc skipped: needs more than {k} real and generated images.")
+            return {}
+        values = precision_recall_density_coverage(
+            pixel_features(real, device=ctx.device),
+            pixel_features(generated, device=ctx.device),
+            k,
+            device=ctx.device,
+        )
+        ctx.notes.append(f"precision/recall/density/coverage in {PIXEL_FEATURE_NAME} space, k={k}.")
+        return values

@@ -18,8 +18,12 @@ change of intensity (brightness, contrast).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
+
+from gentool.metrics.base import EvaluationContext, Metric
 
 #: The binomial 5x5 kernel of ``cv2.pyrDown`` (outer product of [1, 4, 6, 4, 1] / 16).
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -167,3 +171,36 @@ def sliced_wasserstein_distance(
             results[f"swd_{int(level_real.shape[-1])}px"] = 1e3 * distance
     results["swd_avg"] = sum(results.values()) / len(results)
     return results
+
+
+class SlicedWasserstein(Metric):
+    """``swd``: :func:`sliced_wasserstein_distance` of the generated images to the real ones."""
+
+    PLUGIN_NAME: ClassVar[str] = "swd"
+    DESCRIPTION: ClassVar[str] = "sliced Wasserstein distance of Laplacian patches, x1e3 (lower)"
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"generate"})
+    DRAWS_SAMPLES: ClassVar[bool] = True
+    KEYS: ClassVar[dict[str, str]] = {
+        "swd_avg": "sliced Wasserstein distance x1e3, mean of levels (lower)"
+    }
+
+    @classmethod
+    def describe(cls, key: str) -> str:
+        if key.startswith("swd_") and key.endswith("px"):
+            return f"sliced Wasserstein distance x1e3 at {key[4:-2]}px (lower)"
+        return super().describe(key)
+
+    @classmethod
+    def left_out(cls, ctx: EvaluationContext, asked: bool) -> str | None:
+        side = int(min(ctx.real.shape[-2:]))
+        if side < PATCH_SIZE:
+            return (
+                f"its {PATCH_SIZE}x{PATCH_SIZE} patches need images of at least {PATCH_SIZE} "
+                f"px a side and these have {side}"
+            )
+        return super().left_out(ctx, asked)
+
+    def compute(self, ctx: EvaluationContext) -> dict[str, float]:
+        return sliced_wasserstein_distance(
+            ctx.real, ctx.generated, seed=ctx.settings.seed, device=ctx.device
+        )

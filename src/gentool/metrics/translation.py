@@ -5,10 +5,10 @@ batches on the model's device. Errors are measured on the 8-bit outputs:
 
 * **cycle**: ``A -> B -> A`` (and ``B -> A -> B``) reconstruction; ``mse`` with pixels in
   [0, 1], ``psnr`` in dB (peak 255, identical images capped at 100 dB).
-* **diversity**: the mode-collapse indicator, the mean pairwise RMS pixel distance
-  (:func:`gentool.metrics.diversity.pairwise_diversity`) among the outputs for different
-  inputs, beside the same figure among the inputs; their ratio falls toward 0 when a
-  generator maps many inputs to the same image.
+* **diversity**: the mode-collapse indicator, the mean pairwise RMS pixel distance among the
+  outputs for different inputs, beside the same figure among the inputs; their ratio falls
+  toward 0 when a generator maps many inputs to the same image (the ``diversity`` metric,
+  :func:`gentool.metrics.diversity.diversity_metrics`).
 * **paired**: where the right answer is known (a folder of targets with the same file
   names), MSE, PSNR and SSIM of the translation to it, and of the identity map (the input
   itself) as a baseline that any useful model must beat.
@@ -16,22 +16,29 @@ batches on the model's device. Errors are measured on the 8-bit outputs:
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import ClassVar, Protocol
 
 import torch
 
-from gentool.data.base import DataSpec, to_float, to_uint8
 from gentool.data.decode import decode_files, warn_skipped
 from gentool.data.folder import list_images
 from gentool.errors import GentoolError
-from gentool.loading import load_data
-from gentool.metrics.diversity import pairwise_diversity
-from gentool.metrics.evaluate import EvaluationResult
+from gentool.metrics.base import EvaluationContext, Metric, translate_uint8
+from gentool.metrics.diversity import diversity_metrics
 from gentool.metrics.image_quality import MAX_PSNR, psnr, ssim
+
+__all__ = [
+    "Cycle",
+    "Paired",
+    "cycle_metrics",
+    "diversity_metrics",
+    "image_errors",
+    "paired_metrics",
+    "paired_targets",
+    "translate_uint8",
+]
 
 
 class Translator(Protocol):
@@ -40,23 +47,6 @@ class Translator(Protocol):
     def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor: ...
 
     def parameters(self) -> Iterator[torch.nn.Parameter]: ...
-
-
-def _device(model: Translator) -> torch.device:
-    return next(model.parameters()).device
-
-
-@torch.no_grad()
-def translate_uint8(
-    model: Translator, images: torch.Tensor, direction: str, batch_size: int = 100
-) -> torch.Tensor:
-    """Translate uint8 ``images`` with ``model.translate``; uint8 on the CPU, same shape."""
-    device = _device(model)
-    parts = []
-    for start in range(0, len(images), batch_size):
-        batch = to_float(images[start : start + batch_size]).to(device)
-        parts.append(to_uint8(model.translate(batch, direction).float().clamp(-1, 1)).cpu())
-    return torch.cat(parts)
 
 
 def image_errors(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -85,28 +75,6 @@ def cycle_metrics(
     return values
 
 
-def diversity_metrics(
-    model: Translator,
-    images_a: torch.Tensor,
-    images_b: torch.Tensor,
-    batch_size: int = 100,
-    seed: int = 0,
-) -> dict[str, float]:
-    """The mode-collapse indicator both ways (outputs vs inputs, and their ratio)."""
-    values: dict[str, float] = {}
-    for direction, images in (("ab", images_a), ("ba", images_b)):
-        if len(images) < 2:
-            continue
-        outputs = translate_uint8(model, images, f"{direction[0]}2{direction[1]}", batch_size)
-        out_div = pairwise_diversity(outputs, seed=seed)
-        in_div = pairwise_diversity(images, seed=seed)
-        values[f"diversity_{direction}"] = out_div
-        values[f"diversity_{direction[0]}"] = in_div
-        if in_div > 0:
-            values[f"diversity_ratio_{direction}"] = out_div / in_div
-    return values
-
-
 def paired_metrics(
     model: Translator,
     inputs: torch.Tensor,
@@ -127,7 +95,7 @@ def paired_metrics(
     return values
 
 
-# --- what ``gentool evaluate`` runs ---------------------------------------------------------------
+# --- known answers ---------------------------------------------------------------------------------
 
 
 def paired_targets(
@@ -194,78 +162,78 @@ def paired_targets(
     return index, torch.from_numpy(decoded.images)
 
 
-def evaluate_translation(
-    model: Any,
-    meta: dict[str, Any],
-    spec_a: DataSpec,
-    domain_b: str | None,
-    *,
-    metrics: list[str] | None = None,
-    target_b: str | None = None,
-    target_a: str | None = None,
-    batch_size: int = 100,
-    seed: int = 0,
-) -> EvaluationResult:
-    """Cycle error, the diversity indicator and (with targets) paired errors of ``model``.
+# --- the metrics ------------------------------------------------------------------------------
 
-    ``spec_a`` is domain A (the run's data unless overridden); domain B is the folder
-    ``domain_b``, or the run's ``--domain-b``, loaded with the same split and limit.
-    ``target_b`` pairs ground-truth B images with the domain-A images by file name (and
-    ``target_a`` ground-truth A images with the domain-B images).
-    """
-    from gentool.metrics.evaluate import choose_metrics
 
-    domain_b = domain_b or dict(meta.get("train", {}).get("extra", {})).get("domain_b")
-    if not domain_b:
-        raise GentoolError("the checkpoint does not name its domain B folder; pass --domain-b DIR.")
-    data_a = load_data(spec_a)
-    spec_b = dataclasses.replace(
-        spec_a, name="folder", root=domain_b, labels=None, label_column=None
-    )
-    data_b = load_data(spec_b)
-    chosen, notes = choose_metrics(metrics, model, data_a, weights_available=True)
-    has_targets = bool(target_b or target_a)
-    if "paired" in chosen and not has_targets:
-        if metrics is not None:
-            raise GentoolError("metric 'paired' needs known targets; pass --target-b DIR.")
-        chosen.remove("paired")
-        notes.append("paired left out: pass --target-b DIR (and/or --target-a) with known answers.")
-    if has_targets and "paired" not in chosen:
-        raise GentoolError("--target-b/--target-a are only used by metric 'paired'.")
-    values: dict[str, float] = {}
-    timings: dict[str, float] = {}
-    if "cycle" in chosen:
-        start = time.perf_counter()
-        values.update(cycle_metrics(model, data_a.images, data_b.images, batch_size))
-        timings["cycle"] = time.perf_counter() - start
-    if "diversity" in chosen:
-        start = time.perf_counter()
-        values.update(diversity_metrics(model, data_a.images, data_b.images, batch_size, seed))
-        timings["diversity"] = time.perf_counter() - start
-    paired_counts: dict[str, int] = {}
-    if "paired" in chosen:
-        start = time.perf_counter()
-        size, channels = data_a.image_size, data_a.channels
-        for direction, data, target in (("a2b", data_a, target_b), ("b2a", data_b, target_a)):
+class Cycle(Metric):
+    """``cycle``: :func:`cycle_metrics` on the domain A and B images."""
+
+    PLUGIN_NAME: ClassVar[str] = "cycle"
+    DESCRIPTION: ClassVar[str] = "cycle reconstruction MSE and PSNR, both ways"
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"translate"})
+    KEYS: ClassVar[dict[str, str]] = {
+        "cycle_mse_a": "A->B->A reconstruction MSE, pixels in [0,1] (lower)",
+        "cycle_psnr_a": "A->B->A reconstruction PSNR, dB (higher)",
+        "cycle_mse_b": "B->A->B reconstruction MSE, pixels in [0,1] (lower)",
+        "cycle_psnr_b": "B->A->B reconstruction PSNR, dB (higher)",
+    }
+
+    def compute(self, ctx: EvaluationContext) -> dict[str, float]:
+        assert ctx.data_b is not None  # a model that translates has two domains
+        return cycle_metrics(ctx.model, ctx.real, ctx.data_b.images, ctx.settings.batch_size)
+
+
+_DIRECTIONS = ("a2b", "b2a")
+_ERRORS = (("mse", "MSE, [0,1] pixels"), ("psnr", "PSNR, dB"), ("ssim", "SSIM"))
+
+
+class Paired(Metric):
+    """``paired``: :func:`paired_metrics` where known answers are given (``--target-b``
+    for the domain A images, ``--target-a`` for the domain B images); the number of images
+    paired each way goes to the record as ``num_paired``."""
+
+    PLUGIN_NAME: ClassVar[str] = "paired"
+    DESCRIPTION: ClassVar[str] = "MSE, PSNR, SSIM to known targets, and of the identity map"
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"translate"})
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({"target_b", "target_a"})
+    KEYS: ClassVar[dict[str, str]] = {
+        **{
+            f"{direction}_{name}": f"{direction} translation vs its known target: {what}"
+            for direction in _DIRECTIONS
+            for name, what in _ERRORS
+        },
+        **{
+            f"identity_{direction}_{name}": f"the input itself vs that target (baseline): {what}"
+            for direction in _DIRECTIONS
+            for name, what in _ERRORS
+        },
+    }
+
+    @classmethod
+    def left_out(cls, ctx: EvaluationContext, asked: bool) -> str | None:
+        if not (ctx.settings.target_b or ctx.settings.target_a):
+            if asked:
+                raise GentoolError("metric 'paired' needs known targets; pass --target-b DIR.")
+            return "pass --target-b DIR (and/or --target-a) with known answers"
+        return super().left_out(ctx, asked)
+
+    def compute(self, ctx: EvaluationContext) -> dict[str, float]:
+        assert ctx.data_b is not None  # a model that translates has two domains
+        settings = ctx.settings
+        size, channels = ctx.data.image_size, ctx.data.channels
+        counts = ctx.info.setdefault("num_paired", {})
+        values: dict[str, float] = {}
+        for direction, data, target in (
+            ("a2b", ctx.data, settings.target_b),
+            ("b2a", ctx.data_b, settings.target_a),
+        ):
             if not target:
                 continue
             index, targets = paired_targets(data.files, target, size, channels)
-            values.update(paired_metrics(model, data.images[index], targets, direction, batch_size))
-            paired_counts[direction] = len(index)
-        timings["paired"] = time.perf_counter() - start
-    info = {
-        "model": meta.get("model"),
-        "step": meta.get("step"),
-        "dataset": spec_a.name,
-        "split": spec_a.split,
-        "image_size": data_a.image_size,
-        "domain_a": spec_a.root,
-        "domain_b": domain_b,
-        "num_a": len(data_a),
-        "num_b": len(data_b),
-        "num_paired": paired_counts,
-        "seed": seed,
-        "metrics_run": chosen,
-        "seconds": {k: round(v, 3) for k, v in timings.items()},
-    }
-    return EvaluationResult({k: float(v) for k, v in values.items()}, info, notes)
+            values.update(
+                paired_metrics(
+                    ctx.model, data.images[index], targets, direction, settings.batch_size
+                )
+            )
+            counts[direction] = len(index)
+        return values
