@@ -18,6 +18,7 @@ def _csvlog_loaded() -> object:
     with plugin_registry("gentool-csvlog") as registry:
         yield registry
 
+
 TINY = ["--batch-size", "8", "--image-size", "16", "--device", "cpu", "--log-every", "1",
         "--model-opt", "g_width=4", "--model-opt", "d_width=4", "--model-opt", "latent_dim=8",
         "--sample-every", "100"]  # fmt: skip
