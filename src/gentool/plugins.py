@@ -572,6 +572,29 @@ def _check_metric(cls: type) -> None:
         or not all(isinstance(u, str) and u in USES for u in needs)
     ):
         raise _Skip(f"NEEDS is {_show(needs)}; it must be a non-empty set of {', '.join(USES)}")
+    from gentool.metrics.base import Metric, Weights
+
+    problem = _own_method(cls, Metric, "compute")
+    if problem:
+        raise _Skip(problem)
+    keys = cls.KEYS  # type: ignore[attr-defined]
+    if not isinstance(keys, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
+    ):
+        raise _Skip(f"KEYS is {_show(keys)}; it must map each result key to its meaning")
+    if not _is_count(cls.MIN_IMAGES):  # type: ignore[attr-defined]
+        raise _Skip(f"MIN_IMAGES is {_show(cls.MIN_IMAGES)}; it must be a whole number >= 1")  # type: ignore[attr-defined]
+    if not isinstance(cls.DRAWS_SAMPLES, bool):  # type: ignore[attr-defined]
+        raise _Skip("DRAWS_SAMPLES must be True or False")
+    for name in ("WEIGHTS", "OPTIONAL_WEIGHTS"):
+        value = getattr(cls, name)
+        if value is not None and not isinstance(value, Weights):
+            raise _Skip(f"{name} is {_show(value)}; it must be None or a Weights")
+    options = cls.OPTIONS  # type: ignore[attr-defined]
+    if not isinstance(options, (frozenset, set, tuple)) or not all(
+        isinstance(o, str) for o in options
+    ):
+        raise _Skip(f"OPTIONS is {_show(options)}; it must be a set of setting names")
 
 
 def _check_dataset(cls: type, base: type) -> None:
