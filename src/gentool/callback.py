@@ -4,7 +4,8 @@ job) that a third party adds without touching the loop.
 A callback is a class registered through ``gentool_register_callbacks`` (hook API 3) and
 switched on for a run with ``gentool train ... --callback NAME`` (options with
 ``--callback-opt NAME.key=value``, converted to the fields of its dataclass ``Config``). The
-training engine calls its event methods, on the main process only, in this order:
+training engine first calls :meth:`Callback.check` (a callback may refuse the run there,
+before anything is written or removed), then its events, on the main process only:
 
 * :meth:`Callback.on_fit_start` once, when training (or a resumed run) starts;
 * :meth:`Callback.on_step_end` after every step (keep it cheap);
@@ -57,6 +58,11 @@ class Callback:
 
     def config_dict(self) -> dict[str, Any]:
         return config_to_dict(self.config)
+
+    def check(self, trainer: Any) -> None:
+        """Refuse the run (raise :class:`gentool.errors.GentoolError`, one line) before
+        anything is written or removed, e.g. when a file the callback would write is a
+        user's. ``trainer.step`` is 0 for a new run, the saved step for a resumed one."""
 
     # --- events (main process only) -----------------------------------------------------
     def on_fit_start(self, trainer: Any) -> None:

@@ -67,3 +67,26 @@ def test_options_are_checked_and_fixed_on_resume(tmp_path: Path) -> None:
     assert changed.exit_code != 0 and "--callback cannot change when resuming" in changed.output
     run("train", "--config", str(out / "run.toml"), "--steps", "2", "--out", str(tmp_path / "b"))
     assert table(tmp_path / "b" / "metrics.csv")[0] == ["loss_g"]
+
+
+def test_a_new_run_never_writes_over_an_existing_table(tmp_path: Path) -> None:
+    """The user's metrics.csv in the run folder (or one a link points at) is never replaced:
+    the run is refused before --overwrite removes anything of the old run."""
+    out = tmp_path / "run"
+    run("train", "dcgan", *TINY, "--steps", "2", "--out", str(out))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    (out / "metrics.csv").write_text("my,own,table\n")
+    args = ["train", "dcgan", *TINY, "--steps", "2", "--callback", "csv-log", "--overwrite",
+            "--out", str(out)]  # fmt: skip
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 2 and "metrics.csv already exists" in refused.output
+    assert (out / "metrics.csv").read_text() == "my,own,table\n"
+    assert all(
+        (out / name).read_bytes() == data for name, data in before.items() if name != "metrics.csv"
+    )
+    (out / "metrics.csv").unlink()
+    mine = tmp_path / "mine.csv"
+    mine.write_text("keep\n")
+    (out / "metrics.csv").symlink_to(mine)
+    assert CliRunner().invoke(cli, args).exit_code == 2
+    assert mine.read_text() == "keep\n"

@@ -291,6 +291,9 @@ def train(
                 "only (--train-opt adv_weight=0); add --train-opt adv_weight=0.01 for a GAN term "
                 "(sr-resnet: and --model-opt with_discriminator=true), or drop it."
             )
+        if _is_main_process():
+            for callback in trainer.callbacks:  # may refuse before --overwrite removes anything
+                callback.check(trainer)
         if overwrite and _is_main_process():
             removed = clean_run_folder(out)
             if removed:
@@ -487,6 +490,9 @@ def resume(
                 f"run {source_folder} already finished its {trainer.total_steps} steps; pass a "
                 "larger --steps to continue."
             )
+        if _is_main_process():
+            for callback in trainer.callbacks:
+                callback.check(trainer)
         # Only now, with everything checked, may --overwrite clear another --out folder.
         if target.resolve() != source_folder.resolve() and overwrite and _is_main_process():
             clean_run_folder(target)

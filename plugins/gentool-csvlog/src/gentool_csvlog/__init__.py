@@ -68,12 +68,20 @@ class CsvLog(Callback):
     def path(self, trainer: Any) -> Path:
         return Path(trainer.out) / self.config.file
 
+    def check(self, trainer: Any) -> None:
+        """A new run never writes over a file that is already there (it may be the user's;
+        gentool's --overwrite removes only gentool's own files)."""
+        path = self.path(trainer)
+        if trainer.step == 0 and (path.is_symlink() or (path.exists() and path.stat().st_size)):
+            raise GentoolError(
+                f"csv-log: {path} already exists; move it away, or write the table elsewhere "
+                f"with --callback-opt {self.PLUGIN_NAME}.file=NAME."
+            )
+
     def on_fit_start(self, trainer: Any) -> None:
         path = self.path(trainer)
         if trainer.step == 0 or not path.is_file():
-            self.rows = 0
-            if path.is_file() or path.is_symlink():
-                atomic_write_text(path, "")  # a new run starts a new table
+            self.rows = 0  # check() made sure nothing is there to lose
             return
         # A resumed run: keep the header and the rows its checkpoint counted.
         with path.open(newline="", encoding="utf-8") as handle:
