@@ -7,6 +7,7 @@ Sub-commands (run from the project root, ``PYTHONPATH=src`` when not installed):
     python benchmarks/sr_quality.py train-resnet --out RUN [--resume] [--steps N]  # sr-resnet
     python benchmarks/sr_quality.py export RUN --dest src/gentool/weights/sr-resnet-x4.safetensors
     python benchmarks/sr_quality.py photos [--ckpt CKPT ...] [--lpips-weights FILE]
+    python benchmarks/sr_quality.py kinds [--ckpt CKPT ...] [--pictures docs/img/sr]  # inputs
     python benchmarks/sr_quality.py faces-shipped          # shipped models on the test faces
     python benchmarks/sr_quality.py picture                # docs/img/sr/crops.png
     python benchmarks/sr_quality.py memory [--model sr-unet|sr-resnet]   # 4000x3000 on CPU
@@ -135,9 +136,14 @@ def train_resnet(args: argparse.Namespace) -> None:
             settings["extra"]["pixel"] = args.pixel
         if args.ema:
             settings["ema"] = args.ema
+        if args.degradation:
+            settings["extra"]["degradation"] = args.degradation
+        if args.batch:
+            settings["batch_size"] = args.batch
+        width = args.width or RESNET_MODEL_OPTIONS["width"]
         ckpt = train(
             "sr-resnet",
-            model_options=dict(RESNET_MODEL_OPTIONS, blocks=args.blocks),
+            model_options=dict(RESNET_MODEL_OPTIONS, blocks=args.blocks, width=width),
             data=spec,
             out=args.out,
             overwrite=True,
@@ -365,6 +371,77 @@ def picture(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} ({path.parent.name}/{path.name}, {side} px crop at {left},{top})")
 
 
+def kinds(args: argparse.Namespace) -> None:
+    """Every model on the held-out photos under each input kind, beside bicubic, in one run:
+    one table of PSNR-Y / SSIM-Y (rows: input kinds; columns: methods), and with
+    ``--pictures DIR`` a crop comparison per input kind."""
+    from gentool.data.degrade import INPUT_KINDS, degrade_as
+    from gentool.images import save_grid
+    from gentool.metrics.image_quality import _read_rgb, evaluate_upscaler
+    from gentool.upscale import upscale_array
+
+    models = _models(args)
+    paths = held_out_photos()
+    chosen = args.kind or list(INPUT_KINDS)
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    times: dict[str, float] = {label: 0.0 for label in models}
+    for kind in chosen:
+        first = None
+        for label, model in models.items():
+            start = time.perf_counter()
+            result = evaluate_upscaler(model, paths, scale=4, input_kind=kind)
+            times[label] += time.perf_counter() - start
+            first = first or result
+            table.setdefault(kind, {})[label] = result["mean"]["model"]
+        if first is None:
+            first = evaluate_upscaler(None, paths, scale=4, input_kind=kind)
+        table[kind] = {"bicubic": first["mean"]["baseline"], **table.get(kind, {})}
+    load = os.getloadavg()
+    print(
+        f"held-out sr-photos, x4, {len(paths)} images, PSNR-Y dB / SSIM-Y (4 px shaved); load "
+        f"average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+        + ", ".join(f"{label}: {t:.0f} s" for label, t in times.items())
+    )
+    methods = list(next(iter(table.values())))
+    print("| input kind | " + " | ".join(methods) + " |")
+    print("| --- |" + " ---: |" * len(methods))
+    for kind, row in table.items():
+        base = row["bicubic"]["psnr_y"]
+        cells = []
+        for method in methods:
+            scores = row[method]
+            gain = "" if method == "bicubic" else f" ({scores['psnr_y'] - base:+.2f})"
+            cells.append(f"{scores['psnr_y']:.2f}{gain} / {scores['ssim_y']:.4f}")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2))
+    if args.pictures:
+        folder = Path(args.pictures)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = paths[args.index]
+        hr = _read_rgb(path)
+        top, left, side = args.top, args.left, args.side
+        hr = hr[:, top : top + side, left : left + side].unsqueeze(0) / 127.5 - 1
+        for kind in chosen:
+            low = degrade_as(hr, 4, kind, seed=0)
+            columns = [F.interpolate(low, scale_factor=4, mode="bicubic").clamp(-1, 1)]
+            low_image = low[0].permute(1, 2, 0).add(1).div(2).numpy()
+            for model in models.values():
+                out = upscale_array(model, low_image)
+                columns.append(torch.from_numpy(out).permute(2, 0, 1)[None].float() / 127.5 - 1)
+            columns.append(hr)
+            labels = ["bicubic", *(label.split(" ")[0] for label in models), "ground truth"]
+            target = folder / f"crops-{kind}.png"
+            save_grid(
+                torch.cat(columns),
+                target,
+                nrow=len(columns),
+                column_labels=labels,
+                row_labels=[kind],
+            )
+            print(f"wrote {target}")
+
+
 def _face_data(split: str) -> Any:
     from gentool.data.base import DataSpec
     from gentool.loading import load_data
@@ -461,6 +538,11 @@ def main() -> None:
     p.add_argument("--pixel", choices=["l1", "mse"], default=None, help="pixel loss [l1]")
     p.add_argument("--blocks", type=int, default=RESNET_MODEL_OPTIONS["blocks"])
     p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights [off]")
+    p.add_argument("--width", type=int, default=None, help="feature channels [48]")
+    p.add_argument("--batch", type=int, default=None, help="batch size [16]")
+    p.add_argument(
+        "--degradation", choices=["clean", "real"], default=None, help="input model [clean]"
+    )
     p.set_defaults(func=train_resnet)
     p = sub.add_parser("deepen", help="an sr-resnet with more blocks and the same output")
     p.add_argument("ckpt")
@@ -480,6 +562,17 @@ def main() -> None:
     p.add_argument("--raw", action="store_true", help="also a --ckpt run's weights without EMA")
     p.add_argument("--json", default=None)
     p.set_defaults(func=photos)
+    p = sub.add_parser("kinds", help="every model under each input kind, beside bicubic")
+    p.add_argument("--ckpt", action="append", help="also an image2image checkpoint (repeatable)")
+    p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")
+    p.add_argument("--kind", action="append", help="only these input kinds (repeatable)")
+    p.add_argument("--json", default=None)
+    p.add_argument("--pictures", default=None, help="write crops-KIND.png here")
+    p.add_argument("--index", type=int, default=0, help="which held-out photo for pictures")
+    p.add_argument("--top", type=int, default=100)
+    p.add_argument("--left", type=int, default=100)
+    p.add_argument("--side", type=int, default=128)
+    p.set_defaults(func=kinds)
     p = sub.add_parser("faces-shipped", help="bicubic and the upscalers on the test faces")
     p.add_argument("--ckpt", action="append", help="also an image2image checkpoint (repeatable)")
     p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")

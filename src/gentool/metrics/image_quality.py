@@ -285,11 +285,14 @@ def evaluate_upscaler(
     tile: int = 256,
     overlap: int = 16,
     ensemble: bool = False,
+    input_kind: str = "clean",
 ) -> dict[str, Any]:
     """Measure an upscaler (or only the baseline, ``model=None``) on high-resolution images.
 
     Each image is cropped to a multiple of ``scale``, shrunk by ``scale`` with antialiased
-    bicubic resampling and rounded to 8 bits (the training degradation), then upscaled by
+    bicubic resampling and rounded to 8 bits (the training degradation; ``input_kind`` picks
+    another kind of input from :data:`gentool.data.degrade.INPUT_KINDS`, the noise of the
+    i-th image drawn from seed i), then upscaled by
     the model (tiled, as ``gentool upscale``) and by plain ``baseline`` interpolation
     (``bicubic`` or ``bilinear``); both are rounded to 8 bits and compared with the original.
 
@@ -303,9 +306,10 @@ def evaluate_upscaler(
     """
     import numpy as np
 
-    from gentool.data.degrade import degrade
+    from gentool.data.degrade import check_input_kind, degrade_as
     from gentool.upscale import upscale_array
 
+    check_input_kind(input_kind)
     if baseline not in ("bicubic", "bilinear"):
         raise GentoolError(f"baseline must be bicubic or bilinear, not '{baseline}'.")
     if model is not None and model.scale != scale:
@@ -320,7 +324,7 @@ def evaluate_upscaler(
         lpips_note = exc.message
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    for path in hr_paths:
+    for index, path in enumerate(hr_paths):
         try:
             hr = _read_rgb(Path(path))
         except GentoolError as exc:  # a corrupt file is reported and skipped, not fatal
@@ -332,7 +336,7 @@ def evaluate_upscaler(
             skipped.append({"file": str(path), "reason": f"too small to evaluate at {scale}x"})
             continue
         hr = hr[:, :height, :width]
-        low = degrade(hr.unsqueeze(0) / 127.5 - 1, scale)  # (1, 3, h, w) in [-1, 1]
+        low = degrade_as(hr.unsqueeze(0) / 127.5 - 1, scale, input_kind, seed=index)
         outputs: dict[str, torch.Tensor] = {}
         up = F.interpolate(low, scale_factor=scale, mode=baseline, align_corners=False)
         outputs["baseline"] = up.clamp(-1, 1).add(1).mul(127.5).round()[0]
@@ -365,6 +369,7 @@ def evaluate_upscaler(
     }
     return {
         "scale": scale,
+        "input_kind": input_kind,
         "baseline": baseline,
         "lpips": lpips_note,
         "rows": rows,

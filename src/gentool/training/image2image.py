@@ -4,6 +4,10 @@ Pairs are made on the fly from any dataset of high-resolution images: each step 
 random ``patch x patch`` crop of every image in the batch (with a random flip and 90-degree
 rotation), shrinks it by the model's scale with antialiased bicubic resampling, rounds it to
 8-bit levels (as a real low-resolution PNG would be) and asks the generator to restore it.
+With ``--train-opt degradation=real`` the input is made by the random degradation model of
+:mod:`gentool.data.degrade` instead (blur, one of five downscaling kernels with and without
+antialiasing, Gaussian or Poisson noise, JPEG), so the model learns the inputs real pictures
+are; the sample grids keep the clean protocol's inputs.
 
 The generator's loss is a pixel loss plus, when ``adv_weight > 0``, the GAN loss plugin's
 generator term on a conditional PatchGAN::
@@ -17,7 +21,8 @@ the discriminator is not updated at all (and costs nothing).
 Options (``--train-opt key=value``): ``patch`` (crop side in output pixels, default
 ``min(64, image_size)``), ``pixel`` (``l1`` or ``mse``), ``pixel_weight`` (1.0),
 ``adv_weight`` (0.01), ``lr_schedule`` (``cosine`` decay to 0 over the run, or ``constant``),
-``augment`` (flips and rotations, true).
+``augment`` (flips and rotations, true), ``degradation`` (``clean`` or ``real``) and, with
+``real``, ``p_blur``, ``p_noise``, ``p_jpeg`` (0.5 each).
 
 Logged: ``loss_pixel``, ``psnr`` (of the batch, RGB, dB), and with a GAN ``loss_g``,
 ``loss_d``, ``d_real``, ``d_fake``. Samples: ``samples/step_XXXXXX.png`` with one row per
@@ -37,7 +42,12 @@ import torch.nn.functional as F
 
 from gentool.config import build_config
 from gentool.data.base import to_float
-from gentool.data.degrade import degrade
+from gentool.data.degrade import (
+    DEGRADATIONS,
+    DegradationOptions,
+    RandomDegradation,
+    degrade,
+)
 from gentool.distributed import wrap
 from gentool.errors import GentoolError
 from gentool.images import save_grid
@@ -53,6 +63,11 @@ from gentool.training.adversarial import (
 from gentool.training.base import Trainer, make_optimizer
 from gentool.training.ema import GeneratorEma
 
+#: ``--train-opt`` keys that only ``degradation=real`` uses.
+DEGRADATION_KEYS = frozenset({"p_blur", "p_noise", "p_jpeg"})
+#: The checkpoint tensor (under ``trainer.``) holding the degradation generator's state.
+DEGRADATION_STATE_KEY = "degradation.rng"
+
 
 @dataclass
 class Image2ImageOptions:
@@ -66,6 +81,13 @@ class Image2ImageOptions:
     augment: bool = True
     #: Fixed inputs shown in the sample grids.
     sample_rows: int = 6
+    #: How inputs are made from the crops: ``clean`` (antialiased bicubic, the papers'
+    #: protocol) or ``real`` (random blur, kernel, noise and JPEG: gentool.data.degrade).
+    degradation: str = "clean"
+    #: ``degradation=real``: probabilities of blur, noise and JPEG per crop.
+    p_blur: float = 0.5
+    p_noise: float = 0.5
+    p_jpeg: float = 0.5
 
     def validate(self) -> None:
         if self.pixel not in ("l1", "mse"):
@@ -78,6 +100,15 @@ class Image2ImageOptions:
             raise GentoolError("--train-opt lr_schedule must be cosine or constant.")
         if self.patch < 0 or self.sample_rows < 1:
             raise GentoolError("--train-opt patch must be >= 0 and sample_rows >= 1.")
+        if self.degradation not in DEGRADATIONS:
+            raise GentoolError(
+                f"--train-opt degradation must be {' or '.join(DEGRADATIONS)}, "
+                f"not '{self.degradation}'."
+            )
+        self.degradation_options().validate()
+
+    def degradation_options(self) -> DegradationOptions:
+        return DegradationOptions(p_blur=self.p_blur, p_noise=self.p_noise, p_jpeg=self.p_jpeg)
 
 
 def psnr_batch(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -104,6 +135,20 @@ class Image2ImageTrainer(Trainer):
         self.options: Image2ImageOptions = build_config(
             Image2ImageOptions, extra, what="--train-opt"
         )
+        given = set(settings.extra)
+        if self.options.degradation == "clean" and given & DEGRADATION_KEYS:
+            raise GentoolError(
+                f"--train-opt {sorted(given & DEGRADATION_KEYS)[0]} applies only with "
+                "degradation=real; add --train-opt degradation=real or drop it."
+            )
+        #: ``degradation=real``: the random degradation model, with its own generator.
+        self.degrader: RandomDegradation | None = None
+        if self.options.degradation == "real":
+            self.degrader = RandomDegradation(
+                model.scale,
+                settings.seed + 104729 * (self.world.rank + 1),
+                self.options.degradation_options(),
+            )
         self.data_options: sr_data.SrDataOptions = build_config(
             sr_data.SrDataOptions, data_extra, what="--train-opt"
         )
@@ -190,7 +235,7 @@ class Image2ImageTrainer(Trainer):
         if self.native is not None:  # full_res: crops cut where the photos are held
             crops = self.native.crops(idx.tolist())
             target = to_float(crops.to(self.device, non_blocking=True))
-            return {"target": target, "low": degrade(target, self.model.scale)}
+            return {"target": target, "low": self._degrade(target)}
         images = self.data.images[idx]  # (B, C, S, S) uint8
         size, patch = images.shape[-1], self.patch
         tops = torch.randint(0, size - patch + 1, (len(idx),)).tolist()
@@ -211,14 +256,24 @@ class Image2ImageTrainer(Trainer):
                 ]
             )
         target = to_float(crops.to(self.device, non_blocking=True))
-        return {"target": target, "low": degrade(target, self.model.scale)}
+        return {"target": target, "low": self._degrade(target)}
+
+    def _degrade(self, target: torch.Tensor) -> torch.Tensor:
+        if self.degrader is not None:
+            return self.degrader(target)
+        return degrade(target, self.model.scale)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
-        return {} if self.native is None else {sr_data.STATE_KEY: self.native.state()}
+        state = {} if self.native is None else {sr_data.STATE_KEY: self.native.state()}
+        if self.degrader is not None:
+            state[DEGRADATION_STATE_KEY] = self.degrader.state()
+        return state
 
     def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
         if self.native is not None:
             self.native.load_state(tensors.get(sr_data.STATE_KEY))
+        if self.degrader is not None:
+            self.degrader.load_state(tensors.get(DEGRADATION_STATE_KEY))
 
     # --- one step -------------------------------------------------------------------------
     def _set_learning_rates(self) -> None:
