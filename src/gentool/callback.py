@@ -46,6 +46,9 @@ class Callback:
     PLUGIN_NAME: ClassVar[str] = ""
     DESCRIPTION: ClassVar[str] = ""
     Config: ClassVar[type] = NoOptions
+    #: Also run on the other processes of a distributed run (as the engine's own non-finite
+    #: guard and log interval do); by default a callback runs on the main process only.
+    EVERY_PROCESS: ClassVar[bool] = False
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()

@@ -982,6 +982,15 @@ def distribution_of(kind: str, cls: type) -> str | None:
     return registry.distribution_of(kind, cls) if registry is not None else None
 
 
+def named(kind: str, obj: object) -> str:
+    """``'dcgan'`` for a built-in plugin object, ``'mine' (gentool-mine)`` for a third
+    party's: how messages name the plugin of a model, loss or other ``kind``."""
+    name = str(getattr(obj, "PLUGIN_NAME", type(obj).__name__))
+    dist = distribution_of(kind, type(obj))
+    shown = f" ({dist})" if dist and dist != BUILTIN_DISTRIBUTION else ""
+    return f"'{name}'{shown}"
+
+
 # --- commands ------------------------------------------------------------------------------
 
 #: Commands each group received from plugins (so a second registration is not a clash).

@@ -96,6 +96,10 @@ class Trainer(TrainingLoop):
         #: Side jobs a run switched on (``--callback``); the engine adds its own in :meth:`fit`.
         self.callbacks: list[Callback] = []
         self._jobs: list[Callback] = []
+        self._stats: dict[str, Any] = {}
+        #: The last step's statistics as numbers, when read (every step on the CPU, at log
+        #: intervals on an accelerator), else ``None``: what the non-finite guard checks.
+        self.step_values: dict[str, float] | None = None
         if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise GentoolError(
                 "--tensorboard needs the tensorboard package: pip install 'gentool[tensorboard]'."
@@ -500,7 +504,8 @@ class Trainer(TrainingLoop):
         )
         self.guard_write(lambda: atomic_write_text(self.run.run_file, settings))
 
-    def _samples(self) -> None:
+    def samples(self) -> None:
+        """Write the sample grid of this step and tell the side jobs."""
         was_training = self.model.training
         self.model.eval()
         path = self.run.sample_path(self.step)
@@ -511,7 +516,7 @@ class Trainer(TrainingLoop):
         for job in self._jobs:
             job.on_samples(self, path)
 
-    def _saved(self) -> None:
+    def saved(self) -> None:
         """Save the checkpoint of this step and tell the side jobs."""
         path = self.save()
         for job in self._jobs:
@@ -541,31 +546,6 @@ class Trainer(TrainingLoop):
                 f"could not write to run folder {self.out} at step {self.step} ({reason}); {kept}."
             ) from None
 
-    def _stop_non_finite(self, values: dict[str, float]) -> None:
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
-        ckpt = self.run.checkpoint
-        where = (
-            f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no checkpoint was written"
-        )
-        raise TrainingStopped(
-            f"'{bad[0]}' became {values[bad[0]]} at step {self.step} (model "
-            f"{self._who('model', self.model)}{self._loss_named()}); training stopped and "
-            f"{where} (try a lower learning rate)."
-        )
-
-    @staticmethod
-    def _who(kind: str, obj: object) -> str:
-        """``'dcgan'`` for a built-in plugin, ``'mine' (gentool-mine)`` for a third party's."""
-        from gentool.plugins import BUILTIN_DISTRIBUTION, distribution_of
-
-        name = str(getattr(obj, "PLUGIN_NAME", type(obj).__name__))
-        dist = distribution_of(kind, type(obj))
-        shown = f" ({dist})" if dist and dist != BUILTIN_DISTRIBUTION else ""
-        return f"'{name}'{shown}"
-
-    def _loss_named(self) -> str:
-        return f", loss {self._who('loss', self.loss)}" if self.loss is not None else ""
-
     def fit(self) -> Path:
         """Train until ``total_steps``; return the checkpoint path."""
         total = self.total_steps
@@ -578,43 +558,27 @@ class Trainer(TrainingLoop):
             self.wrap_distributed()
         self.model.train()
         interrupt = Interrupt()
-        check_every_step = self.device.type == "cpu"
         self._last_log_time = started = time.perf_counter()
         self._last_log_step = first_step = self.step
-        self._jobs = self._side_jobs() if self.is_main else []
+        self._jobs = [job for job in self._side_jobs() if self.is_main or job.EVERY_PROCESS]
         for job in self._jobs:
             job.on_fit_start(self)
         with interrupt.installed(), self._closing_jobs():
-            if self.step == 0 and self.is_main:
-                self._samples()
             while self.step < total:
-                stats = self.run_step(self.batch())
+                self._stats = self.run_step(self.batch())
                 self.step += 1
-                if check_every_step or self.step % self.settings.log_every == 0:
-                    values = {k: float(v) for k, v in stats.items()}
-                    if not all(math.isfinite(v) for v in values.values()):
-                        self._stop_non_finite(values)
-                if self.step % self.settings.log_every == 0 or self.step == total:
-                    values = {k: float(v) for k, v in stats.items()}
-                    values.update(self._held_out())
-                    self._record(values)
-                if self.is_main and (
-                    self.step % self.settings.sample_every == 0 or self.step == total
-                ):
-                    self._samples()
-                if self.is_main and (
-                    self.step % self.settings.checkpoint_every == 0 or self.step == total
-                ):
-                    self._saved()
+                self.step_values = None
+                if self.device.type == "cpu" or self.step % self.settings.log_every == 0:
+                    self.step_values = self.read_step_values()
+                for job in self._jobs:
+                    job.on_step_end(self)
                 if interrupt.requested:
                     if self.is_main:
-                        self._saved()
+                        self.saved()
                     raise Interrupted(
                         f"{interrupt.requested} received: saved step {self.step} to {self.run.checkpoint}; "
                         f"resume with: gentool train --resume {self.out}"
                     )
-                for job in self._jobs:
-                    job.on_step_end(self)
             for job in self._jobs:
                 job.on_fit_end(self)
         barrier()
@@ -622,7 +586,12 @@ class Trainer(TrainingLoop):
             self._summary(self.step - first_step, time.perf_counter() - started)
         return self.run.checkpoint
 
-    def _held_out(self) -> dict[str, float]:
+    def read_step_values(self) -> dict[str, float]:
+        """The last step's statistics as numbers (on an accelerator this waits for it)."""
+        return {k: float(v) for k, v in self._stats.items()}
+
+    def held_out(self) -> dict[str, float]:
+        """The family's held-out statistics (:meth:`held_out_stats`), in eval mode."""
         was_training = self.model.training
         self.model.eval()
         try:
@@ -644,15 +613,25 @@ class Trainer(TrainingLoop):
         )
 
     def _side_jobs(self) -> list[Callback]:
-        """What runs beside the steps on the main process: the JSONL log, the progress bar
-        (or plain lines when not on a terminal), TensorBoard with ``--tensorboard``, then the
-        run's own callbacks, in that order."""
-        from gentool.training.callbacks import JsonlLog, ProgressDisplay, TensorBoard
+        """What runs beside the steps, in this order: the non-finite guard, the log interval,
+        checkpointing, the JSONL log, the progress bar (plain lines when not on a terminal),
+        TensorBoard with ``--tensorboard``, the run's own callbacks, then the sample grids
+        (last, so that every job has started when the step-0 grid is announced)."""
+        from gentool.training.callbacks import (
+            Checkpointing,
+            JsonlLog,
+            LogInterval,
+            NonFiniteGuard,
+            ProgressDisplay,
+            SampleGrids,
+            TensorBoard,
+        )
 
-        jobs: list[Callback] = [JsonlLog(), ProgressDisplay()]
+        jobs: list[Callback] = [NonFiniteGuard(), LogInterval(), Checkpointing()]
+        jobs += [JsonlLog(), ProgressDisplay()]
         if self.settings.tensorboard:
             jobs.append(TensorBoard())
-        return jobs + list(self.callbacks)
+        return [*jobs, *self.callbacks, SampleGrids()]
 
     @contextlib.contextmanager
     def _closing_jobs(self) -> Iterator[None]:
@@ -665,7 +644,9 @@ class Trainer(TrainingLoop):
                 if callable(close):
                     close()
 
-    def _record(self, values: dict[str, float]) -> None:
+    def record(self, values: dict[str, float]) -> None:
+        """Complete a log record (step, epoch, time, learning rates, images/s) and hand it to
+        every side job's ``on_log``."""
         now = time.perf_counter()
         steps = self.step - self._last_log_step
         elapsed = max(now - self._last_log_time, 1e-9)

@@ -4,12 +4,90 @@ callbacks from its options or its checkpoint."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from gentool.callback import Callback
-from gentool.errors import GentoolError
+from gentool.errors import GentoolError, TrainingStopped
 from gentool.run_folder import RunFolder
+
+
+class NonFiniteGuard(Callback):
+    """Stops the run, naming the value, the model and the loss, when a step's loss or
+    statistic is NaN or infinite (before it is logged or saved). Every step on the CPU, where
+    reading a value back is free; at log intervals on an accelerator, where it would wait for
+    the device. Runs on every process, so all of a distributed run stop together."""
+
+    PLUGIN_NAME = "non-finite-guard"
+    DESCRIPTION = "stop with one line when a loss becomes NaN or infinite"
+    EVERY_PROCESS = True
+
+    def on_step_end(self, trainer: Any) -> None:
+        values = trainer.step_values
+        if values is None:
+            return
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if not bad:
+            return
+        from gentool.plugins import named
+
+        ckpt = trainer.run.checkpoint
+        where = (
+            f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no checkpoint was written"
+        )
+        loss = f", loss {named('loss', trainer.loss)}" if trainer.loss is not None else ""
+        raise TrainingStopped(
+            f"'{bad[0]}' became {values[bad[0]]} at step {trainer.step} (model "
+            f"{named('model', trainer.model)}{loss}); training stopped and {where} (try a lower "
+            "learning rate)."
+        )
+
+
+class LogInterval(Callback):
+    """Every ``--log-every`` steps and at the last one: adds the held-out statistics to the
+    step's values and hands the record to every side job's :meth:`Callback.on_log`. Runs on
+    every process: the held-out pass may need all of a distributed run's processes."""
+
+    PLUGIN_NAME = "log-interval"
+    DESCRIPTION = "build the log record every --log-every steps"
+    EVERY_PROCESS = True
+
+    def on_step_end(self, trainer: Any) -> None:
+        step, total = trainer.step, trainer.total_steps
+        if step % trainer.settings.log_every == 0 or step == total:
+            values = dict(trainer.step_values or trainer.read_step_values())
+            values.update(trainer.held_out())
+            trainer.record(values)
+
+
+class SampleGrids(Callback):
+    """``RUN/samples/step_NNNNNN.png``: the family's sample grid at step 0 of a new run, every
+    ``--sample-every`` steps and at the last one."""
+
+    PLUGIN_NAME = "sample-grids"
+    DESCRIPTION = "write the sample grid every --sample-every steps"
+
+    def on_fit_start(self, trainer: Any) -> None:
+        if trainer.step == 0:
+            trainer.samples()
+
+    def on_step_end(self, trainer: Any) -> None:
+        step = trainer.step
+        if step % trainer.settings.sample_every == 0 or step == trainer.total_steps:
+            trainer.samples()
+
+
+class Checkpointing(Callback):
+    """``RUN/ckpt.safetensors`` every ``--checkpoint-every`` steps and at the last one."""
+
+    PLUGIN_NAME = "checkpointing"
+    DESCRIPTION = "save the checkpoint every --checkpoint-every steps"
+
+    def on_step_end(self, trainer: Any) -> None:
+        step = trainer.step
+        if step % trainer.settings.checkpoint_every == 0 or step == trainer.total_steps:
+            trainer.saved()
 
 
 class JsonlLog(Callback):
