@@ -140,6 +140,9 @@ def train_resnet(args: argparse.Namespace) -> None:
             settings["extra"]["degradation"] = args.degradation
         if args.batch:
             settings["batch_size"] = args.batch
+        for key in ("p_blur", "p_noise", "p_jpeg"):
+            if getattr(args, key) is not None:
+                settings["extra"][key] = str(getattr(args, key))
         width = args.width or RESNET_MODEL_OPTIONS["width"]
         ckpt = train(
             "sr-resnet",
@@ -202,10 +205,14 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
                 models[f"{name} (shipped)"] = load_upscaler(None, "cpu", name)
     for ckpt in args.ckpt or []:
         model = load_upscaler(ckpt, "cpu")
-        models[f"{model.PLUGIN_NAME} ({Path(ckpt).name})"] = model
+        path = Path(ckpt)
+        # a run's checkpoint by its folder (every run's file is ckpt.safetensors)
+        where = path.parent.name if path.name == "ckpt.safetensors" else path.name
+        where = path.name if path.is_dir() else where
+        models[f"{model.PLUGIN_NAME} ({where})"] = model
         if getattr(args, "raw", False) and load_checkpoint(ckpt).section("ema"):
             raw = load_upscaler(ckpt, "cpu", use_ema=False)
-            models[f"{model.PLUGIN_NAME} ({Path(ckpt).name}, no EMA)"] = raw
+            models[f"{model.PLUGIN_NAME} ({where}, no EMA)"] = raw
     return models
 
 
@@ -345,6 +352,46 @@ def memory(args: argparse.Namespace) -> None:
         f"{before:.0f} MiB; the output picture alone is {output_mb:.0f} MiB); load average "
         f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
+
+
+def speed(args: argparse.Namespace) -> None:
+    """CPU seconds per output megapixel of every shipped model (and ``--ckpt``s), beside
+    Pillow's bicubic resize as the reference, in one process: each model upscales the same
+    real photo (``--width`` x ``--height`` input) through ``upscale_image`` as ``gentool
+    upscale`` does (tiles, blending, 8-bit output), best of ``--repeat`` runs."""
+    from PIL import Image
+
+    from gentool.upscale import upscale_image
+
+    models = _models(args)
+    img = _photo_image(args.width, args.height)
+    out_mp = args.width * args.height * 16 / 1e6
+
+    def best(run: Any) -> float:
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    size = (args.width * 4, args.height * 4)
+    ref = best(lambda: img.resize(size, Image.Resampling.BICUBIC)) / out_mp
+    rows = [("bicubic (Pillow)", ref)]
+    for label, model in models.items():
+        rows.append((label, best(lambda m=model: upscale_image(m, img)) / out_mp))
+    load = os.getloadavg()
+    print(
+        f"{args.width}x{args.height} -> x4 ({out_mp:.1f} output MP), "
+        f"{torch.get_num_threads()} threads, best of {args.repeat}; load average after "
+        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
+    print("| method | parameters | s per output MP | vs bicubic |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, seconds in rows:
+        model = models.get(label)
+        params = f"{sum(p.numel() for p in model.parameters()) / 1e3:.0f} K" if model else "-"
+        print(f"| {label} | {params} | {seconds:.3f} | {seconds / ref:.0f}x |")
 
 
 def picture(args: argparse.Namespace) -> None:
@@ -543,6 +590,8 @@ def main() -> None:
     p.add_argument(
         "--degradation", choices=["clean", "real"], default=None, help="input model [clean]"
     )
+    for key in ("p_blur", "p_noise", "p_jpeg"):
+        p.add_argument(f"--{key.replace('_', '-')}", dest=key, type=float, default=None)
     p.set_defaults(func=train_resnet)
     p = sub.add_parser("deepen", help="an sr-resnet with more blocks and the same output")
     p.add_argument("ckpt")
@@ -587,6 +636,13 @@ def main() -> None:
     p.add_argument("--side", type=int, default=128)
     p.add_argument("--out", default=str(ROOT / "docs/img/sr/crops.png"))
     p.set_defaults(func=picture)
+    p = sub.add_parser("speed", help="s per output megapixel of each model, beside bicubic")
+    p.add_argument("--ckpt", action="append", help="also an image2image checkpoint (repeatable)")
+    p.add_argument("--no-shipped", dest="shipped", action="store_false", help="only --ckpt")
+    p.add_argument("--width", type=int, default=800)
+    p.add_argument("--height", type=int, default=600)
+    p.add_argument("--repeat", type=int, default=3)
+    p.set_defaults(func=speed)
     p = sub.add_parser("memory", help="time and peak memory of upscaling a large image (CPU)")
     p.add_argument("--width", type=int, default=4000)
     p.add_argument("--height", type=int, default=3000)

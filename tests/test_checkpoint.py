@@ -534,3 +534,51 @@ def test_resume_through_the_runner_refuses_a_damaged_field(
     _damaged(trained_run, run, lambda m, t: m["sampler"].update(position=10**6))
     with pytest.raises(CheckpointError, match=r"sampler\.position"):
         runner.resume(run, steps=4)
+
+
+# --- the typed metadata --------------------------------------------------------------------
+def test_metadata_is_parsed_once_into_typed_fields(tmp_path: Path) -> None:
+    from gentool.checkpoint import save_checkpoint
+
+    meta = {
+        "model": "dcgan",
+        "family": "gan",
+        "model_config": {"latent_dim": 8},
+        "step": 12,
+        "loss": "ls",
+        "loss_config": {"a": -1.0},
+        "data": {"name": "digits", "num_images": 10},
+        "callbacks": {"csv-log": {"every": 2}},
+    }
+    info = load_checkpoint(save_checkpoint(tmp_path / "a.safetensors", {}, meta)).info
+    assert (info.model, info.family, info.step, info.loss) == ("dcgan", "gan", 12, "ls")
+    assert info.model_config == {"latent_dim": 8} and info.loss_config == {"a": -1.0}
+    assert info.data["num_images"] == 10 and info.train == {} and info.plugins == {}
+    assert info.callbacks == {"csv-log": {"every": 2}} and info.weights_dtype is None
+    assert info.trained is None and info.raw["step"] == 12
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("step", "12"),
+        ("step", -1),
+        ("step", True),
+        ("loss", 3),
+        ("loss", " "),
+        ("data", ["digits"]),
+        ("train", "steps=3"),
+        ("loss_config", [1]),
+        ("plugins", 0),
+        ("callbacks", {"csv-log": "every=2"}),
+    ],
+)
+def test_a_malformed_training_field_is_refused_by_every_reader(
+    tmp_path: Path, field: str, value: Any
+) -> None:
+    from gentool.checkpoint import save_checkpoint
+
+    meta = {"model": "dcgan", "family": "gan", "model_config": {}, field: value}
+    path = save_checkpoint(tmp_path / "bad.safetensors", {}, meta)
+    with pytest.raises(CheckpointError, match=f"field '{field}"):
+        load_checkpoint(path)

@@ -157,3 +157,85 @@ def test_degradation_options_are_refused_by_name(tmp_path: Path) -> None:
         train("sr-unet", steps=1, out=str(tmp_path / "z"),
               extra={"degradation": "real", "p_jpeg": "2"}, **COMMON)  # fmt: skip
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("hr")
+    for k, image in enumerate(smooth_images(5, 48)):
+        pixels = image.add(1).mul(127.5).round().clamp(0, 255).byte().permute(1, 2, 0)
+        Image.fromarray(pixels.numpy()).save(folder / f"{k}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, photos: Path) -> Path:
+    """A one-step RGB upscaler."""
+    out = tmp_path_factory.mktemp("sr") / "run"
+    data = DataSpec(name="folder", root=str(photos), image_size=16, test_fraction=0.2)
+    settings = dict(COMMON, data=data)
+    train("sr-unet", steps=1, out=str(out), extra={"adv_weight": "0"}, **settings)
+    return out
+
+
+def invoke(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from gentool.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_evaluate_measures_an_upscaler_under_an_input_kind(
+    tiny_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    import json
+
+    scores = {}
+    for kind in ("clean", "jpeg50"):
+        report = tmp_path / f"{kind}.json"
+        result = invoke("evaluate", str(tiny_run), "--hr-dir", str(photos), "--input-kind",
+                        kind, "--json", str(report), "--no-log")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        data = json.loads(report.read_text())
+        assert data["input_kind"] == kind
+        scores[kind] = data["mean"]["baseline"]["psnr_y"]
+    assert scores["jpeg50"] < scores["clean"]  # bicubic of a JPEG input is worse
+
+
+def test_input_kind_is_refused_by_name(tiny_run: Path, photos: Path) -> None:
+    alone = invoke("evaluate", str(tiny_run), "--input-kind", "jpeg75")
+    assert alone.exit_code != 0 and "--input-kind applies only with --hr-dir" in alone.output
+    unknown = invoke("evaluate", str(tiny_run), "--hr-dir", str(photos), "--input-kind", "jpg")
+    assert unknown.exit_code != 0 and "blur-noise-jpeg" in unknown.output
+
+
+def test_help_lists_every_input_kind_and_shipped_model() -> None:
+    from gentool.shipped import SHIPPED
+
+    evaluate_help = " ".join(invoke("evaluate", "--help").output.split())
+    for kind in INPUT_KINDS:
+        assert kind in evaluate_help
+    upscale_help = " ".join(invoke("upscale", "--help").output.split())
+    for name, model in SHIPPED.items():
+        assert name in upscale_help and f"{model.seconds_per_mp:.2f} s per output" in upscale_help
+
+
+def test_upscale_model_takes_a_shipped_name_or_a_run(tiny_run: Path, photos: Path) -> None:
+    from PIL import Image
+
+    source = photos / "0.png"
+    for i, model in enumerate((str(tiny_run), str(tiny_run / "ckpt.safetensors"))):
+        out = photos.parent / f"up{i}.png"
+        result = invoke("upscale", str(source), "--model", model, "-o", str(out))
+        assert result.exit_code == 0, result.output
+        assert Image.open(out).size == (192, 192)
+    wrong = invoke("upscale", str(source), "--model", "sr-nosuch")
+    assert wrong.exit_code == 2 and "neither a shipped upscaler (sr-real" in wrong.output
+    both = invoke("upscale", str(source), "--model", "sr-resnet", "--ckpt", str(tiny_run))
+    assert both.exit_code != 0 and "pass one of them" in both.output

@@ -13,6 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from gentool.checkpoint_schema import FORMAT, SCHEMA_VERSION, CheckpointMeta
 from gentool.cli.main import cli
 from gentool.data.base import DataSpec, ImageData, to_float
 from gentool.errors import GentoolError
@@ -219,9 +220,9 @@ def test_real_images_as_samples_score_like_the_data(digits_test: ImageData) -> N
     settings = EvaluationSettings(
         metrics=["fid", "kid", "prdc", "diversity"], num_samples=400, batch_size=128
     )
-    result = evaluate_model(
-        model, {"model": "replay", "step": 7}, spec, settings, inception=extractor
-    )
+    saved = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "model": "replay", "step": 7}
+    info = CheckpointMeta.parse({**saved, "model_config": {}}, "replay.safetensors")
+    result = evaluate_model(model, info, spec, settings, inception=extractor)
     m = result.metrics
     assert m["fid"] < 1e-3 and abs(m["kid"]) < 1e-3
     assert m["precision"] > 0.95 and m["recall"] > 0.95 and m["coverage"] > 0.85
@@ -231,13 +232,13 @@ def test_real_images_as_samples_score_like_the_data(digits_test: ImageData) -> N
     assert reference_cache_path(data_key(spec), extractor.identity).exists()
     again = TinyExtractor()
     evaluate_model(
-        model, {}, spec, EvaluationSettings(metrics=["fid"], num_samples=100), inception=again
+        model, None, spec, EvaluationSettings(metrics=["fid"], num_samples=100), inception=again
     )
     assert again.calls == 1  # one batch of 100 generated images; the real ones came from cache
     # A collapsed 'generator' (one image repeated) is visibly less diverse than the data.
     collapsed = Replay(digits_test.subset(torch.tensor([0])))
     low = evaluate_model(
-        collapsed, {}, spec, EvaluationSettings(metrics=["diversity", "prdc"], num_samples=64)
+        collapsed, None, spec, EvaluationSettings(metrics=["diversity", "prdc"], num_samples=64)
     )
     assert low.metrics["diversity"] == 0.0 < low.metrics["diversity_real"]
     assert low.metrics["recall"] < 0.2 and low.metrics["coverage"] < 0.2
@@ -265,7 +266,9 @@ def test_swd_needs_images_as_large_as_its_patches(digits_test: ImageData) -> Non
 
 
 def test_data_defaults_to_the_checkpoints_own() -> None:
-    meta = {"data": {"name": "folder", "root": "/x", "label_column": "hair", "image_size": 96}}
+    data = {"name": "folder", "root": "/x", "label_column": "hair", "image_size": 96}
+    saved = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "model": "vae"}
+    meta = CheckpointMeta.parse({**saved, "model_config": {}, "data": data}, "vae.safetensors")
     config = ModelConfig(image_size=64, channels=3)
     spec = evaluation_data_spec(meta, {}, config, "test")
     assert (spec.name, spec.root, spec.label_column, spec.image_size) == (
@@ -297,7 +300,7 @@ def test_condition_classifier_measures_label_obedience(
         classifier_width=16,
         classifier_batch_size=32,
     )
-    obedient = evaluate_model(Replay(digits_test), {}, spec, settings, run_dir=tmp_path)
+    obedient = evaluate_model(Replay(digits_test), None, spec, settings, run_dir=tmp_path)
     saved = tmp_path / clf.CLASSIFIER_FILE
     assert saved.exists()
     real_acc = obedient.metrics["label_accuracy_real"]
@@ -306,7 +309,7 @@ def test_condition_classifier_measures_label_obedience(
     # A model that ignores the label is right only for class 0: about 1 in 10.
     stamp = saved.stat().st_mtime_ns
     deaf = evaluate_model(
-        Replay(digits_test, ignore_labels=True), {}, spec, settings, run_dir=tmp_path
+        Replay(digits_test, ignore_labels=True), None, spec, settings, run_dir=tmp_path
     )
     assert deaf.metrics["label_accuracy"] < 0.2
     assert saved.stat().st_mtime_ns == stamp  # the kept classifier was reused

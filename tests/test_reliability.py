@@ -438,3 +438,26 @@ def test_cpu_allocator_failure_is_one_line_out_of_memory(
     assert "out of memory" in result.output and "-n" in result.output
     assert "internal error" not in result.output
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("model", ["vae", "vae-mlp"])
+def test_a_vae_resume_is_bit_identical_with_kl_annealing(tmp_path: Path, model: str) -> None:
+    from gentool.data.base import DataSpec
+
+    def vae_train(out: Path, steps: int) -> Path:
+        options: dict[str, Any] = {"latent_dim": 4, "kl_anneal": "linear", "kl_warmup": 5}
+        options.update({"width": 4} if model == "vae" else {"hidden": 16})
+        return runner.train(
+            model,
+            model_options=options,
+            data=DataSpec(image_size=16),
+            overwrite=True,
+            **tiny_settings(out, steps),
+        )
+
+    straight = state_of(vae_train(tmp_path / "straight", 6))
+    vae_train(tmp_path / "split", 3)
+    runner.resume(tmp_path / "split", steps=6)
+    resumed = state_of(tmp_path / "split" / "ckpt.safetensors")
+    assert straight.keys() == resumed.keys()
+    assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []

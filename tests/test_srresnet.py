@@ -367,7 +367,7 @@ def test_ema_is_kept_resumed_exactly_and_used_to_upscale(tmp_path: Path) -> None
     assert not np.array_equal(outputs[0], outputs[1])
     result = runner.invoke(cli, ["upscale", str(root / "p0.png"), "--no-ema"])
     assert result.exit_code == 2 or result.exit_code == 1
-    assert "--no-ema needs --ckpt" in result.output
+    assert "--no-ema needs a run" in result.output
     # a checkpoint with one set of weights: --no-ema cannot be applied, and says why
     plain = sr_train(root, tmp_path / "plain", 1)
     for ckpt, why in [
@@ -457,7 +457,7 @@ def test_cli_model_choice_and_progress(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0 and "--model" in result.output
     assert "Traceback" not in result.output
-    assert default_model_name() in ("sr-resnet", "sr-unet")
+    assert default_model_name() in ("sr-real", "sr-fast", "sr-resnet", "sr-unet")
 
 
 # --- geometric self-ensemble (upscale --ensemble) ----------------------------------------------

@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import save as save_bytes
 
 from gentool import __version__
-from gentool.checkpoint_schema import FORMAT, SCHEMA_VERSION
+from gentool.checkpoint_schema import FORMAT, SCHEMA_VERSION, CheckpointMeta
 from gentool.errors import CheckpointError
 from gentool.fileio import atomic_write_bytes
 from gentool.run_folder import CHECKPOINT
@@ -57,8 +57,10 @@ class Checkpoint:
     """The contents of a checkpoint file."""
 
     tensors: dict[str, torch.Tensor]
+    #: The metadata as written (JSON); ``info`` is the same, checked and typed.
     meta: dict[str, Any]
     path: Path
+    info: CheckpointMeta
 
     def section(self, prefix: str) -> dict[str, torch.Tensor]:
         """Tensors whose names start with ``prefix.``, with the prefix removed."""
@@ -300,8 +302,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     the file size) together with the gentool metadata (:mod:`gentool.checkpoint_schema`);
     only then are the tensor bytes read, each once.
     """
-    from gentool.checkpoint_schema import validate_checkpoint_meta
-
     path, st = _resolve_file(Path(path))
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -314,7 +314,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             header, header_len = _read_header(handle, st.st_size, path)
             entries = _tensor_entries(header, st.st_size - 8 - header_len, path)
             meta = _gentool_meta(header, path)
-            validate_checkpoint_meta(meta, path)
+            info = CheckpointMeta.parse(meta, path)
             _check_memory_for_tensors(st.st_size - 8 - header_len, path)
             tensors = _read_tensors(handle, entries, path)
         except OSError as exc:
@@ -325,7 +325,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(
                 f"{path}: not enough memory to read its {st.st_size} bytes of tensors."
             ) from None
-    return Checkpoint(tensors=tensors, meta=meta, path=path)
+    return Checkpoint(tensors=tensors, meta=meta, path=path, info=info)
 
 
 # --- optimizer state ----------------------------------------------------------------------

@@ -216,6 +216,70 @@ def validate_checkpoint_meta(meta: dict[str, Any], path: Path | str) -> None:
         raise _fail(path, "family", f"must be the name of a model family, not {_show(family)}.")
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckpointMeta:
+    """A checkpoint's metadata, parsed once (by :func:`gentool.checkpoint.load_checkpoint`,
+    as ``Checkpoint.info``) and typed: what the commands read. ``raw`` keeps the JSON object
+    as written; the resume state in it (optimizer, RNG, sampler) is checked by
+    :func:`gentool.training.resume_state.validate_resume_state`, which only a resume needs.
+
+    A checkpoint written by ``gentool train`` has every field; an exported or converted one
+    (``upscale`` weights, a third party's) may lack the training ones, which are then
+    ``None`` or empty; an export says what it was made from in ``trained`` instead."""
+
+    model: str
+    model_config: dict[str, Any]
+    family: str | None
+    step: int | None
+    loss: str | None
+    loss_config: dict[str, Any]
+    data: dict[str, Any]
+    train: dict[str, Any]
+    callbacks: dict[str, dict[str, Any]]
+    plugins: dict[str, Any]
+    weights_dtype: str | None
+    trained: dict[str, Any] | None
+    gentool_version: str | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def parse(cls, meta: dict[str, Any], path: Path | str) -> CheckpointMeta:
+        """Validate (:func:`validate_checkpoint_meta`, then the training fields' types) and
+        type ``meta``; raise :class:`CheckpointError` naming the file and the field."""
+        validate_checkpoint_meta(meta, path)
+        step = meta.get("step")
+        if step is not None:
+            _need_int(path, "step", step)
+        loss = meta.get("loss")
+        if loss is not None and (not isinstance(loss, str) or not loss.strip()):
+            raise _fail(path, "loss", f"must be the name of a GAN loss, not {_show(loss)}.")
+
+        def section(name: str) -> dict[str, Any]:
+            value = meta.get(name)
+            return {} if value is None else dict(_need_dict(path, name, value))
+
+        callbacks = section("callbacks")
+        trained = meta.get("trained")
+        for name, options in callbacks.items():
+            _need_dict(path, f"callbacks.{name}", options)
+        return cls(
+            model=str(meta["model"]),
+            model_config=dict(meta["model_config"]),
+            family=meta.get("family"),
+            step=step,
+            loss=loss,
+            loss_config=section("loss_config"),
+            data=section("data"),
+            train=section("train"),
+            callbacks=callbacks,
+            plugins=section("plugins"),
+            weights_dtype=meta.get("weights_dtype"),
+            trained=dict(trained) if isinstance(trained, dict) else None,
+            gentool_version=meta.get("gentool_version"),
+            raw=meta,
+        )
+
+
 def check_model_meta(meta: dict[str, Any], path: Path | str, cls: Any) -> None:
     """The checkpoint's ``family`` and ``model_config`` against the model class ``cls`` that
     will rebuild it (looked up by the caller: this layer does not know the registry)."""

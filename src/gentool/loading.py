@@ -27,15 +27,14 @@ def load_data(spec: DataSpec) -> ImageData:
 
 def recorded_plugins(ckpt: Checkpoint) -> dict[str, object]:
     """The checkpoint's ``plugins`` provenance (kind -> name, distribution, version)."""
-    recorded = ckpt.meta.get("plugins")
-    return recorded if isinstance(recorded, dict) else {}
+    return ckpt.info.plugins
 
 
 def model_class_of(ckpt: Checkpoint) -> type[ModelPlugin]:
     """The model class a checkpoint needs, checked against the plugin it was made with."""
     from gentool.checkpoint_schema import check_model_meta
 
-    name = str(ckpt.meta["model"])
+    name = ckpt.info.model
     cls: type[ModelPlugin] = get_recorded_class(
         "model", name, recorded_plugins(ckpt).get("model"), str(ckpt.path)
     )
@@ -60,8 +59,8 @@ def refuse_no_ema_without_average(ckpt: Checkpoint) -> None:
     holds both: refused by name for one that holds a single set."""
     if ckpt.section("ema"):
         return
-    trained = ckpt.meta.get("trained")
-    if isinstance(trained, dict) and trained.get("weights") == "ema":
+    trained = ckpt.info.trained
+    if trained is not None and trained.get("weights") == "ema":
         raise GentoolError(
             f"{ckpt.path} is an export holding only the moving average of its run's weights; "
             "--no-ema needs the run's own checkpoint."
@@ -93,7 +92,7 @@ def init_weights_from(model: ModelPlugin, path: str) -> dict[str, Any]:
         ckpt = load_checkpoint(path)
     except CheckpointError as exc:
         raise CheckpointError(f"{where}: {exc.message}") from None
-    name = ckpt.meta.get("model")
+    name = ckpt.info.model
     if name != model.PLUGIN_NAME:
         raise GentoolError(
             f"{where} holds model '{name}', not '{model.PLUGIN_NAME}'; start from a checkpoint "
@@ -101,8 +100,7 @@ def init_weights_from(model: ModelPlugin, path: str) -> dict[str, Any]:
         )
     state = ckpt.section("model")
     own = model.state_dict()
-    saved_config = ckpt.meta.get("model_config")
-    saved_config = saved_config if isinstance(saved_config, dict) else {}
+    saved_config = ckpt.info.model_config
     config = model.config_dict()
     differ = {k: (saved_config.get(k), v) for k, v in config.items() if saved_config.get(k) != v}
     shown = ", ".join(f"{k}={a} (this run {b})" for k, (a, b) in sorted(differ.items()))
@@ -120,15 +118,14 @@ def init_weights_from(model: ModelPlugin, path: str) -> dict[str, Any]:
         raise GentoolError(f"{where} lacks weight '{partial[0]}' of this model.{hint}")
     subset = {k: v for k, v in own.items() if k in state}
     try:
-        checked = check_weights(subset, state, where, allow_half=declared_half_storage(ckpt.meta))
+        checked = check_weights(subset, state, where, allow_half=declared_half_storage(ckpt.info))
     except CheckpointError as exc:
         raise GentoolError(f"{exc.message}{hint}") from None
     model.load_state_dict(checked, strict=False)
-    step = ckpt.meta.get("step")
     return {
         "path": str(Path(ckpt.path).resolve()),
         "sha256": file_sha256(ckpt.path),
-        "step": step if isinstance(step, int) else None,
+        "step": ckpt.info.step,
         "fresh": fresh,
         "differs": {k: {"checkpoint": a, "run": b} for k, (a, b) in differ.items()},
     }

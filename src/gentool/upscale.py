@@ -1,9 +1,9 @@
 """Upscaling image files with an image2image model: what ``gentool upscale`` calls.
 
 * **The model**: a checkpoint of the ``image2image`` family, or one of the 4x upscalers
-  shipped inside the package (:data:`SHIPPED_MODELS`: ``gentool/weights/sr-resnet-x4`` and
-  ``sr-unet-x4.safetensors``, fp16 weights cast back to float32 when loaded); with neither
-  named, the best shipped one (the first of :data:`SHIPPED_MODELS` that is installed).
+  shipped inside the package (:data:`gentool.shipped.SHIPPED`: what each is for and how
+  fast; fp16 weights cast back to float32 when loaded); with neither named, the best shipped
+  one (the first that is installed).
 * **Any size, bounded memory**: the image is cut into ``tile x tile`` input tiles that
   overlap by ``overlap`` pixels; each tile is upscaled alone and the tiles are blended with
   weights that ramp linearly across the overlaps, so seams do not show. Tiles are processed
@@ -44,10 +44,8 @@ from gentool.images import image_format, save_pil
 from gentool.loading import family_of, model_from_checkpoint, refuse_no_ema_without_average
 from gentool.models.srunet import Image2ImageModel
 from gentool.runtime import resolve_device
+from gentool.shipped import SHIPPED_MODELS
 
-#: The upscalers shipped inside the package (``gentool/weights/``), best first: with no
-#: checkpoint and no ``--model``, the first one installed is used.
-SHIPPED_MODELS = {"sr-resnet": "sr-resnet-x4.safetensors", "sr-unet": "sr-unet-x4.safetensors"}
 #: The older name of the sr-unet weights file (kept for callers that import it).
 DEFAULT_WEIGHTS = SHIPPED_MODELS["sr-unet"]
 #: Largest input accepted (pixels); larger declared sizes are refused before decoding.
@@ -135,10 +133,10 @@ def export_upscaler(
     ``use_ema`` is false.
     """
     checkpoint = load_checkpoint(run)
-    meta = checkpoint.meta
+    info = checkpoint.info
     if not family_of(checkpoint).can("upscale"):
         raise GentoolError(f"{checkpoint.path} does not hold an upscaler.")
-    config = dict(meta["model_config"], with_discriminator=False)
+    config = dict(info.model_config, with_discriminator=False)
     ema = checkpoint.section("ema") if use_ema else {}
     if ema:
         model = {f"generator.{k}": v for k, v in ema.items()}
@@ -146,14 +144,14 @@ def export_upscaler(
         model = {k: v for k, v in checkpoint.section("model").items() if k.startswith("generator.")}
     dtype = torch.float16 if half else torch.float32
     tensors = {f"model.{k}": v.to(dtype) if v.is_floating_point() else v for k, v in model.items()}
-    keep = {"model": meta["model"], "family": meta["family"], "model_config": config}
+    keep: dict[str, Any] = {"model": info.model, "family": info.family, "model_config": config}
     if half:
         keep["weights_dtype"] = "float16"  # declared, so loaders widen it instead of refusing
     keep["trained"] = {
-        "step": meta.get("step"),
+        "step": info.step,
         "weights": "ema" if ema else "trained",
-        "data": meta.get("data"),
-        "train": meta.get("train"),
+        "data": info.data or None,
+        "train": info.train or None,
     }
     return save_checkpoint(dest, tensors, keep)
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from gentool.checkpoint import load_checkpoint
+from gentool.checkpoint_schema import CheckpointMeta
 from gentool.errors import GentoolError
 from gentool.loading import model_from_checkpoint, refuse_no_ema_without_average
 from gentool.models.base import ModelPlugin, available_memory, format_bytes
@@ -16,7 +17,7 @@ from gentool.runtime import resolve_device
 
 def load_model(
     path: str | Path, device: str = "auto", *, use_ema: bool = True
-) -> tuple[ModelPlugin, dict[str, Any]]:
+) -> tuple[ModelPlugin, CheckpointMeta]:
     """Rebuild a model from a checkpoint file or run folder, on ``device``.
 
     What ``sample``, ``evaluate``, ``reconstruct`` and ``plot`` share. Everything is checked
@@ -45,7 +46,7 @@ def load_model(
             f"{ckpt.path}: model '{model.PLUGIN_NAME}' does not fit in the memory of {target}; "
             "pass --device cpu."
         ) from None
-    return model, ckpt.meta
+    return model, ckpt.info
 
 
 def refuse_writing_into_run(checkpoint: str, outputs: dict[str, str | None]) -> None:

@@ -6,11 +6,19 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import PathText, data_options, device_option, seed_option
+from gentool.cli.options import (
+    PathText,
+    RunOrCheckpoint,
+    data_options,
+    device_option,
+    seed_option,
+)
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=PathText())
+@click.argument(
+    "checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=RunOrCheckpoint()
+)
 @data_options(default_dataset=None, split="test")
 @click.option(
     "--metrics", default=None, help="Comma list of metrics [default: all that apply to the model]."
@@ -34,6 +42,14 @@ from gentool.cli.options import PathText, data_options, device_option, seed_opti
     type=PathText(),
     default=None,
     help="High-resolution images to evaluate an upscaler on.",
+)
+@click.option(
+    "--input-kind",
+    default=None,
+    metavar="KIND",
+    help="With --hr-dir: how the low-resolution inputs are made from the images: clean "
+    "(antialiased bicubic, the papers' protocol; the default), noaa (bicubic without "
+    "antialiasing), jpeg75, jpeg50, noise5, blur-noise-jpeg (see docs/upscale.md).",
 )
 @click.option(
     "--domain-a",
@@ -113,8 +129,9 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
     --target-b/--target-a, against the identity map); metrics installed by plugins run
     too (gentool plugins --kind metric). Results
     go to the terminal, to --json, and to a line {"event": "evaluate", ...} in the run's
-    log.jsonl. Upscalers are measured with --hr-dir DIR against bicubic (CHECKPOINT
-    'default' is the 4x model shipped with gentool).
+    log.jsonl. Upscalers are measured with --hr-dir DIR against bicubic, on inputs made
+    as --input-kind says (CHECKPOINT 'default' is the default 4x model shipped with gentool;
+    a shipped model's name, e.g. sr-fast, picks that one).
 
     Before any work: --json is refused if it exists (unless --overwrite) or cannot be
     written, the run's log.jsonl must be writable (or pass --no-log) and metric names must
@@ -133,6 +150,7 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
       gentool evaluate runs/dcgan-ls --metrics fid,kid --inception-weights weights.pth
       gentool evaluate runs/vae --dataset folder --data-root faces/ --split test --json m.json
       gentool evaluate default --hr-dir photos/ --json sr.json
+      gentool evaluate sr-fast --hr-dir photos/ --input-kind jpeg75
       gentool evaluate runs/cyclegan --domain-a faces/ --target-b faces-posterised/ --split all
     """
     from pathlib import Path
@@ -153,14 +171,16 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
     check_lpips_weights(kwargs.get("lpips_weights"))
     for checkpoint in checkpoints:
         _check_outputs(checkpoint, kwargs)
-    hr_dir = kwargs.pop("hr_dir")
+    hr_dir, input_kind = kwargs.pop("hr_dir"), kwargs.pop("input_kind")
+    if input_kind is not None and not hr_dir:
+        raise GentoolError("--input-kind applies only with --hr-dir; drop it.")
     if hr_dir:
         if len(checkpoints) > 1:
             raise GentoolError(
                 "--hr-dir measures one upscaler; pass a single CHECKPOINT (or evaluate the "
                 "runs without --hr-dir, each on its own test split)."
             )
-        _evaluate_upscaler(app, checkpoints[0], hr_dir, metrics, kwargs)
+        _evaluate_upscaler(app, checkpoints[0], hr_dir, metrics, kwargs, input_kind or "clean")
         return
     names = run_keys(checkpoints)
     json_path, no_log = kwargs.pop("json_path"), kwargs.pop("no_log")
@@ -442,20 +462,29 @@ def _cell(value: float | None) -> str:
 
 
 def _evaluate_upscaler(
-    app: Any, checkpoint: str, hr_dir: str, metrics: Any, kwargs: dict[str, Any]
+    app: Any,
+    checkpoint: str,
+    hr_dir: str,
+    metrics: Any,
+    kwargs: dict[str, Any],
+    input_kind: str = "clean",
 ) -> None:
-    """``--hr-dir``: PSNR-Y, SSIM-Y, MSE, LPIPS of an upscaler and of bicubic on HR images."""
+    """``--hr-dir``: PSNR-Y, SSIM-Y, MSE, LPIPS of an upscaler and of bicubic on HR images
+    made into inputs of ``input_kind``. CHECKPOINT may be ``default`` or a shipped name."""
     from pathlib import Path
 
     from rich.table import Table
 
+    from gentool.data.degrade import INPUT_KINDS, check_input_kind
     from gentool.data.folder import list_images
     from gentool.errors import GentoolError
     from gentool.metrics.evaluate import append_record
     from gentool.metrics.image_quality import evaluate_upscaler
     from gentool.metrics.sr import SuperResolution
+    from gentool.shipped import SHIPPED_MODELS
     from gentool.upscale import load_upscaler
 
+    check_input_kind(input_kind)
     if metrics is not None:
         raise GentoolError("--metrics does not apply with --hr-dir (all image metrics run).")
     _refuse(
@@ -489,15 +518,25 @@ def _evaluate_upscaler(
     paths = [folder / name for name in list_images(folder)]
     if not paths:
         raise GentoolError(f"no images in {hr_dir}.")
-    model = load_upscaler(None if checkpoint == "default" else checkpoint, kwargs["device"])
+    shipped = checkpoint == "default" or checkpoint in SHIPPED_MODELS
+    model = load_upscaler(
+        None if shipped else checkpoint,
+        kwargs["device"],
+        checkpoint if checkpoint in SHIPPED_MODELS else None,
+    )
     device = str(next(model.parameters()).device)
     result = evaluate_upscaler(
-        model, paths, scale=model.scale, device=device, lpips_weights=kwargs["lpips_weights"]
+        model,
+        paths,
+        scale=model.scale,
+        device=device,
+        lpips_weights=kwargs["lpips_weights"],
+        input_kind=input_kind,
     )
     means = result["mean"]
     table = Table(
         title=f"{checkpoint}: {len(result['rows'])} images from {hr_dir}, {result['scale']}x "
-        "(shrunk with antialiased bicubic, then upscaled)"
+        f"(input: {INPUT_KINDS[input_kind][0]}, then upscaled)"
     )
     table.add_column("metric")
     table.add_column("model", justify="right")
@@ -514,9 +553,10 @@ def _evaluate_upscaler(
         app.console.print(f"[dim]lpips left out: {result['lpips']}[/dim]")
     _write_json(app, kwargs.get("json_path"), result)
     path = Path(checkpoint)
-    if checkpoint != "default" and not kwargs.get("no_log"):
+    if not shipped and not kwargs.get("no_log"):
         run_dir = path if path.is_dir() else path.parent
         record = {"event": "evaluate", "hr_dir": str(hr_dir), "images": len(result["rows"])}
+        record["input_kind"] = input_kind
         record.update({f"{k}": v for k, v in means["model"].items()})
         record.update({f"{result['baseline']}_{k}": v for k, v in means["baseline"].items()})
         log = append_record(run_dir, record)

@@ -28,6 +28,47 @@ class PathText(click.Path):
         return super().convert(value, param, ctx)
 
 
+class RunOrCheckpoint(PathText):
+    """What every command that reads a trained model takes: a run folder (``RUN``, meaning
+    ``RUN/ckpt.safetensors``) or a checkpoint file, kept as given. Which file it means is
+    :meth:`gentool.run_folder.RunFolder.of`'s to say, and whether it holds a valid checkpoint
+    :func:`gentool.checkpoint.load_checkpoint`'s (one line each, before anything is used)."""
+
+    name = "run_or_checkpoint"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "RUN|CKPT"
+
+
+class UpscalerChoice(RunOrCheckpoint):
+    """``upscale --model``: the name of a shipped upscaler, or a run folder or checkpoint file
+    of an image-to-image run (as ``--ckpt``). A value that is neither an existing path nor a
+    shipped name is refused with the names."""
+
+    name = "upscaler"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "NAME|RUN|CKPT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pathlib import Path
+
+        from gentool.shipped import SHIPPED_MODELS
+
+        text = super().convert(value, param, ctx)
+        if text in SHIPPED_MODELS or Path(text).exists():
+            return text
+        self.fail(
+            f"{text!r} is neither a shipped upscaler ({', '.join(SHIPPED_MODELS)}) nor a run "
+            "folder or checkpoint file.",
+            param,
+            ctx,
+        )
+
+
 class FiniteFloat(click.types.FloatParamType):
     """A finite number (``nan`` and ``inf`` are refused), optionally bounded.
 

@@ -10,6 +10,7 @@ import click
 from gentool.cli.options import (
     FiniteFloat,
     PathText,
+    RunOrCheckpoint,
     data_options,
     device_option,
     seed_option,
@@ -196,7 +197,7 @@ def timeline(
 
 
 @plot.command()
-@click.argument("checkpoint", type=PathText())
+@click.argument("checkpoint", type=RunOrCheckpoint())
 @data_options(default_dataset=None, split="test")
 @_output_option("tsne.png")
 @click.option(

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from gentool.cli.options import PathText, data_options, device_option
+from gentool.cli.options import (
+    PathText,
+    RunOrCheckpoint,
+    data_options,
+    device_option,
+)
+
+if TYPE_CHECKING:
+    from gentool.checkpoint_schema import CheckpointMeta
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoint", type=PathText())
+@click.argument("checkpoint", type=RunOrCheckpoint())
 @click.argument("images", nargs=-1, type=PathText(exists=True))
 @data_options(default_dataset=None, split="test")
 @click.option(
@@ -228,7 +236,7 @@ def _compare_upscaler(
     app: Any,
     model: Any,
     data: Any,
-    meta: dict[str, Any],
+    info: CheckpointMeta,
     *,
     checkpoint: str,
     split: str,
@@ -253,13 +261,13 @@ def _compare_upscaler(
     from gentool.metrics.evaluate import scored_natively, upscaler_scores
 
     scale = int(model.scale)
-    scores, notes = upscaler_scores(model, data, meta, split=split, batch_size=batch_size)
+    scores, notes = upscaler_scores(model, data, info, split=split, batch_size=batch_size)
     dev = next(model.parameters()).device
     height, width = data.images.shape[-2:]
     # the truth cropped to a multiple of the scale, as the scores crop it
     shown = data.images[:show, :, : height // scale * scale, : width // scale * scale]
     crop = ""
-    if scored_natively(model, meta, data):
+    if scored_natively(model, info, data):
         # scored at the photos' own resolution: show a centre crop of each at that resolution
         shown, crop = _native_centre_crops(data.files[:show], height, scale), " (centre)"
     with torch.no_grad():

@@ -6,11 +6,18 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import PathText, device_option, seed_option
+from gentool.cli.options import (
+    PathText,
+    RunOrCheckpoint,
+    device_option,
+    seed_option,
+)
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=PathText())
+@click.argument(
+    "checkpoints", nargs=-1, required=True, metavar="CHECKPOINT...", type=RunOrCheckpoint()
+)
 @click.option(
     "-n",
     "--num",

@@ -10,6 +10,7 @@ import click
 from gentool.cli.options import (
     FiniteFloat,
     PathText,
+    RunOrCheckpoint,
     data_options,
     data_spec_from,
     device_option,
@@ -247,14 +248,14 @@ class TrainCommand(click.Command):
 )
 @click.option(
     "--resume",
-    type=PathText(),
+    type=RunOrCheckpoint(),
     default=None,
     help="Continue the run in this folder (or from this checkpoint file; any file but the "
     "folder's ckpt.safetensors needs --out NEW). Example: --resume runs/dcgan-ls",
 )
 @click.option(
     "--init-from",
-    type=PathText(),
+    type=RunOrCheckpoint(),
     default=None,
     help="Start a new run from the weights of this checkpoint of the same model (fine-tuning; "
     "optimizer and steps start fresh). Example: --init-from runs/sr-resnet",
@@ -438,8 +439,7 @@ def _check_extra_unchanged(resume_from: str, given: dict[str, Any]) -> None:
     from gentool.checkpoint import load_checkpoint
     from gentool.errors import GentoolError
 
-    meta = load_checkpoint(resume_from).meta
-    train: dict[str, Any] = meta["train"] if isinstance(meta.get("train"), dict) else {}
+    train = load_checkpoint(resume_from).info.train
     saved: dict[str, Any] = train["extra"] if isinstance(train.get("extra"), dict) else {}
     for key, value in given.items():
         if str(saved.get(key)) != str(value):

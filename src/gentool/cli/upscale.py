@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from gentool.cli.options import PathText, device_option
+from gentool.cli.options import PathText, RunOrCheckpoint, UpscalerChoice, device_option
+from gentool.shipped import shipped_help
 
 
 @click.command(context_settings={"show_default": True})
@@ -21,18 +22,17 @@ from gentool.cli.options import PathText, device_option
     "[default: NAME_x4.png beside each input; DIR_x4/ for a folder].",
 )
 @click.option(
-    "--ckpt",
-    type=PathText(),
-    default=None,
-    help="An image2image checkpoint [default: a 4x model shipped with gentool, see --model].",
-)
-@click.option(
     "--model",
     "model_name",
-    type=click.Choice(["sr-resnet", "sr-unet"]),
+    type=UpscalerChoice(),
     default=None,
-    help="Which upscaler shipped with gentool to use [default: the best installed, sr-resnet "
-    "when present]; not with --ckpt.",
+    help=shipped_help(),
+)
+@click.option(
+    "--ckpt",
+    type=RunOrCheckpoint(),
+    default=None,
+    help="A run folder or checkpoint of an image-to-image run (the same as --model RUN|CKPT).",
 )
 @click.option(
     "--scale", type=click.IntRange(2, 8), default=4, help="Upscaling factor (must match the model)."
@@ -102,12 +102,17 @@ def upscale(
     """
     from gentool.errors import GentoolError
     from gentool.images import check_outputs, refuse_collisions
+    from gentool.shipped import SHIPPED_MODELS
     from gentool.upscale import check_image, load_upscaler
 
     if ckpt is not None and model_name is not None:
-        raise GentoolError("--model picks a shipped upscaler; it does not apply with --ckpt.")
+        raise GentoolError("--model and --ckpt both choose the model; pass one of them.")
+    if model_name is not None and model_name not in SHIPPED_MODELS:
+        ckpt, model_name = model_name, None  # a run folder or checkpoint file
     if no_ema and ckpt is None:
-        raise GentoolError("--no-ema needs --ckpt: a shipped upscaler holds one set of weights.")
+        raise GentoolError(
+            "--no-ema needs a run's checkpoint: a shipped upscaler holds one set of weights."
+        )
     if overlap >= tile:
         raise GentoolError(f"--overlap ({overlap}) must be smaller than --tile ({tile}).")
     jobs = plan_jobs(inputs, output, scale)
@@ -119,7 +124,7 @@ def upscale(
     if model.scale != scale:
         raise GentoolError(
             f"this model upscales by {model.scale}, not {scale}; pass --scale {model.scale} "
-            "or another --ckpt."
+            "or another model."
         )
     run_jobs(app.console, model, jobs, tile, overlap, ensemble=ensemble)
 

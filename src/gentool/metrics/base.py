@@ -38,6 +38,7 @@ from gentool.errors import GentoolError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from gentool.checkpoint_schema import CheckpointMeta
     from gentool.family import Family
 
 T = TypeVar("T")
@@ -160,8 +161,10 @@ class EvaluationContext:
     settings: EvaluationSettings
     #: What :attr:`data` was loaded from (None when the caller passed images alone).
     spec: DataSpec | None = None
-    #: The checkpoint's metadata (``train``, ``data``, ``step``...).
+    #: The checkpoint's metadata as written (JSON: ``train``, ``data``, ``step``...).
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The same, checked and typed (None when the caller passed a model alone).
+    checkpoint: CheckpointMeta | None = None
     #: For a model that translates: the domain B images.
     data_b: ImageData | None = None
     #: Notes shown under the results and kept in the record, one line each.

@@ -69,6 +69,7 @@ from gentool.metrics.sr import scored_natively, trained_full_res, upscaler_score
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from gentool.checkpoint_schema import CheckpointMeta
     from gentool.family import Family
 
 __all__ = [  # what commands and plots use, wherever it is defined
@@ -155,7 +156,10 @@ def family_of(model: Any) -> type[Family]:
 
 
 def evaluation_data_spec(
-    meta: dict[str, Any], overrides: dict[str, Any], model_config: Any, split: str = "test"
+    info: CheckpointMeta | None,
+    overrides: dict[str, Any],
+    model_config: Any,
+    split: str = "test",
 ) -> DataSpec:
     """The data a checkpoint is compared with: the run's own, unless the user names another.
 
@@ -163,7 +167,7 @@ def evaluation_data_spec(
     (each overridable); with ``--dataset``, only what the user passes. Resolution and channels
     always follow the model, since real and generated images must match.
     """
-    saved = dict(meta.get("data") or {})
+    saved = dict(info.data) if info is not None else {}
     chosen = {k: v for k, v in overrides.items() if v is not None}
     base: dict[str, Any] = {}
     if chosen.get("name") is None:
@@ -306,9 +310,10 @@ def _refuse_unread_inputs(settings: EvaluationSettings, chosen: list[type[Metric
 # --- running them --------------------------------------------------------------------------------
 
 
-def _domain_b(meta: dict[str, Any], spec: DataSpec, folder: str | None) -> DataSpec:
+def _domain_b(info: CheckpointMeta | None, spec: DataSpec, folder: str | None) -> DataSpec:
     """The domain B images of a model that translates: ``folder``, or the run's own."""
-    folder = folder or dict(meta.get("train", {}).get("extra", {})).get("domain_b")
+    extra = info.train.get("extra") if info is not None else None
+    folder = folder or (extra.get("domain_b") if isinstance(extra, dict) else None)
     if not folder:
         raise GentoolError("the checkpoint does not name its domain B folder; pass --domain-b DIR.")
     return dataclasses.replace(spec, name="folder", root=folder, labels=None, label_column=None)
@@ -335,7 +340,7 @@ def _values(metric: type[Metric], returned: object) -> dict[str, float]:
 
 def evaluate_model(
     model: Any,
-    meta: dict[str, Any],
+    checkpoint: CheckpointMeta | None,
     spec: DataSpec,
     settings: EvaluationSettings,
     *,
@@ -352,7 +357,7 @@ def evaluate_model(
     """
     family = family_of(model)
     translates = family.can("translate")
-    spec_b = _domain_b(meta, spec, settings.domain_b) if translates else None
+    spec_b = _domain_b(checkpoint, spec, settings.domain_b) if translates else None
     if data is None:
         data = load_data(spec)
     ctx = EvaluationContext(
@@ -361,7 +366,8 @@ def evaluate_model(
         data=data,
         settings=settings,
         spec=spec,
-        meta=meta,
+        meta=checkpoint.raw if checkpoint is not None else {},
+        checkpoint=checkpoint,
         data_b=load_data(spec_b) if spec_b is not None else None,
         run_dir=run_dir,
         console=console,
@@ -386,8 +392,8 @@ def evaluate_model(
         timings[metric.PLUGIN_NAME] = elapsed - (ctx.shared_seconds - shared_before)
 
     info: dict[str, Any] = {
-        "model": meta.get("model"),
-        "step": meta.get("step"),
+        "model": checkpoint.model if checkpoint is not None else None,
+        "step": checkpoint.step if checkpoint is not None else None,
         "dataset": spec.name,
         "split": spec.split,
         "image_size": data.image_size,

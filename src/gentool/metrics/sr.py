@@ -9,11 +9,14 @@ on a folder of photos, described by :meth:`SuperResolution.describe`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from gentool.data.base import ImageData
 from gentool.metrics.base import EvaluationContext, Metric, Weights, model_device
 from gentool.metrics.image_quality import LPIPS, evaluate_upscaler, evaluate_upscaler_split
+
+if TYPE_CHECKING:
+    from gentool.checkpoint_schema import CheckpointMeta
 
 #: :func:`evaluate_upscaler`'s names for what the run's split reports under these names.
 _NATIVE_KEYS = {"mse": "mse_01"}
@@ -21,24 +24,25 @@ _NATIVE_KEYS = {"mse": "mse_01"}
 BASELINE_PREFIX = "bicubic_"
 
 
-def trained_full_res(model: Any, meta: dict[str, Any]) -> bool:
+def trained_full_res(model: Any, info: CheckpointMeta | None) -> bool:
     """Whether an image2image run trained on crops of its photos at their own resolution
     (``--train-opt full_res=true``, the default of ``sr-resnet``)."""
-    extra = dict((meta.get("train") or {}).get("extra") or {})
+    saved = info.train.get("extra") if info is not None else None
+    extra = dict(saved) if isinstance(saved, dict) else {}
     defaults = dict(getattr(model, "DEFAULT_TRAIN_OPTIONS", {}) or {})
     return str(extra.get("full_res", defaults.get("full_res", "false"))).lower() == "true"
 
 
-def scored_natively(model: Any, meta: dict[str, Any], data: ImageData) -> bool:
+def scored_natively(model: Any, info: CheckpointMeta | None, data: ImageData) -> bool:
     """Whether :func:`upscaler_scores` measures ``data`` at the photos' own resolution: an
     RGB run that trained there (:func:`trained_full_res`) on data that lists its files."""
-    return trained_full_res(model, meta) and bool(data.files) and int(model.config.channels) == 3
+    return trained_full_res(model, info) and bool(data.files) and int(model.config.channels) == 3
 
 
 def upscaler_scores(
     model: Any,
     data: ImageData,
-    meta: dict[str, Any],
+    info: CheckpointMeta | None,
     *,
     split: str,
     lpips: Any = None,
@@ -58,7 +62,7 @@ def upscaler_scores(
         f"shrunk {scale}x as in training (antialiased bicubic, 8-bit), upscaled, {scale} "
         "pixels shaved at each border; bicubic_* is plain interpolation."
     )
-    if scored_natively(model, meta, data):
+    if scored_natively(model, info, data):
         result = evaluate_upscaler(
             model,
             [Path(f) for f in data.files],
@@ -118,13 +122,13 @@ class SuperResolution(Metric):
 
     def compute(self, ctx: EvaluationContext) -> dict[str, float]:
         lpips = None
-        if not scored_natively(ctx.model, ctx.meta, ctx.data):
+        if not scored_natively(ctx.model, ctx.checkpoint, ctx.data):
             lpips = ctx.optional_weights(LPIPS, "lpips")
         split = ctx.spec.split if ctx.spec is not None else "test"
         scores, notes = upscaler_scores(
             ctx.model,
             ctx.data,
-            ctx.meta,
+            ctx.checkpoint,
             split=split,
             lpips=lpips,
             lpips_weights=ctx.settings.lpips_weights,

@@ -24,6 +24,7 @@ from gentool.runtime import available_memory, format_bytes
 
 if TYPE_CHECKING:
     from gentool.checkpoint import Checkpoint
+    from gentool.checkpoint_schema import CheckpointMeta
     from gentool.data.base import ImageData
 
 #: Config fields that are filled in from the data when the user does not set them.
@@ -142,14 +143,13 @@ HALF_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 MAX_MODULES = 10_000
 
 
-def declared_half_storage(meta: dict[str, Any]) -> bool:
+def declared_half_storage(info: CheckpointMeta) -> bool:
     """Whether a checkpoint says its floating weights are stored in half precision: a
     ``weights_dtype`` of float16/bfloat16, or an inference export (``trained`` instead of a
     ``step``, as :func:`gentool.upscale.export_upscaler` writes, e.g. the shipped upscaler)."""
-    declared = meta.get("weights_dtype")
-    if declared is not None:
-        return declared in HALF_DTYPES
-    return isinstance(meta.get("trained"), dict) and "step" not in meta
+    if info.weights_dtype is not None:
+        return info.weights_dtype in HALF_DTYPES
+    return info.trained is not None and info.step is None
 
 
 def rebuild_model(cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = True) -> ModelPlugin:
@@ -160,9 +160,8 @@ def rebuild_model(cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = T
     it cannot fit in memory (:func:`check_model_fits`), and the weights must match the model
     exactly (names, shapes, dtypes, finite values) before anything is loaded.
     """
-    meta = ckpt.meta
     try:
-        config: Any = build_config(cls.Config, meta["model_config"], what="model config field")
+        config: Any = build_config(cls.Config, ckpt.info.model_config, what="model config field")
     except GentoolError as exc:
         raise CheckpointError(f"{ckpt.path}: {exc.message}") from None
     except (TypeError, ValueError, OverflowError) as exc:
@@ -175,7 +174,7 @@ def rebuild_model(cls: type[ModelPlugin], ckpt: Checkpoint, *, use_ema: bool = T
     except GentoolError as exc:
         raise CheckpointError(exc.message) from None
     model: ModelPlugin = build_model(cls, config, where=where)
-    half = declared_half_storage(meta)
+    half = declared_half_storage(ckpt.info)
     load_weights(model, ckpt.section("model"), where, allow_half=half)
     if use_ema:
         ema = ckpt.section("ema")

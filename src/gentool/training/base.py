@@ -448,7 +448,7 @@ class Trainer(TrainingLoop):
         Every field the restore reads is validated first (types, ranges, shapes), so a
         damaged or hand-edited checkpoint is one line naming the field, never a crash.
         """
-        saved_count = ckpt.meta.get("data", {}).get("num_images")
+        saved_count = ckpt.info.data.get("num_images")
         count = saved_count if self.data_changed and isinstance(saved_count, int) else None
         validate_resume_state(
             ckpt, count if count is not None else len(self.data), networks=self.optimizers
@@ -469,7 +469,7 @@ class Trainer(TrainingLoop):
         for callback in self.callbacks:
             callback.load_state_dict(ckpt.section(f"callback.{callback.PLUGIN_NAME}"))
         rng_from_tensors(ckpt.tensors, ckpt.meta.get("rng", {}))
-        self.step = int(ckpt.meta.get("step", 0))
+        self.step = ckpt.info.step or 0
 
     # --- the loop --------------------------------------------------------------------------
     def check_output(self) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gentool.callback import Callback
+from gentool.checkpoint_schema import CheckpointMeta
 from gentool.errors import GentoolError, TrainingStopped
 from gentool.run_folder import RunFolder
 
@@ -249,17 +250,15 @@ def build_callbacks(chosen: dict[str, dict[str, Any]]) -> list[Callback]:
     return [get_callback_class(name).from_options(options) for name, options in chosen.items()]
 
 
-def saved_callbacks(meta: dict[str, Any], where: str) -> list[Callback]:
-    """The callbacks a checkpoint's run used (``meta["callbacks"]``), rebuilt with their
-    saved options; a missing plugin names the distribution to install."""
+def saved_callbacks(info: CheckpointMeta, where: str) -> list[Callback]:
+    """The callbacks a checkpoint's run used (its ``callbacks``), rebuilt with their saved
+    options; a missing plugin names the distribution to install."""
     from gentool.plugins import get_recorded_class
 
-    saved = meta.get("callbacks") or {}
-    if not isinstance(saved, dict):
-        return []
-    recorded = (meta.get("plugins") or {}).get("callbacks") or {}
+    recorded = info.plugins.get("callbacks")
+    recorded = recorded if isinstance(recorded, dict) else {}
     out = []
-    for name, options in saved.items():
+    for name, options in info.callbacks.items():
         cls = get_recorded_class("callback", str(name), recorded.get(name), where)
-        out.append(cls.from_options(options if isinstance(options, dict) else {}))
+        out.append(cls.from_options(options))
     return out

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from gentool.checkpoint import load_checkpoint
+from gentool.checkpoint_schema import CheckpointMeta
 from gentool.config import build_config
 from gentool.data.base import DataSpec, ImageData
 from gentool.errors import GentoolError
@@ -97,8 +98,8 @@ def _free_run_folder(base: Path) -> Path:
 
 def _describe_run(folder: Path) -> str:
     try:
-        meta = load_checkpoint(folder / CANONICAL_CHECKPOINT).meta
-        return f"a {meta.get('model')} run at step {meta.get('step')}"
+        info = load_checkpoint(folder / CANONICAL_CHECKPOINT).info
+        return f"a {info.model} run at step {info.step}"
     except GentoolError:
         return "files of a run"
 
@@ -321,11 +322,6 @@ def _refuse_callback_changes(
         )
 
 
-def _saved_step(meta: dict[str, Any]) -> int:
-    step = meta.get("step", 0)
-    return step if isinstance(step, int) and not isinstance(step, bool) else 0
-
-
 def _refuse_init_from_removed(init_from: str, out: Path) -> None:
     """``--overwrite`` must not remove the checkpoint ``--init-from`` is about to read."""
     source = Path(init_from).resolve()  # a link into the folder is the same file
@@ -399,13 +395,13 @@ def resume(
     ckpt = load_checkpoint(run)
     _check_recorded_plugins(ckpt)  # a missing plugin names the distribution to install
     validate_resume_state(ckpt)  # before any of it is used, and before the data is loaded
-    meta = ckpt.meta
-    saved = dict(meta["train"])
+    info = ckpt.info
+    saved = dict(info.train)
     bad = sorted(k for k, v in changes.items() if v is not None and k not in CHANGEABLE_ON_RESUME)
     if bad:
         fixed = {**(fixed or {}), **{k: changes.pop(k) for k in bad}}
-    _refuse_fixed_changes(ckpt, meta, saved, model, loss, model_options, loss_options, fixed)
-    run_callbacks = saved_callbacks(meta, str(ckpt.path))
+    _refuse_fixed_changes(ckpt, info, saved, model, loss, model_options, loss_options, fixed)
+    run_callbacks = saved_callbacks(info, str(ckpt.path))
     _refuse_callback_changes(ckpt.path, run_callbacks, callbacks)
     source_folder = ckpt.path.parent
     canonical = ckpt.path.name == CANONICAL_CHECKPOINT
@@ -448,7 +444,7 @@ def resume(
     saved["out"] = str(target)
     settings = build_config(TrainSettings, saved, what="training setting")
     spec_fields = {f.name for f in dataclasses.fields(DataSpec)}
-    data_meta = meta.get("data", {}) if isinstance(meta.get("data"), dict) else {}
+    data_meta = info.data
     spec = build_config(
         DataSpec, {k: v for k, v in data_meta.items() if k in spec_fields}, what="data field"
     )
@@ -461,17 +457,17 @@ def resume(
         if target.resolve() != source_folder.resolve():
             refuse_foreign(target)
         else:
-            refuse_foreign(target, after_step=_saved_step(meta))
+            refuse_foreign(target, after_step=info.step or 0)
     lock = RunLock(target, notice=lambda text: console.print(f"[yellow]{text}[/]"))
     if _is_main_process():
         _make_folder(target)
         lock.acquire()
     try:
         trainer = build_trainer(
-            str(meta["model"]),
-            loss=meta.get("loss"),
-            model_options=meta["model_config"],
-            loss_options=meta.get("loss_config"),
+            info.model,
+            loss=info.loss,
+            model_options=info.model_config,
+            loss_options=info.loss_config,
             data=spec,
             settings=settings,
             console=console,
@@ -533,11 +529,12 @@ def _check_recorded_plugins(ckpt: Any) -> None:
     where = str(ckpt.path)
     model_class_of(ckpt)  # the model's plugin, and the saved config against its fields
     family_of(ckpt)
-    if ckpt.meta.get("loss"):
-        get_recorded_class("loss", str(ckpt.meta["loss"]), recorded.get("loss"), where)
-    data = ckpt.meta.get("data")
-    if isinstance(data, dict) and isinstance(data.get("name"), str):
-        get_recorded_class("dataset", data["name"], recorded.get("dataset"), where)
+    info = ckpt.info
+    if info.loss:
+        get_recorded_class("loss", info.loss, recorded.get("loss"), where)
+    name = info.data.get("name")
+    if isinstance(name, str):
+        get_recorded_class("dataset", name, recorded.get("dataset"), where)
 
 
 def _announce_cut_back(console: Console, dropped: dict[str, int], step: int) -> None:
@@ -591,7 +588,7 @@ def _check_data_unchanged(
 
 def _refuse_fixed_changes(
     ckpt: Any,
-    meta: dict[str, Any],
+    info: CheckpointMeta,
     saved: dict[str, Any],
     model: str | None,
     loss: str | None,
@@ -601,18 +598,18 @@ def _refuse_fixed_changes(
 ) -> None:
     """What a checkpoint fixes cannot change on resume: refuse the first differing flag."""
     where = ckpt.path
-    if model is not None and model != meta.get("model"):
+    if model is not None and model != info.model:
         raise GentoolError(
-            f"{where} holds a '{meta.get('model')}' run, not '{model}'; drop the model name to "
+            f"{where} holds a '{info.model}' run, not '{model}'; drop the model name to "
             f"continue it, or start a new '{model}' run without --resume."
         )
-    if loss is not None and loss != meta.get("loss"):
+    if loss is not None and loss != info.loss:
         raise GentoolError(
             f"--loss cannot change when resuming: {where} trains with "
-            f"'{meta.get('loss')}'; start a new run to use '{loss}'."
+            f"'{info.loss}'; start a new run to use '{loss}'."
         )
-    _refuse_option_changes(where, "--model-opt", model_options, meta.get("model_config"), meta)
-    _refuse_option_changes(where, "--loss-opt", loss_options, meta.get("loss_config"), meta)
+    _refuse_option_changes(where, "--model-opt", model_options, info.model_config, info)
+    _refuse_option_changes(where, "--loss-opt", loss_options, info.loss_config, info)
     for name, value in (fixed or {}).items():
         if name not in {f.name for f in dataclasses.fields(TrainSettings)}:
             raise GentoolError(f"{flag_of(name)} cannot be used with --resume.")
@@ -633,18 +630,17 @@ def _refuse_option_changes(
     where: Path,
     flag: str,
     given: dict[str, Any] | None,
-    saved: Any,
-    meta: dict[str, Any],
+    saved: dict[str, Any],
+    info: CheckpointMeta,
 ) -> None:
     if not given:
         return
-    saved = saved if isinstance(saved, dict) else {}
     config_cls: Any = None
     try:
         if flag == "--model-opt":
-            config_cls = get_model_class(str(meta.get("model"))).Config
-        elif meta.get("loss"):
-            config_cls = get_loss_class(str(meta.get("loss"))).Config
+            config_cls = get_model_class(info.model).Config
+        elif info.loss:
+            config_cls = get_loss_class(info.loss).Config
     except GentoolError:
         config_cls = None
     for key, value in given.items():
