@@ -96,8 +96,9 @@ def upscale(
     Examples:
       gentool upscale photo.png                      # writes photo_x4.png
       gentool upscale photos/ -o big/                # a folder at once
-      gentool upscale scan.tif --ckpt runs/sr/ckpt.safetensors --tile 128
-      gentool upscale photo.png --model sr-unet      # the older shipped model
+      gentool upscale thumbs/ --model sr-fast        # a folder of pictures, 5x faster
+      gentool upscale render.png --model sr-resnet   # an antialiased downscale only
+      gentool upscale scan.tif --model runs/sr --tile 128   # your run (or --ckpt RUN)
       gentool upscale photo.png --ensemble           # 8 passes averaged: slower, a bit better
     """
     from gentool.errors import GentoolError

@@ -237,7 +237,12 @@ def _choose(
         raise GentoolError(
             f"no metric applies to '{ctx.model.PLUGIN_NAME}' ({ctx.family.PLUGIN_NAME}) here"
             + (f" ({notes[-1]})" if notes else "")
-            + "; upscalers are evaluated with --hr-dir."
+            + (
+                "; an upscaler is also measured with --hr-dir DIR"
+                if ctx.family.can("upscale")
+                else ""
+            )
+            + "."
         )
     return chosen, notes
 
