@@ -447,3 +447,19 @@ def test_evaluate_upscaler_command_with_a_corrupt_file(tmp_path: Path) -> None:
     assert "lpips" not in record["mean"]["model"] and "alexnet" in record["lpips"]
     missing = CliRunner().invoke(cli, ["evaluate", "default", "--hr-dir", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "not a folder" in missing.output
+
+
+def test_labels_takes_n(tmp_path: Path) -> None:
+    """``-n`` sets how many labelled images ``labels`` draws: applied, not refused."""
+    out = tmp_path / "r"
+    args = ["train", "acgan", "--steps", "2", "--batch-size", "8", "--image-size", "16"]
+    args += ["--device", "cpu", "--model-opt", "g_width=4", "--model-opt", "d_width=4"]
+    assert CliRunner().invoke(cli, [*args, "--out", str(out)]).exit_code == 0
+    report = tmp_path / "m.json"
+    result = CliRunner().invoke(
+        cli,
+        ["evaluate", str(out), "--metrics", "labels", "-n", "40", "--classifier-steps", "5",
+         "--no-log", "--json", str(report)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "label_accuracy" in report.read_text()

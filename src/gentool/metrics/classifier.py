@@ -220,6 +220,8 @@ class LabelAccuracy(Metric):
     PLUGIN_NAME: ClassVar[str] = "labels"
     DESCRIPTION: ClassVar[str] = "classifier accuracy on the requested class (conditional)"
     NEEDS: ClassVar[frozenset[str]] = frozenset({"generate"})
+    #: ``-n`` sets how many labelled images are drawn and classified.
+    DRAWS_SAMPLES: ClassVar[bool] = True
     OPTIONS: ClassVar[frozenset[str]] = frozenset(
         {"train_classifier", "classifier_steps", "classifier_width", "classifier_batch_size"}
     )
