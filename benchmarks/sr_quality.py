@@ -394,26 +394,34 @@ def speed(args: argparse.Namespace) -> None:
         print(f"| {label} | {params} | {seconds:.3f} | {seconds / ref:.0f}x |")
 
 
-def picture(args: argparse.Namespace) -> None:
-    """A crop of a held-out photo: bicubic | each shipped model | ground truth, with headers."""
-    from gentool.data.degrade import degrade
-    from gentool.images import save_grid
-    from gentool.metrics.image_quality import _read_rgb
+def _crop_columns(
+    models: dict[str, Any], hr: torch.Tensor, low: torch.Tensor
+) -> tuple[list[torch.Tensor], list[str]]:
+    """The columns of a crop picture (bicubic | each model as ``gentool upscale`` runs it |
+    ground truth) from the crop ``hr`` and its input ``low``, with their headers."""
     from gentool.upscale import upscale_array
 
-    models = _models(args)
-    path = held_out_photos()[args.index]
-    hr = _read_rgb(path)
-    top, left, side = args.top, args.left, args.side
-    hr = hr[:, top : top + side, left : left + side].unsqueeze(0) / 127.5 - 1
-    low = degrade(hr, 4)
     columns = [F.interpolate(low, scale_factor=4, mode="bicubic").clamp(-1, 1)]
     low_image = low[0].permute(1, 2, 0).add(1).div(2).numpy()
     for model in models.values():
         out = upscale_array(model, low_image)
         columns.append(torch.from_numpy(out).permute(2, 0, 1)[None].float() / 127.5 - 1)
     columns.append(hr)
-    labels = ["bicubic", *(label.split(" ")[0] for label in models), "ground truth"]
+    return columns, ["bicubic", *(label.split(" ")[0] for label in models), "ground truth"]
+
+
+def picture(args: argparse.Namespace) -> None:
+    """A crop of a held-out photo: bicubic | each shipped model | ground truth, with headers."""
+    from gentool.data.degrade import degrade
+    from gentool.images import save_grid
+    from gentool.metrics.image_quality import _read_rgb
+
+    models = _models(args)
+    path = held_out_photos()[args.index]
+    hr = _read_rgb(path)
+    top, left, side = args.top, args.left, args.side
+    hr = hr[:, top : top + side, left : left + side].unsqueeze(0) / 127.5 - 1
+    columns, labels = _crop_columns(models, hr, degrade(hr, 4))
     save_grid(torch.cat(columns), args.out, nrow=len(columns), column_labels=labels)
     print(f"wrote {args.out} ({path.parent.name}/{path.name}, {side} px crop at {left},{top})")
 
@@ -425,7 +433,6 @@ def kinds(args: argparse.Namespace) -> None:
     from gentool.data.degrade import INPUT_KINDS, degrade_as
     from gentool.images import save_grid
     from gentool.metrics.image_quality import _read_rgb, evaluate_upscaler
-    from gentool.upscale import upscale_array
 
     models = _models(args)
     paths = held_out_photos()
@@ -470,14 +477,7 @@ def kinds(args: argparse.Namespace) -> None:
         top, left, side = args.top, args.left, args.side
         hr = hr[:, top : top + side, left : left + side].unsqueeze(0) / 127.5 - 1
         for kind in chosen:
-            low = degrade_as(hr, 4, kind, seed=0)
-            columns = [F.interpolate(low, scale_factor=4, mode="bicubic").clamp(-1, 1)]
-            low_image = low[0].permute(1, 2, 0).add(1).div(2).numpy()
-            for model in models.values():
-                out = upscale_array(model, low_image)
-                columns.append(torch.from_numpy(out).permute(2, 0, 1)[None].float() / 127.5 - 1)
-            columns.append(hr)
-            labels = ["bicubic", *(label.split(" ")[0] for label in models), "ground truth"]
+            columns, labels = _crop_columns(models, hr, degrade_as(hr, 4, kind, seed=0))
             target = folder / f"crops-{kind}.png"
             save_grid(
                 torch.cat(columns),
