@@ -240,6 +240,8 @@ class CheckpointMeta:
     weights_dtype: str | None
     trained: dict[str, Any] | None
     gentool_version: str | None
+    history: list[dict[str, Any]]
+    init_from: dict[str, Any] | None
     raw: dict[str, Any]
 
     @classmethod
@@ -260,6 +262,18 @@ class CheckpointMeta:
 
         callbacks = section("callbacks")
         trained = meta.get("trained")
+        # The run's record (earlier resumes, where its weights started) is informative only:
+        # entries of the wrong shape are dropped rather than refused.
+        earlier = meta.get("history")
+        history = (
+            [dict(h) for h in earlier if isinstance(h, dict)] if isinstance(earlier, list) else []
+        )
+        initial = meta.get("init_from")
+        init_from = (
+            dict(initial)
+            if isinstance(initial, dict) and isinstance(initial.get("path"), str)
+            else None
+        )
         for name, options in callbacks.items():
             _need_dict(path, f"callbacks.{name}", options)
         return cls(
@@ -276,6 +290,8 @@ class CheckpointMeta:
             weights_dtype=meta.get("weights_dtype"),
             trained=dict(trained) if isinstance(trained, dict) else None,
             gentool_version=meta.get("gentool_version"),
+            history=history,
+            init_from=init_from,
             raw=meta,
         )
 

@@ -506,16 +506,11 @@ def resume(
                 )
                 console.print(f"resuming at step {trainer.step} with changes: {shown}")
         # The run's record travels on: earlier resumes and where its weights started.
-        earlier = ckpt.meta.get("history")
-        trainer.history = (
-            [h for h in earlier if isinstance(h, dict)] if isinstance(earlier, list) else []
-        )
+        trainer.history = list(ckpt.info.history)
         trainer.history.append(
             {"step": trainer.step, "resumed_from": str(ckpt.path), "changed": history_entry}
         )
-        initial = ckpt.meta.get("init_from")
-        valid = isinstance(initial, dict) and isinstance(initial.get("path"), str)
-        trainer.init_from = initial if valid else None
+        trainer.init_from = ckpt.info.init_from
         return trainer.fit()
     finally:
         lock.release()
