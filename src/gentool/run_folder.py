@@ -9,6 +9,7 @@ reader and writer of its log.
       run.toml              the same, as a file ``gentool train --config`` takes
       log.jsonl             one JSON record per log interval (and events, e.g. evaluations)
       samples/step_NNNNNN.png   the sample grid of each sample interval
+      snapshots/step_NNNNNN.safetensors   weights only, every --keep-every steps
       tensorboard/          with --tensorboard
       .lock                 while a training writes the folder
 
@@ -20,6 +21,7 @@ may be removed from a run folder live in :mod:`gentool.training.runfolder`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ CONFIG = "config.json"
 RUN_FILE = "run.toml"
 LOG = "log.jsonl"
 SAMPLES = "samples"
+SNAPSHOTS = "snapshots"
+SNAPSHOT_NAME = re.compile(r"^step_(\d+)\.safetensors$")
 TENSORBOARD = "tensorboard"
 LOCK = ".lock"
 
@@ -73,6 +77,10 @@ class RunFolder:
         return self.path / SAMPLES
 
     @property
+    def snapshots(self) -> Path:
+        return self.path / SNAPSHOTS
+
+    @property
     def tensorboard(self) -> Path:
         return self.path / TENSORBOARD
 
@@ -83,6 +91,66 @@ class RunFolder:
     def sample_path(self, step: int) -> Path:
         """The grid a training writes at ``step``."""
         return self.samples / f"step_{step:06d}.png"
+
+    def snapshot_path(self, step: int) -> Path:
+        """The weights-only checkpoint ``--keep-every`` keeps of ``step``."""
+        return self.snapshots / f"step_{step:06d}.safetensors"
+
+    def snapshot_steps(self) -> dict[int, Path]:
+        """The kept snapshots, by step (none when the folder has no ``snapshots/``)."""
+        folder = self.snapshots
+        if folder.is_symlink() or not folder.is_dir():
+            return {}
+        found = {}
+        for path in folder.iterdir():
+            match = SNAPSHOT_NAME.match(path.name)
+            if match and path.is_file() and not path.is_symlink():
+                found[int(match.group(1))] = path
+        return dict(sorted(found.items()))
+
+    def weights_at(self, step: int, checkpoint_step: int | None) -> Path:
+        """The file holding the weights of ``step``: a kept snapshot, or the checkpoint when
+        it is of that step (``checkpoint_step``); otherwise one line listing what there is."""
+        kept = self.snapshot_steps()
+        if step in kept:
+            return kept[step]
+        if checkpoint_step == step:
+            return self.checkpoint
+        have = sorted({*kept, *([checkpoint_step] if checkpoint_step is not None else [])})
+        shown = ", ".join(str(s) for s in have[:20]) + (" ..." if len(have) > 20 else "")
+        hint = "" if kept else " (train with --keep-every N to keep the weights of earlier steps)"
+        raise GentoolError(
+            f"{self.path} has no weights of step {step}; it has step(s) {shown or 'none'}{hint}."
+        )
+
+    def disk_use(self) -> dict[str, tuple[int, int]]:
+        """``{what: (files, bytes)}`` of what a run writes here (checkpoint, snapshots, sample
+        grids, log and settings, TensorBoard), for the closing line of a training."""
+
+        def sizes(paths: list[Path]) -> tuple[int, int]:
+            total = 0
+            counted = 0
+            for path in paths:
+                try:
+                    if path.is_file() and not path.is_symlink():
+                        total += path.stat().st_size
+                        counted += 1
+                except OSError:
+                    continue
+            return counted, total
+
+        def files(folder: Path) -> list[Path]:
+            if folder.is_symlink() or not folder.is_dir():
+                return []
+            return list(folder.iterdir())
+
+        return {
+            "checkpoint": sizes([self.checkpoint]),
+            "snapshots": sizes(list(self.snapshot_steps().values())),
+            "sample grids": sizes(files(self.samples)),
+            "log and settings": sizes([self.log, self.config, self.run_file]),
+            "tensorboard": sizes(files(self.tensorboard)),
+        }
 
     def append_log(self, record: dict[str, Any]) -> None:
         """One record at the end of the log, whole or not at all."""

@@ -231,6 +231,21 @@ class TrainCommand(click.Command):
 @click.option(
     "--checkpoint-every", type=click.IntRange(1), default=1000, help="Steps between checkpoints."
 )
+@click.option(
+    "--keep-every",
+    type=click.IntRange(1),
+    default=None,
+    help="Also keep the weights every N steps (RUN/snapshots/, weights only, at most 200 per "
+    "run), so that 'sample RUN --step S' and 'plot timeline -n' can draw any kept step again.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(1, 1024),
+    default=64,
+    show_default=True,
+    help="Images in each training sample grid (GANs, VAEs; CycleGAN and upscalers take "
+    "--train-opt sample_rows).",
+)
 @device_option
 @seed_option
 @click.option(

@@ -54,7 +54,7 @@ from gentool.family import TrainingLoop
 from gentool.fileio import atomic_write_text, probe_writable
 from gentool.models.base import ModelPlugin, load_weights
 from gentool.run_folder import RunFolder
-from gentool.runtime import resolve_device
+from gentool.runtime import format_bytes, resolve_device
 from gentool.training.ema import GeneratorEma
 from gentool.training.graphs import StepGraph
 from gentool.training.interrupt import Interrupt
@@ -611,6 +611,20 @@ class Trainer(TrainingLoop):
             soft_wrap=True,
             highlight=False,
         )
+        used = {k: v for k, v in self.run.disk_use().items() if v[0]}
+        counted = ("snapshots", "sample grids")
+        parts = [
+            f"{files} {what} {format_bytes(size)}"
+            if what in counted
+            else f"{what} {format_bytes(size)}"
+            for what, (files, size) in used.items()
+        ]
+        total = sum(size for _, size in used.values())
+        self.console.print(
+            f"{self.out} holds {format_bytes(total)}: {', '.join(parts)}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
     def _side_jobs(self) -> list[Callback]:
         """What runs beside the steps, in this order: the non-finite guard, the log interval,
@@ -624,10 +638,13 @@ class Trainer(TrainingLoop):
             NonFiniteGuard,
             ProgressDisplay,
             SampleGrids,
+            Snapshots,
             TensorBoard,
         )
 
         jobs: list[Callback] = [NonFiniteGuard(), LogInterval(), Checkpointing()]
+        if self.settings.keep_every is not None:
+            jobs.append(Snapshots())
         jobs += [JsonlLog(), ProgressDisplay()]
         if self.settings.tensorboard:
             jobs.append(TensorBoard())

@@ -5,6 +5,7 @@ callbacks from its options or its checkpoint."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,53 @@ class Checkpointing(Callback):
             trainer.saved()
 
 
+class Snapshots(Callback):
+    """``RUN/snapshots/step_NNNNNN.safetensors`` every ``--keep-every`` steps (and at step 0 of
+    a new run): the model's weights (and the averaged generator of ``--ema``) with the settings
+    that rebuild it, no optimizer or random state, so that ``sample RUN --step S`` and ``plot
+    timeline -n`` can draw a kept step again. Not a checkpoint to resume from (``--init-from``
+    takes one)."""
+
+    PLUGIN_NAME = "snapshots"
+    DESCRIPTION = "keep the weights every --keep-every steps in RUN/snapshots"
+
+    def on_fit_start(self, trainer: Any) -> None:
+        if trainer.step == 0:
+            self.keep(trainer)
+
+    def on_step_end(self, trainer: Any) -> None:
+        if trainer.step % trainer.settings.keep_every == 0:
+            self.keep(trainer)
+
+    @staticmethod
+    def keep(trainer: Any) -> None:
+        from gentool.checkpoint import save_checkpoint
+
+        tensors = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
+        for section, values in trainer.checkpoint_sections().items():
+            tensors.update({f"{section}.{k}": v for k, v in values.items()})
+        meta = trainer.run_meta()
+        meta["step"] = trainer.step
+        path = RunFolder(trainer.out).snapshot_path(trainer.step)
+        trainer.guard_write(lambda: save_checkpoint(path, tensors, meta))
+
+
+def check_keep_every(settings: Any, total_steps: int) -> None:
+    """A run keeps at most :data:`~gentool.training.settings.MAX_SNAPSHOTS` snapshots, so its
+    disk use stays bounded: a finer ``--keep-every`` is refused before anything is written."""
+    from gentool.training.settings import MAX_SNAPSHOTS
+
+    every = settings.keep_every
+    if every is None or total_steps // every <= MAX_SNAPSHOTS:
+        return
+    least = -(-total_steps // MAX_SNAPSHOTS)
+    raise GentoolError(
+        f"--keep-every {every} would keep {total_steps // every + 1} snapshots of a "
+        f"{total_steps}-step run; a run keeps at most {MAX_SNAPSHOTS}: use --keep-every {least} "
+        "or more."
+    )
+
+
 class JsonlLog(Callback):
     """``RUN/log.jsonl``: one JSON record per log interval (the run's record, which a resume
     cuts back to its checkpoint's step)."""
@@ -114,6 +162,8 @@ class ProgressDisplay(Callback):
         self.progress: Any = None
         self.task: Any = None
         self.plain = False
+        self.started = 0.0
+        self.first_step = 0
 
     def on_fit_start(self, trainer: Any) -> None:
         from rich.progress import (
@@ -126,6 +176,8 @@ class ProgressDisplay(Callback):
         )
 
         self.plain = not trainer.console.is_terminal
+        self.started = time.monotonic()
+        self.first_step = trainer.step
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -151,13 +203,22 @@ class ProgressDisplay(Callback):
     def on_step_end(self, trainer: Any) -> None:
         self.progress.update(self.task, completed=trainer.step)
 
+    def times(self, trainer: Any) -> str:
+        """``elapsed 1m05s  left 3m20s`` for the plain lines: time since this process started
+        training, and the steps left at the average rate of its steps so far."""
+        elapsed = time.monotonic() - self.started
+        done = trainer.step - self.first_step
+        left = (trainer.total_steps - trainer.step) * elapsed / done if done > 0 else None
+        return f"elapsed {_clock(elapsed)}  left {_clock(left) if left is not None else '?'}"
+
     def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
         rate = float(record.get("images_per_s", 0.0)) / max(1, trainer.sampler.batch_size)
         shown = "  ".join(f"{k}={record[k]:.3f}" for k in trainer.progress_keys if k in record)
         self.progress.update(self.task, rate=f"{rate:.1f} step/s", losses=shown)
         if self.plain:  # not a terminal (CI, nohup): one whole line each time
             trainer.console.print(
-                f"step {trainer.step}/{trainer.total_steps}  {rate:.2f} step/s  {shown}",
+                f"step {trainer.step}/{trainer.total_steps}  {rate:.2f} step/s  "
+                f"{self.times(trainer)}  {shown}",
                 soft_wrap=True,
                 highlight=False,
             )
@@ -166,6 +227,16 @@ class ProgressDisplay(Callback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def _clock(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class TensorBoard(Callback):

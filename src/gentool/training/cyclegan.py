@@ -156,7 +156,7 @@ class CycleGanTrainer(Trainer):
     PLUGIN_NAME: ClassVar[str] = "translation"
     DESCRIPTION: ClassVar[str] = "two generators, two discriminators, cycle and identity losses"
     # Each discriminator is updated once per step (after --g-steps generator updates).
-    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps",)
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps", "samples")
     progress_keys = ("loss_g", "loss_cycle", "loss_d_a", "loss_d_b", "diversity_ratio_ab")
     model: CycleGan
 

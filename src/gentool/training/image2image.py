@@ -121,7 +121,7 @@ class Image2ImageTrainer(Trainer):
     PLUGIN_NAME: ClassVar[str] = "image2image"
     DESCRIPTION: ClassVar[str] = "pixel loss plus an optional adversarial term (super-resolution)"
     # One D update per step.
-    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps",)
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("d_steps", "samples")
     progress_keys = ("loss_pixel", "psnr", "loss_g", "loss_d")
     model: Image2ImageModel
 

@@ -63,7 +63,7 @@ def validate_resume_state(
     missing = [f for f in RESUME_FIELDS if f not in meta]
     if missing:
         raise CheckpointError(
-            f"{path} cannot be resumed: it has no field '{missing[0]}' (not a training checkpoint)."
+            f"{path} cannot be resumed: it has no field '{missing[0]}' (weights only, not a training checkpoint; --init-from starts a new run from its weights)."
         )
     _need_int(path, "step", meta["step"])
     _check_train(ckpt)

@@ -5,9 +5,10 @@
   folder is refused while the owner lives; a lock left by a process that died (kill -9, power
   loss) is detected on the same host and taken over with a notice.
 * :func:`clean_run_folder`: ``--overwrite`` removes the files a previous run wrote (checkpoint,
-  log, config, sample grids), never anything else, so the new run starts clean.
-* :func:`cut_back`: on resume, log records and sample grids from steps after the checkpoint
-  (written before a crash) are dropped, and temporary files of interrupted writes removed.
+  log, config, sample grids, snapshots), never anything else, so the new run starts clean.
+* :func:`cut_back`: on resume, log records, sample grids and snapshots from steps after the
+  checkpoint (written before a crash) are dropped, and temporary files of interrupted writes
+  removed.
 * :func:`refuse_links`: a run folder whose entries gentool writes (``samples/``,
   ``ckpt.safetensors``, ``log.jsonl``, ...) are symbolic links is refused before anything is
   written, so nothing is ever written or removed through a link out of the folder.
@@ -46,6 +47,8 @@ from gentool.run_folder import (
     LOG,
     RUN_FILE,
     SAMPLES,
+    SNAPSHOT_NAME,
+    SNAPSHOTS,
     TENSORBOARD,
     read_log_lines,
 )
@@ -54,7 +57,7 @@ LOCK_NAME = LOCK
 #: Files a run writes at the top of its folder (``--overwrite`` removes exactly these).
 RUN_FILES = (CHECKPOINT, LOG, CONFIG, RUN_FILE)
 #: Folders a run writes into.
-RUN_FOLDERS = (SAMPLES, TENSORBOARD)
+RUN_FOLDERS = (SAMPLES, SNAPSHOTS, TENSORBOARD)
 SAMPLE_NAME = re.compile(r"^(?:[a-z]+_)?step_(\d+)\.png$")
 TENSORBOARD_NAME = re.compile(r"^events\.out\.tfevents\.\d+\..+$")
 #: The largest log or config read to prove it is gentool's.
@@ -127,6 +130,8 @@ def written_by_gentool(path: Path) -> bool:
         return True
     if path.parent.name == SAMPLES:
         return SAMPLE_NAME.match(name) is not None and png_written_by_gentool(path)
+    if path.parent.name == SNAPSHOTS:
+        return SNAPSHOT_NAME.match(name) is not None and is_gentool_checkpoint(path)
     if path.parent.name == TENSORBOARD:
         return TENSORBOARD_NAME.match(name) is not None
     proofs = {
@@ -326,6 +331,18 @@ def _sample_step(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _snapshot_step(name: str) -> int | None:
+    match = SNAPSHOT_NAME.match(name)
+    return int(match.group(1)) if match else None
+
+
+def _stepped(folder: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the sample grids and snapshots a run wrote by name."""
+    found = [(_sample_step(p.name), p) for p in _entries(folder / SAMPLES)]
+    found += [(_snapshot_step(p.name), p) for p in _entries(folder / SNAPSHOTS)]
+    return [(step, path) for step, path in found if step is not None]
+
+
 def _entries(folder: Path) -> list[Path]:
     """The files of a folder gentool writes into, when it is a real folder (not a link)."""
     if folder.is_symlink() or not folder.is_dir():
@@ -336,28 +353,29 @@ def _entries(folder: Path) -> list[Path]:
 def _candidates(folder: Path) -> list[Path]:
     """What a run writes by name in ``folder`` and is there now (``--overwrite`` removes these
     when they are provably gentool's)."""
-    samples, board = folder / SAMPLES, folder / TENSORBOARD
+    board = folder / TENSORBOARD
     candidates = [folder / name for name in RUN_FILES]
-    candidates += [p for p in _entries(samples) if _sample_step(p.name) is not None]
+    candidates += [path for _, path in _stepped(folder)]
     candidates += [p for p in _entries(board) if p.name.startswith("events.out.tfevents.")]
-    candidates += stale_temporaries(folder) + stale_temporaries(samples)
+    candidates += _temporaries(folder)
     return [p for p in candidates if os.path.lexists(p)]
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    """Temporaries of interrupted writes in the run folder and the folders it writes into."""
+    return [p for d in (folder, folder / SAMPLES, folder / SNAPSHOTS) for p in stale_temporaries(d)]
 
 
 def refuse_foreign(folder: Path, *, after_step: int | None = None) -> None:
     """Before a run writes or removes anything in ``folder``: refuse when a file at a name the
     run writes is not provably gentool's (a user's ``config.json``, a picture named
     ``step_000100.png``, a link): the run would replace it, and gentool removes or replaces
-    only what it wrote. ``after_step`` (a resumed run): only sample grids after that step,
-    the ones the continued run writes again, are checked."""
+    only what it wrote. ``after_step`` (a resumed run): only sample grids and snapshots after
+    that step, the ones the continued run writes again, are checked."""
     if after_step is None:
         candidates = _candidates(folder)
     else:
-        candidates = [
-            p
-            for p in _entries(folder / SAMPLES)
-            if (_sample_step(p.name) or -1) > after_step and os.path.lexists(p)
-        ]
+        candidates = [p for step, p in _stepped(folder) if step > after_step and os.path.lexists(p)]
     foreign = [p for p in candidates if not written_by_gentool(p)]
     if foreign:
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
@@ -372,7 +390,7 @@ def clean_run_folder(folder: Path) -> list[Path]:
     """Remove what a previous run wrote in ``folder`` (``--overwrite``; call
     :func:`refuse_foreign` first); return what went. Only provably gentool's files go."""
     removed = [p for p in _candidates(folder) if remove_owned(p, folder, written_by_gentool)]
-    for directory in (folder / SAMPLES, folder / TENSORBOARD):
+    for directory in (folder / SAMPLES, folder / SNAPSHOTS, folder / TENSORBOARD):
         if not directory.is_symlink():
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only when nothing else is in it
@@ -402,20 +420,14 @@ def cut_back(folder: Path, step: int, *, log_from: Path | None = None) -> dict[s
     rewrite = dropped["log_records"] or bad or source != folder / LOG
     if (kept or source.exists()) and rewrite:
         atomic_write_text(folder / LOG, "".join(json.dumps(r) + "\n" for r in kept))
-    samples = folder / SAMPLES
-    later = 0
+    later = {"samples": 0, "snapshots": 0}
     if log_from is None:
-        for path in _entries(samples):
-            sample_step = _sample_step(path.name)
-            if (
-                sample_step is not None
-                and sample_step > step
-                and remove_owned(path, folder, written_by_gentool)
-            ):
-                later += 1
-    dropped["samples"] = later
+        for kept_step, path in _stepped(folder):
+            if kept_step > step and remove_owned(path, folder, written_by_gentool):
+                later[path.parent.name] += 1
+    dropped.update(later)
     stale = 0
-    for path in stale_temporaries(folder) + stale_temporaries(samples):
+    for path in _temporaries(folder):
         if remove_owned(path, folder, written_by_gentool):
             stale += 1
     dropped["temporaries"] = stale

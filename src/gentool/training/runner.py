@@ -36,7 +36,7 @@ from gentool.plugins import (
 from gentool.run_folder import CHECKPOINT, RunFolder
 from gentool.runtime import resolve_device, seed_everything
 from gentool.training.base import Trainer, TrainSettings
-from gentool.training.callbacks import build_callbacks, saved_callbacks
+from gentool.training.callbacks import build_callbacks, check_keep_every, saved_callbacks
 from gentool.training.resume_state import validate_resume_state
 from gentool.training.runfolder import (
     RUN_FILES,
@@ -57,6 +57,7 @@ CHANGEABLE_ON_RESUME = (
     "log_every",
     "sample_every",
     "checkpoint_every",
+    "keep_every",
     "device",
     "lr_g",
     "lr_d",
@@ -168,6 +169,7 @@ def build_trainer(
             f"{flag_of(unused[0])} does not apply to '{model_name}' ({model_cls.FAMILY}): its training loop "
             "does not use it; drop it."
         )
+    check_keep_every(settings, trainer.total_steps)
     return trainer
 
 
@@ -538,6 +540,8 @@ def _announce_cut_back(console: Console, dropped: dict[str, int], step: int) -> 
         parts.append(f"{dropped['log_records']} log record(s)")
     if dropped.get("samples"):
         parts.append(f"{dropped['samples']} sample grid(s)")
+    if dropped.get("snapshots"):
+        parts.append(f"{dropped['snapshots']} snapshot(s)")
     if dropped.get("bad_log_lines"):
         parts.append(f"{dropped['bad_log_lines']} unreadable log line(s)")
     if dropped.get("temporaries"):

@@ -24,6 +24,9 @@ MAX_BATCH_SIZE = 2**20
 #: The most discriminator or generator updates in one step (``--d-steps``, ``--g-steps``);
 #: published ratios are 1 to 10 (WGAN: 5, some 100 at the start).
 MAX_UPDATES_PER_STEP = 1000
+#: The most weights-only snapshots one run keeps (``--keep-every``): a run's disk use stays
+#: bounded; a finer --keep-every than total steps / this is refused before training starts.
+MAX_SNAPSHOTS = 200
 #: The most images in a sample grid.
 MAX_SAMPLES = 1024
 #: Settings an optimizer does not use (RMSprop has no betas): given explicitly they are
@@ -63,7 +66,12 @@ class TrainSettings:
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
+    #: Images in each training sample grid (the fixed noise of a GAN, the prior samples of a
+    #: VAE; loops with their own grid layout take ``--train-opt sample_rows`` instead).
     samples: int = 64
+    #: Keep a weights-only snapshot every this many steps (``RUN/snapshots/``), so that any
+    #: kept step can be sampled again (``sample RUN --step S``); None keeps only the checkpoint.
+    keep_every: int | None = None
     seed: int = 0
     device: str = "auto"
     out: str = "runs/run"
@@ -125,6 +133,8 @@ class TrainSettings:
         self._check_count("g_steps", MAX_UPDATES_PER_STEP, "generator updates per step")
         for name in ("log_every", "sample_every", "checkpoint_every"):
             self._check_count(name, MAX_STEPS, "the most steps a run may take")
+        if self.keep_every is not None:
+            self._check_count("keep_every", MAX_STEPS, "the most steps a run may take")
         self._check_count("samples", MAX_SAMPLES, "images in a sample grid")
         if not 0 <= self.ema < 1:
             raise GentoolError("--ema must be in [0, 1).")
