@@ -6,10 +6,19 @@ and a decoder ``p(x|z)``, the evidence lower bound is::
 
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || N(0, I))  <=  log p(x)
 
-Every function here returns one value **per image** (summed over pixels or latent
+Every term function here returns one value **per image** (summed over pixels or latent
 dimensions, not averaged), in nats, so that ``recon + kl`` is the negative ELBO of one image
-and numbers compare across batch sizes. The training loop minimises
-``recon + beta(step) * kl``; ``beta`` follows one of the annealing schedules below.
+and numbers compare across batch sizes. :func:`vae_loss` turns them into the optimised
+batch loss ``recon + beta(step) * kl`` in one of two formulations (:data:`REDUCTIONS`), with
+``D = C * H * W`` pixel values and ``d`` latent dimensions::
+
+    sum  (default): loss = mean_batch(recon_sum)     + beta * mean_batch(kl_sum)
+    mean:           loss = mean_batch(recon_sum / D) + beta * mean_batch(kl_sum / d)
+
+``mean`` is the per-pixel / per-latent-dimension form of course assignments ("MSE +
+lambda_KL * KL"); the two have the same optimum when ``beta_sum = beta_mean * D / d``
+(the mean loss is then the sum loss divided by ``D``). ``beta`` follows one of the
+annealing schedules below.
 
 Reconstruction terms take targets in ``[0, 1]``:
 
@@ -31,6 +40,9 @@ import torch.nn.functional as F
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 KL_SCHEDULES = ("none", "linear", "cyclical")
+#: How :func:`vae_loss` reduces the per-image terms: summed (nats per image) or averaged
+#: over pixel values and latent dimensions.
+REDUCTIONS = ("sum", "mean")
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -75,6 +87,33 @@ def gaussian_nll(mean: torch.Tensor, target: torch.Tensor, log_sigma: torch.Tens
     log_sigma = log_sigma.expand_as(mean)
     per_pixel = 0.5 * ((target - mean) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * _LOG_2PI
     return per_pixel.flatten(1).sum(1)
+
+
+def vae_loss(
+    recon: torch.Tensor,
+    kl: torch.Tensor,
+    beta: float,
+    *,
+    reduction: str = "sum",
+    data_dims: int = 1,
+    latent_dims: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, recon, kl)`` of a batch from the per-image terms ``recon``, ``kl`` ``(B,)``
+    (sums in nats, as :func:`bernoulli_nll`/:func:`gaussian_nll` and :func:`gaussian_kl`
+    return them), ``loss = recon + beta * kl``::
+
+        sum:  recon = mean_b recon_b,            kl = mean_b kl_b
+        mean: recon = mean_b recon_b / data_dims, kl = mean_b kl_b / latent_dims
+
+    ``data_dims`` is ``D = C * H * W``, ``latent_dims`` the latent size ``d``; a mean loss
+    with weight ``lambda`` is the sum loss with ``beta = lambda * D / d``, divided by ``D``.
+    """
+    recon, kl = recon.mean(), kl.mean()
+    if reduction == "mean":
+        recon, kl = recon / data_dims, kl / latent_dims
+    elif reduction != "sum":
+        raise ValueError(f"unknown reduction '{reduction}'; choose from {', '.join(REDUCTIONS)}")
+    return recon + beta * kl, recon, kl
 
 
 def bits_per_dim(nats: torch.Tensor | float, dims: int) -> torch.Tensor | float:

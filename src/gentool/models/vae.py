@@ -1,7 +1,7 @@
 """Variational autoencoders (Kingma & Welling, 2014, "Auto-Encoding Variational Bayes").
 
 :class:`VaeModel` is what every VAE shares: the objective's settings in the config
-(:class:`VaeConfig`: latent size, likelihood, beta, KL annealing), ``encode``/``decode``,
+(:class:`VaeConfig`: latent size, likelihood, beta, reduction, KL annealing), ``encode``/``decode``,
 the per-image ELBO terms, prior sampling and latent interpolation. A subclass only builds an
 ``encoder`` (image in ``[-1, 1]`` -> ``(B, 2 * latent_dim)``, the mean and log-variance side
 by side) and a ``decoder`` (``(B, latent_dim)`` -> logits ``(B, C, H, W)``).
@@ -33,6 +33,7 @@ from gentool.errors import GentoolError
 from gentool.losses.vae import (
     KL_SCHEDULES,
     LIKELIHOODS,
+    REDUCTIONS,
     bernoulli_nll,
     bits_per_dim,
     discrete_bits_per_dim,
@@ -40,6 +41,7 @@ from gentool.losses.vae import (
     gaussian_nll,
     kl_weight,
     reparameterize,
+    vae_loss,
 )
 from gentool.models.base import ModelConfig, ModelPlugin
 
@@ -59,8 +61,14 @@ class VaeConfig(ModelConfig):
     #: Gaussian likelihood only: the pixel standard deviation on the [0, 1] scale, or
     #: "learned" (one trainable sigma for all pixels, starting at 1; Rybkin et al. 2021).
     gaussian_sigma: str = "0.1"
-    #: Weight of the KL term (beta-VAE, Higgins et al. 2017; 1 = the ELBO).
+    #: Weight of the KL term (beta-VAE, Higgins et al. 2017; 1 = the ELBO), in the
+    #: formulation that reduction picks.
     beta: float = 1.0
+    #: How recon and KL enter the loss: sum (per image, summed over the pixel values and
+    #: the latent dimensions, in nats) or mean (recon averaged over the C*H*W pixel values,
+    #: KL over the latent dimensions: the per-pixel form of course notes). beta weights the
+    #: KL in either; the same optimum needs beta_sum = beta_mean * C*H*W / latent_dim.
+    reduction: str = "sum"
     #: KL annealing: none, linear (0 -> beta over kl_warmup steps) or cyclical (kl_cycles
     #: cycles over the run, each ramping 0 -> beta over its first kl_ramp fraction).
     kl_anneal: str = "none"
@@ -87,6 +95,10 @@ class VaeConfig(ModelConfig):
                 )
         if not (self.beta >= 0 and math.isfinite(self.beta)):
             raise GentoolError(f"beta must be >= 0, not {self.beta}.")
+        if self.reduction not in REDUCTIONS:
+            raise GentoolError(
+                f"reduction must be one of {', '.join(REDUCTIONS)}, not '{self.reduction}'."
+            )
         if self.kl_anneal not in KL_SCHEDULES:
             raise GentoolError(
                 f"kl_anneal must be one of {', '.join(KL_SCHEDULES)}, not '{self.kl_anneal}'."
@@ -158,6 +170,21 @@ class VaeModel(ModelPlugin):
             "kl": gaussian_kl(mu.float(), logvar.float()),
             "mse": (means.detach() - target).pow(2).flatten(1).mean(1),
         }
+
+    def objective(
+        self, terms: dict[str, torch.Tensor], beta: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, recon, kl)`` of a batch from :meth:`negative_elbo_terms`, reduced as the
+        config's ``reduction`` says (:func:`gentool.losses.vae.vae_loss`); ``beta`` is the KL
+        weight of this step (:meth:`kl_factor`)."""
+        return vae_loss(
+            terms["recon"],
+            terms["kl"],
+            beta,
+            reduction=self.config.reduction,
+            data_dims=self.dims,
+            latent_dims=self.config.latent_dim,
+        )
 
     def kl_factor(self, step: int, total_steps: int) -> float:
         """The KL weight at ``step``: ``beta`` times the annealing schedule."""

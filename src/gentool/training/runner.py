@@ -645,11 +645,12 @@ def _refuse_option_changes(
     for key, value in given.items():
         current = saved.get(key)
         same = False
-        if config_cls is not None and key in saved:
+        if config_cls is not None:  # a field the checkpoint predates has its default value
             try:
                 mine = build_config(config_cls, {**saved, key: value}, what=flag)
                 theirs = build_config(config_cls, dict(saved), what=flag)
-                same = getattr(mine, key) == getattr(theirs, key)
+                same = hasattr(theirs, key) and getattr(mine, key) == getattr(theirs, key)
+                current = getattr(theirs, key, current)
             except GentoolError:
                 same = False
         if not same:

@@ -1,19 +1,24 @@
 """The VAE training loop: one Adam optimizer over encoder and decoder, minimising
-``recon + beta(step) * kl`` per image (see :mod:`gentool.losses.vae`).
+``recon + beta(step) * kl`` in the formulation the model option ``reduction`` picks (see
+:mod:`gentool.losses.vae`): ``sum`` (the default) per image in nats, ``mean`` averaged over
+the ``D = C * H * W`` pixel values (recon) and the ``d`` latent dimensions (kl).
 
 The learning rate is ``--lr-g`` (the "generator" rate is the whole model's here), with
 ``--beta1``/``--beta2`` as Adam's betas; the CLI defaults (2e-4, 0.5) are GAN settings, and
 ``--lr-g 1e-3 --beta1 0.9`` is the usual VAE choice.
 
-Logged per step, all per image and in nats unless said otherwise:
+Logged per step, averaged over the batch. ``recon``, ``kl`` and ``loss`` follow
+``reduction`` (``sum``: nats per image; ``mean``: nats per pixel value and per latent
+dimension); ``elbo`` and ``bits_per_dim`` do not, so they compare across formulations:
 
 * ``recon``: -log p(x|z) for one z drawn from q(z|x) (Bernoulli: binary cross-entropy;
-  Gaussian: the Gaussian negative log-density of the [0, 1] pixels);
-* ``kl``: KL(q(z|x) || N(0, I)), closed form;
-* ``elbo``: -(recon + kl), the evidence lower bound itself (higher is better; a
-  log-likelihood, so usually negative for Bernoulli);
+  Gaussian: the Gaussian negative log-density of the [0, 1] pixels); ``mean``: divided by D;
+* ``kl``: KL(q(z|x) || N(0, I)), closed form; ``mean``: divided by d;
+* ``elbo``: always nats per image, -(recon_sum + kl_sum), the evidence lower bound itself
+  (higher is better; a log-likelihood, so usually negative for Bernoulli);
 * ``loss``: the optimised ``recon + beta * kl`` (what ``beta`` and annealing change);
-* ``beta``: the KL weight at this step (beta times the annealing factor);
+* ``beta``: the KL weight at this step (beta times the annealing factor), in the chosen
+  formulation;
 * ``bits_per_dim``: -elbo in bits per pixel and channel (an upper bound on the NLL);
 * ``mse``: squared error per pixel of the sampled reconstruction, images in [0, 1];
 * ``sigma``: the Gaussian decoder's standard deviation (Gaussian likelihood only).
@@ -106,14 +111,16 @@ class VaeTrainer(Trainer):
         return to_float(test.images[:TEST_IMAGES]).to(self.device)
 
     def held_out_stats(self) -> dict[str, float]:
-        """``test_elbo``, ``test_recon``, ``test_kl`` (nats per image) and ``test_mse``
-        (per pixel, images in [0, 1]) on the fixed test batch, beside the training values."""
+        """``test_elbo`` (nats per image), ``test_recon``, ``test_kl`` (reduced like
+        ``recon`` and ``kl``) and ``test_mse`` (per pixel, images in [0, 1]) on the fixed
+        test batch, beside the training values."""
         if self.test_images is None:
             return {}
         terms = self.model.negative_elbo_terms(self.test_images)
-        recon, kl = terms["recon"].float().mean(), terms["kl"].float().mean()
+        terms = {k: v.float() for k, v in terms.items()}
+        _, recon, kl = self.model.objective(terms, 1.0)
         return {
-            "test_elbo": -float(recon + kl),
+            "test_elbo": -float(terms["recon"].mean() + terms["kl"].mean()),
             "test_recon": float(recon),
             "test_kl": float(kl),
             "test_mse": float(terms["mse"].float().mean()),
@@ -130,14 +137,13 @@ class VaeTrainer(Trainer):
         with self.autocast():  # --precision bf16: forward passes in bf16, the loss in fp32
             terms = self.objective(images)
         terms = {k: v.float() for k, v in terms.items()}
-        recon, kl = terms["recon"].mean(), terms["kl"].mean()
         beta = model.kl_factor(self.step, self.total_steps)
-        loss = recon + beta * kl
+        loss, recon, kl = model.objective(terms, beta)
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        negative_elbo = (recon + kl).detach()
+        negative_elbo = (terms["recon"].mean() + terms["kl"].mean()).detach()  # nats per image
         stats = {
             "loss": loss.detach(),
             "recon": recon.detach(),
