@@ -16,9 +16,12 @@ import inspect
 import json
 import textwrap
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
+
+from gentool.errors import GentoolError
 
 #: The option each kind's fields are set with.
 OPTION_FLAG = {"model": "--model-opt", "loss": "--loss-opt", "trainer": "--train-opt"}
@@ -269,7 +272,40 @@ def _jsonable(value: Any) -> Any:
     is_flag=True,
     help="Print machine-readable JSON (every plugin, or NAME, with its options) instead.",
 )
-def plugins(name: str | None, kind: str | None, as_json: bool) -> None:
+@click.option(
+    "--arch",
+    is_flag=True,
+    help="Show model NAME's networks as layer tables (output shape, kernel, stride, padding, "
+    "norm, activation, parameters); NAME may also be a run folder or checkpoint file.",
+)
+@click.option(
+    "--model-opt",
+    "model_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --arch: a model config field, repeatable. Example: --model-opt g_width=64",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="With --arch: the image size [default: the model's]. Example: --image-size 64",
+)
+@click.option(
+    "--channels",
+    type=click.Choice(["1", "3"]),
+    default=None,
+    help="With --arch: grayscale (1) or RGB (3) images [default: the model's].",
+)
+def plugins(
+    name: str | None,
+    kind: str | None,
+    as_json: bool,
+    arch: bool,
+    model_opts: tuple[str, ...],
+    image_size: int | None,
+    channels: str | None,
+) -> None:
     """List every installed model, GAN loss, dataset, model family, metric and training
     callback, with the distribution providing it.
 
@@ -277,10 +313,17 @@ def plugins(name: str | None, kind: str | None, as_json: bool) -> None:
     --model-opt NAME=VALUE, losses: --loss-opt, datasets: the data flags they read,
     callbacks: --callback-opt NAME.KEY=VALUE); for a family, what its models are for.
 
+    With --arch: the layers of model NAME, for its default options or those given
+    (--model-opt, --image-size, --channels), one table per network (generator and
+    discriminator, encoder and decoder, ...); NAME may be a run folder or checkpoint
+    instead (its saved config fixes the model). A folder named like a model: ./NAME.
+
     \b
     Examples:
       gentool plugins --kind loss
       gentool plugins dcgan          # latent_dim, g_width, d_width, ... with defaults
+      gentool plugins dcgan --arch --image-size 32 --model-opt g_width=64
+      gentool plugins runs/dcgan-ls --arch --json
       gentool plugins --json > plugins.json
     Set GENTOOL_PLUGINS=none to load built-ins only, or a comma list of plugin names.
     Plugins that could not be used are listed after the table, with the reason.
@@ -290,10 +333,20 @@ def plugins(name: str | None, kind: str | None, as_json: bool) -> None:
     from gentool.plugins import KINDS, get_registry
 
     registry = get_registry()
+    model_settings = {"--model-opt": model_opts, "--image-size": image_size, "--channels": channels}
+    if arch:
+        _print_architecture(name, kind, as_json, model_settings, registry)
+        return
+    _refuse_without_arch(model_settings)
     kinds = [k for k in KINDS if kind is None or k == kind]
     if name is not None:
         matches = [k for k in kinds if name in registry.entries[k]]
         if not matches:
+            if Path(name).exists():
+                raise GentoolError(
+                    f"'{name}' is a run folder or checkpoint, not a plugin name; add --arch "
+                    "to show its model's layers."
+                )
             _unknown(name, kinds, registry)
         if as_json:
             records = [describe_plugin(k, name) for k in matches]
@@ -318,10 +371,8 @@ def plugins(name: str | None, kind: str | None, as_json: bool) -> None:
     _print_list(kind, registry)
 
 
-def _unknown(name: str, kinds: list[str], registry: Any) -> None:
+def _unknown(name: str, kinds: list[str], registry: Any) -> NoReturn:
     import difflib
-
-    from gentool.errors import GentoolError
 
     known = sorted({n for k in kinds for n in registry.names(k)})
     close = difflib.get_close_matches(name, known, n=1)
@@ -398,3 +449,136 @@ def _print_list(kind: str | None, registry: Any) -> None:
         for problem in registry.problems:
             console.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
     console.print("[dim]gentool plugins NAME lists a plugin's options.[/dim]")
+
+
+# --- --arch: the layer tables of a model --------------------------------------------------------
+
+
+def _given(settings: dict[str, Any]) -> list[str]:
+    return [flag for flag, value in settings.items() if value not in (None, ())]
+
+
+def _refuse_without_arch(settings: dict[str, Any]) -> None:
+    given = _given(settings)
+    if given:
+        raise GentoolError(
+            f"{' and '.join(given)} apply only with --arch (a model's layer tables); add "
+            "--arch or drop them."
+        )
+
+
+def _print_architecture(
+    name: str | None, kind: str | None, as_json: bool, settings: dict[str, Any], registry: Any
+) -> None:
+    """``gentool plugins NAME --arch``: NAME is a model plugin, or a run folder or checkpoint
+    (a path that exists, or that is written as one)."""
+    import copy
+
+    from rich.console import Console
+
+    from gentool.architecture import describe_model, rich_tables
+    from gentool.config import config_to_dict
+
+    if name is None:
+        raise GentoolError(
+            "--arch needs a model name or a run folder or checkpoint, e.g. "
+            "'gentool plugins dcgan --arch'."
+        )
+    if kind not in (None, "model"):
+        raise GentoolError(f"--arch shows a model's layers; drop --kind {kind}.")
+    models = registry.entries["model"]
+    if name in models:
+        cls, config = _configured_model(name, settings)
+        source = f"model '{name}'"
+    elif Path(name).exists() or Path(name).suffix == ".safetensors" or "/" in name:
+        given = _given(settings)
+        if given:
+            raise GentoolError(
+                f"{' and '.join(given)} cannot change a checkpoint's model: its saved config "
+                f"fixes it; drop {'them' if len(given) > 1 else 'it'} (or name a model plugin)."
+            )
+        cls, config = _checkpoint_model(name)
+        source = f"{name} (model '{cls.PLUGIN_NAME}')"
+    else:
+        other = [k for k in registry.entries if name in registry.entries[k]]
+        if other:
+            raise GentoolError(f"--arch shows a model's layers; '{name}' is a {other[0]} plugin.")
+        _unknown(name, ["model"], registry)
+    size, channels = int(config.image_size), int(config.channels)
+    architecture = describe_model(
+        lambda: cls(copy.deepcopy(config)), image_size=size, channels=channels
+    )
+    if as_json:
+        record = {
+            "model": cls.PLUGIN_NAME,
+            "source": "plugin" if name in models else name,
+            "image_size": size,
+            "channels": channels,
+            "config": config_to_dict(config),
+            **architecture.as_dict(),
+        }
+        click.echo(json.dumps(record, indent=2))
+        return
+    console = Console()
+    console.print(
+        f"{source} at {size}x{size}, {channels} channel{'s' if channels > 1 else ''}",
+        markup=False,
+        highlight=False,
+    )
+    for table in rich_tables(architecture):
+        console.print(table)
+    for what, count in architecture.loose.items():
+        console.print(
+            f"also {what}: {count:,} parameter{'s' if count != 1 else ''} outside the networks",
+            markup=False,
+        )
+    console.print(
+        "[dim]output: the shape of one item (batch left out); k, s, p: kernel, stride, "
+        "padding.[/dim]"
+    )
+
+
+def _configured_model(name: str, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """Model plugin ``name``'s class and config from ``--model-opt``, ``--image-size`` and
+    ``--channels`` (the rest at the model's defaults; no data fills anything in)."""
+    from gentool.config import parse_key_values
+    from gentool.models.base import DATA_FIELDS, check_model_fits
+    from gentool.plugins import get_model_class
+
+    cls = get_model_class(name)
+    options: dict[str, Any] = parse_key_values(settings["--model-opt"], "--model-opt")
+    for key, flag in (("image_size", "--image-size"), ("channels", "--channels")):
+        value = settings[flag]
+        if value is None:
+            continue
+        if key in options:
+            raise GentoolError(
+                f"--model-opt {key}={options[key]} and {flag} {value} both set '{key}'; give "
+                "it once."
+            )
+        options[key] = int(value)
+    try:
+        config = cls.configure(options)
+    except GentoolError as exc:
+        # A field training fills in from the data (the number of classes) has no flag here.
+        unset = [
+            f
+            for f in DATA_FIELDS
+            if f not in ("image_size", "channels") and f not in options and f in exc.message
+        ]
+        hint = f" (--arch has no data: set --model-opt {unset[0]}=N)" if unset else ""
+        raise GentoolError(exc.message + hint) from None
+    check_model_fits(cls, config, where="cannot show its layers")
+    return cls, config
+
+
+def _checkpoint_model(path: str) -> tuple[Any, Any]:
+    """The model class and config of a run folder or checkpoint (the weights are checked
+    against the config, as every command that reads a checkpoint does)."""
+    from gentool.checkpoint import load_checkpoint
+    from gentool.loading import model_class_of
+    from gentool.models.base import rebuild_model
+
+    ckpt = load_checkpoint(path)
+    cls = model_class_of(ckpt)
+    return cls, rebuild_model(cls, ckpt, use_ema=False).config
