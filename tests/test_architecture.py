@@ -160,6 +160,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "gentool.upscale",
         "gentool.translate",
         "gentool.plotting",
+        "gentool.report",
         "gentool.testing",
         "gentool.config_file",
     ),

@@ -19,6 +19,7 @@ from gentool.cli.evaluate import evaluate
 from gentool.cli.plot import plot
 from gentool.cli.plugins_cmd import plugins
 from gentool.cli.reconstruct import reconstruct
+from gentool.cli.report import report
 from gentool.cli.sample import sample
 from gentool.cli.train import train
 from gentool.cli.upscale import upscale
@@ -135,7 +136,7 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = AppContext(Console(stderr=True, soft_wrap=True))
 
 
-for command in (train, sample, reconstruct, upscale, evaluate, plot, plugins):
+for command in (train, sample, reconstruct, upscale, evaluate, plot, report, plugins):
     cli.add_command(command)
 
 

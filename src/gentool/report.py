@@ -1,0 +1,591 @@
+"""``gentool report``: an experiment written up from its run folders.
+
+One call writes ``report.md`` and ``report.html`` (static, no server) with the pictures beside
+them in ``img/``:
+
+* the settings of every run as one table, the settings that differ between runs first and
+  marked;
+* the learning curves, one figure per group of logged values (:func:`gentool.plotting.curve_group`
+  where it exists: losses, D outputs, reconstruction and KL, schedules, metrics, ...), every
+  run overlaid;
+* per run, its last training sample grid (the family's own picture: samples, reconstructions,
+  translations or upscales of fixed inputs), titled, and its timeline;
+* one table of metrics: the results ``gentool evaluate`` logged at each run's checkpoint step
+  are reused; what is missing is computed (and logged, so the next report reuses it), unless
+  ``metrics=False``.
+
+What takes time is the metrics (seconds to minutes per run, once); figures take about a second
+each. Every file goes through an atomic write; ``img/`` files carry gentool's PNG mark and the
+pages a first-line mark, so ``overwrite`` replaces and removes only a report gentool wrote.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from gentool.checkpoint import load_checkpoint
+from gentool.checkpoint_schema import CheckpointMeta
+from gentool.errors import GentoolError, OutputError
+from gentool.fileio import atomic_write_text, remove_owned
+from gentool.images import enlarge, save_pil, titled_panels
+from gentool.images import written_by_gentool as png_is_gentools
+from gentool.run_folder import RunFolder
+
+#: The first line of ``report.md`` and ``report.html``: the proof that gentool wrote them.
+MARK = "<!-- written by gentool report -->"
+PAGES = ("report.md", "report.html")
+IMG = "img"
+#: Image names a report writes in ``img/``.
+IMG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.png$")
+#: Fields of an ``evaluate`` log record that are not results.
+EVALUATION_FIELDS = frozenset(
+    {"event", "step", "time", "dataset", "split", "num_generated", "input_kind", "images"}
+)
+#: The shortest side a sample grid is shown at (small grids are enlarged, nearest neighbour).
+MIN_GRID_SIDE = 360
+
+
+@dataclass
+class ReportRun:
+    """One run of the report: its folder, checkpoint metadata, log and flattened settings."""
+
+    path: Path
+    name: str
+    info: CheckpointMeta
+    records: list[dict[str, Any]]
+    settings: dict[str, Any]
+    family: Any = None
+
+
+@dataclass
+class Report:
+    """What goes on the pages, filled part by part."""
+
+    runs: list[ReportRun]
+    labels: list[str] = field(default_factory=list)
+    curves: list[tuple[str, str]] = field(default_factory=list)  # (title, img name)
+    grids: list[tuple[str, str, str]] = field(default_factory=list)  # run, caption, img
+    timelines: list[tuple[str, str]] = field(default_factory=list)  # run, img
+    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    metric_notes: list[str] = field(default_factory=list)
+    key_help: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "run"
+
+
+def load_runs(paths: Sequence[str | Path]) -> list[ReportRun]:
+    """The runs named by ``paths`` (run folders, or checkpoint files in them); one line for
+    a path that is not a run, and for a run given twice."""
+    from gentool.plotting import IGNORED_PREFIXES, IGNORED_SETTINGS, drop_inactive, flatten_config
+    from gentool.plugins import get_family
+
+    runs: list[ReportRun] = []
+    seen: dict[Path, str] = {}
+    for given in paths:
+        folder, checkpoint = RunFolder.of(given)
+        if not folder.path.is_dir():
+            raise GentoolError(f"{given} is not a run folder.")
+        key = folder.path.resolve()
+        if key in seen:
+            raise GentoolError(f"{given} is the same run as {seen[key]}; name each run once.")
+        seen[key] = str(given)
+        info = load_checkpoint(checkpoint).info
+        records = folder.read_log().records
+        config = _read_json(folder.config)
+        settings = drop_inactive(flatten_config(config)) if config else {}
+        settings = {
+            k: v
+            for k, v in settings.items()
+            if k not in IGNORED_SETTINGS and not k.startswith(IGNORED_PREFIXES)
+        }
+        try:
+            family = get_family(info.family) if info.family else None
+        except GentoolError:
+            family = None
+        runs.append(ReportRun(folder.path, folder.path.name, info, records, settings, family))
+    names = [r.name for r in runs]
+    for run in runs:  # two runs named alike (a/run, b/run): say where each is
+        if names.count(run.name) > 1:
+            run.name = str(run.path)
+    return runs
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return "-" if value is None else str(value)
+
+
+def settings_rows(runs: Sequence[ReportRun]) -> list[tuple[str, list[str], bool]]:
+    """``(setting, value per run, differs)``: the settings that differ first, then the rest,
+    each part in name order."""
+    keys = sorted({k for r in runs for k in r.settings})
+    rows = []
+    for key in keys:
+        values = [_setting_text(r.settings[key]) if key in r.settings else "-" for r in runs]
+        rows.append((key, values, len(set(values)) > 1))
+    return [r for r in rows if r[2]] + [r for r in rows if not r[2]]
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def cached_metrics(run: ReportRun) -> dict[str, float | None]:
+    """The values ``gentool evaluate`` logged at the checkpoint's step (later ones win)."""
+    found: dict[str, float | None] = {}
+    for record in run.records:
+        if record.get("event") != "evaluate" or record.get("step") != run.info.step:
+            continue
+        for key, value in record.items():
+            if key in EVALUATION_FIELDS:
+                continue
+            if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                found[key] = None if value is None else float(value)
+    return found
+
+
+def _reported_by(name: str, keys: Sequence[str]) -> bool:
+    from gentool.metrics.evaluate import get_metric
+
+    metric = get_metric(name)
+    return any(metric.describe(key) for key in keys)
+
+
+def run_metrics(
+    run: ReportRun,
+    requested: list[str] | None,
+    device: str,
+    console: Console,
+) -> tuple[dict[str, float | None], list[str]]:
+    """The run's metric values: cached ones reused, the rest computed and logged. ``requested``
+    None: what ``evaluate`` would choose (cached results alone when there are any)."""
+    from gentool.loading import model_from_checkpoint
+    from gentool.metrics.evaluate import (
+        EvaluationSettings,
+        append_to_log,
+        check_metric_names,
+        evaluate_model,
+        evaluation_data_spec,
+    )
+    from gentool.runtime import resolve_device
+
+    cached = cached_metrics(run)
+    if requested is None and cached:
+        return cached, []
+    if requested is not None:
+        check_metric_names(requested)
+        missing = [name for name in requested if not _reported_by(name, list(cached))]
+        if not missing:
+            return cached, []
+    else:
+        missing = None
+    target = resolve_device(device)
+    checkpoint = load_checkpoint(RunFolder(run.path).checkpoint)
+    model = model_from_checkpoint(checkpoint).to(target).eval()
+    spec = evaluation_data_spec(run.info, {}, model.config, "test")
+    settings = EvaluationSettings(metrics=missing)
+    result = evaluate_model(model, run.info, spec, settings, run_dir=run.path, console=console)
+    append_to_log(run.path, result)
+    values: dict[str, float | None] = dict(cached)
+    values.update(
+        {
+            k: (float(v) if v is not None and math.isfinite(v) else None)
+            for k, v in result.metrics.items()
+        }
+    )
+    return values, list(result.notes)
+
+
+# --- the output folder -------------------------------------------------------------------------
+
+
+def _is_report_page(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(MARK) + 1).decode("utf-8", "replace").startswith(MARK)
+    except OSError:
+        return False
+
+
+def written_by_report(path: Path) -> bool:
+    """The proof that a file in a report folder is gentool's: a page with the mark, or a
+    marked PNG in ``img/``."""
+    if path.is_symlink():
+        return False
+    if path.parent.name == IMG:
+        return IMG_NAME.match(path.name) is not None and png_is_gentools(path)
+    return path.name in PAGES and _is_report_page(path)
+
+
+def previous_report(out: Path) -> list[Path]:
+    """The files a report wrote in ``out`` before (pages and pictures) that are there now."""
+    found = [out / name for name in PAGES if (out / name).exists() or (out / name).is_symlink()]
+    img = out / IMG
+    if img.is_dir() and not img.is_symlink():
+        found += sorted(p for p in img.iterdir() if IMG_NAME.match(p.name))
+    return found
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Before any work: ``out`` is a folder gentool may write the report into. An earlier
+    report there is replaced only with ``overwrite``, and only when every file at a name the
+    report writes is provably gentool's; nothing is written through a link."""
+    for path in (out, out / IMG):
+        if path.is_symlink():
+            raise OutputError(
+                f"{path} is a symbolic link; gentool writes a report only into a real folder: "
+                "remove the link or choose another -o."
+            )
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{path} is not a folder; choose another -o.")
+    before = previous_report(out)
+    if not before:
+        return
+    if not overwrite:
+        raise OutputError(
+            f"{out} already holds a report ({before[0].name}); pass --overwrite to replace it, "
+            "or choose another -o."
+        )
+    foreign = [p for p in before if not written_by_report(p)]
+    if foreign:
+        raise OutputError(
+            f"{foreign[0]} is in the way and is not a file gentool's report wrote; gentool "
+            "replaces only its own files: move it away, or choose another -o."
+        )
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _timed(report: Report, part: str, console: Console) -> Iterator[None]:
+    console.print(f"report: {part} ...", highlight=False)
+    start = time.perf_counter()
+    yield
+    report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - start
+
+
+def _curve_groups(runs: Sequence[ReportRun]) -> list[tuple[str, list[str]]]:
+    """``(group title, keys)`` of the logged curves, in the order the groups are drawn."""
+    from gentool import plotting
+
+    keys: dict[str, None] = {}
+    for run in runs:
+        shown = [k for k in plotting.curve_keys(run.records) if k not in EVALUATION_FIELDS]
+        keys.update(dict.fromkeys(shown))
+    grouping: Callable[[str], str] | None = getattr(plotting, "curve_group", None)
+    if grouping is None:
+        return [("learning curves", list(keys))] if keys else []
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(grouping(key), []).append(key)
+    order = [g for g in getattr(plotting, "CURVE_GROUPS", ()) if g in groups]
+    order += [g for g in groups if g not in order]
+    return [(g, groups[g]) for g in order]
+
+
+def _grid_picture(run: ReportRun, img: Path, name: str) -> tuple[str, str] | None:
+    """The run's last training sample grid, titled and enlarged when small."""
+    from PIL import Image
+
+    from gentool.plotting import sample_steps
+
+    files = sample_steps(run.path)
+    if not files:
+        return None
+    step, path = max(files.items())
+    with Image.open(path) as opened:
+        grid = opened.convert("RGB" if opened.mode not in ("L", "RGB") else opened.mode)
+    factor = max(1, min(4, math.ceil(MIN_GRID_SIDE / max(1, min(grid.size)))))
+    title = f"{run.name}: step {step}"
+    save_pil(titled_panels([(title, enlarge(grid, factor))], per_row=1), img / name)
+    what = run.family.grid_caption() if hasattr(run.family, "grid_caption") else None
+    caption = f"{run.name}, step {step}" + (f": {what}" if what else "")
+    return caption, name
+
+
+def _save_figure(figure: Any, path: Path) -> Path:
+    """A matplotlib figure as a PNG carrying gentool's mark (so ``overwrite`` may replace it),
+    written atomically, the figure closed."""
+    import matplotlib.pyplot as plt
+
+    from gentool.fileio import atomic_write_with
+    from gentool.images import PNG_MARK
+
+    try:
+        return atomic_write_with(
+            path,
+            lambda handle: figure.savefig(
+                handle, format="png", dpi=110, bbox_inches="tight", metadata=dict([PNG_MARK])
+            ),
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise OutputError(f"could not draw {path}: {exc}") from None
+    finally:
+        plt.close(figure)
+
+
+def build_report(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    *,
+    metrics: list[str] | None = None,
+    compute_metrics: bool = True,
+    overwrite: bool = False,
+    device: str = "cpu",
+    console: Console | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write the report of the runs at ``paths`` into ``out``; return ``out/report.html``."""
+    from gentool.plotting import plot_curves, plot_timeline, run_labels
+
+    console = console or Console(stderr=True)
+    out = Path(out)
+    check_output(out, overwrite)
+    runs = load_runs(paths)
+    report = Report(runs)
+    before = set(previous_report(out))
+    out.mkdir(parents=True, exist_ok=True)
+    img = out / IMG
+    img.mkdir(exist_ok=True)
+    written: set[Path] = set()
+    report.labels = run_labels([r.path for r in runs]) if len(runs) > 1 else [runs[0].name]
+
+    with _timed(report, "learning curves", console):
+        for group, keys in _curve_groups(runs):
+            name = f"curves-{_slug(group)}.png"
+            figure = plot_curves([r.path for r in runs], keys, title=group.capitalize())
+            written.add(_save_figure(figure, img / name))
+            report.curves.append((group, name))
+    with _timed(report, "sample grids and timelines", console):
+        for run in runs:
+            slug = _slug(run.name)
+            shown = _grid_picture(run, img, f"grid-{slug}.png")
+            if shown is not None:
+                written.add(img / shown[1])
+                report.grids.append((run.name, *shown))
+                figure = plot_timeline(run.path, count=5)
+                written.add(_save_figure(figure, img / f"timeline-{slug}.png"))
+                report.timelines.append((run.name, f"timeline-{slug}.png"))
+    if compute_metrics:
+        from gentool.metrics.evaluate import describe
+
+        with _timed(report, "metrics", console):
+            for run in runs:
+                try:
+                    values, notes = run_metrics(run, metrics, device, console)
+                except GentoolError as exc:
+                    if metrics is not None:  # asked for by name: it runs or the report stops
+                        raise GentoolError(f"{run.name}: {exc.message}") from None
+                    values, notes = {}, [f"not measured: {exc.message}"]
+                report.metrics[run.name] = values
+                report.metric_notes += [f"{run.name}: {note}" for note in notes]
+            for key in {k for values in report.metrics.values() for k in values}:
+                report.key_help[key] = describe(key)
+    with _timed(report, "pages", console):
+        page = out / "report.html"
+        written.add(atomic_write_text(out / "report.md", render_markdown(report, title)))
+        written.add(atomic_write_text(page, render_html(report, title)))
+    for stale in before - written:  # pictures of an earlier report that this one has not
+        remove_owned(stale, out, written_by_report)
+    spent = ", ".join(f"{part} {seconds:.1f} s" for part, seconds in report.seconds.items())
+    console.print(f"report: {spent}", highlight=False)
+    return page
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def _title(report: Report, title: str | None) -> str:
+    if title:
+        return title
+    names = [r.name for r in report.runs]
+    return "Report: " + (", ".join(names) if len(names) <= 4 else f"{len(names)} runs")
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}"
+
+
+def _metric_columns(report: Report) -> list[str]:
+    keys: dict[str, None] = {}
+    for values in report.metrics.values():
+        keys.update(dict.fromkeys(values))
+    return list(keys)
+
+
+def _runs_lines(report: Report) -> list[tuple[str, str, str]]:
+    """``(run, what it is, label)`` for the table of runs."""
+    rows = []
+    for run, label in zip(report.runs, report.labels, strict=True):
+        info = run.info
+        what = info.model + (f" + {info.loss}" if info.loss else "")
+        what += f" ({info.family or '?'}), step {info.step if info.step is not None else '?'}"
+        rows.append((run.name, what, label))
+    return rows
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report, title: str | None = None) -> str:
+    """``report.md``: the same content as the HTML page, for a README or a notebook."""
+    lines = [MARK, f"# {_title(report, title)}", "", "## Runs", ""]
+    lines += ["| run | model | label |", "| --- | --- | --- |"]
+    lines += [
+        f"| {_md_cell(a)} | {_md_cell(b)} | {_md_cell(c)} |" for a, b, c in _runs_lines(report)
+    ]
+    lines += ["", "## Settings", ""]
+    rows = settings_rows(report.runs)
+    if len(report.runs) > 1:
+        lines.append("Settings that differ between the runs come first, in **bold**.")
+        lines.append("")
+    lines.append("| setting | " + " | ".join(_md_cell(r.name) for r in report.runs) + " |")
+    lines.append("| --- |" + " --- |" * len(report.runs))
+    for key, values, differs in rows:
+        shown = f"**{key}**" if differs else key
+        lines.append(f"| {shown} | " + " | ".join(_md_cell(v) for v in values) + " |")
+    if report.metrics:
+        lines += ["", "## Metrics", ""]
+        columns = _metric_columns(report)
+        if columns:
+            lines.append("| run | " + " | ".join(columns) + " |")
+            lines.append("| --- |" + " ---: |" * len(columns))
+            for name, measured in report.metrics.items():
+                cells = [_number(measured.get(c)) for c in columns]
+                lines.append(f"| {_md_cell(name)} | " + " | ".join(cells) + " |")
+            lines.append("")
+            lines += [f"* `{k}`: {report.key_help[k]}" for k in columns if report.key_help.get(k)]
+        lines += [f"* {_md_cell(note)}" for note in report.metric_notes]
+    if report.curves:
+        lines += ["", "## Learning curves", ""]
+        lines += [f"![{group}]({IMG}/{name})" for group, name in report.curves]
+    if report.grids:
+        lines += ["", "## Samples", ""]
+        for _, caption, name in report.grids:
+            lines += [f"![{caption}]({IMG}/{name})", "", f"*{caption}*", ""]
+    if report.timelines:
+        lines += ["", "## Timelines", ""]
+        lines += [f"![timeline of {run}]({IMG}/{name})" for run, name in report.timelines]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.differs td, tr.differs th { background: #fff4cc; font-weight: 600; }
+figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
+img { max-width: 100%; height: auto; display: block; }
+ul.notes { color: #555; font-size: 0.9em; }
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def render_html(report: Report, title: str | None = None) -> str:
+    """``report.html``: one static page, the pictures beside it in ``img/``."""
+    heading = _title(report, title)
+    parts = [
+        MARK,
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(heading)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(heading)}</h1>",
+        "<h2>Runs</h2>",
+        '<div class="scroll"><table><tr><th>run</th><th>model</th><th>label</th></tr>',
+    ]
+    parts += [
+        f"<tr><td>{_e(a)}</td><td>{_e(b)}</td><td>{_e(c)}</td></tr>"
+        for a, b, c in _runs_lines(report)
+    ]
+    parts += ["</table></div>", "<h2>Settings</h2>"]
+    if len(report.runs) > 1:
+        parts.append("<p>Settings that differ between the runs come first, highlighted.</p>")
+    parts.append('<div class="scroll"><table><tr><th>setting</th>')
+    parts += [f"<th>{_e(r.name)}</th>" for r in report.runs]
+    parts.append("</tr>")
+    for key, values, differs in settings_rows(report.runs):
+        row = "".join(f"<td>{_e(v)}</td>" for v in values)
+        parts.append(f"<tr{' class=differs' if differs else ''}><th>{_e(key)}</th>{row}</tr>")
+    parts.append("</table></div>")
+    if report.metrics:
+        parts.append("<h2>Metrics</h2>")
+        columns = _metric_columns(report)
+        if columns:
+            parts.append('<div class="scroll"><table><tr><th>run</th>')
+            parts += [f'<th title="{_e(report.key_help.get(c, ""))}">{_e(c)}</th>' for c in columns]
+            parts.append("</tr>")
+            for name, measured in report.metrics.items():
+                cells = "".join(f'<td class="num">{_number(measured.get(c))}</td>' for c in columns)
+                parts.append(f"<tr><th>{_e(name)}</th>{cells}</tr>")
+            parts.append("</table></div>")
+        helps = [
+            f"<li><code>{_e(k)}</code>: {_e(report.key_help[k])}</li>"
+            for k in columns
+            if report.key_help.get(k)
+        ]
+        helps += [f"<li>{_e(note)}</li>" for note in report.metric_notes]
+        if helps:
+            parts.append('<ul class="notes">' + "".join(helps) + "</ul>")
+    if report.curves:
+        parts.append("<h2>Learning curves</h2>")
+        parts += [
+            f'<figure><img src="{IMG}/{_e(name)}" alt="{_e(group)}"></figure>'
+            for group, name in report.curves
+        ]
+    if report.grids:
+        parts.append("<h2>Samples</h2>")
+        parts += [
+            f'<figure><img src="{IMG}/{_e(name)}" alt="{_e(caption)}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
+            for _, caption, name in report.grids
+        ]
+    if report.timelines:
+        parts.append("<h2>Timelines</h2>")
+        parts += [
+            f'<figure><img src="{IMG}/{_e(name)}" alt="timeline of {_e(run)}">'
+            f"<figcaption>{_e(run)}: sample grids through training</figcaption></figure>"
+            for run, name in report.timelines
+        ]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
