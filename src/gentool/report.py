@@ -471,11 +471,25 @@ def render_markdown(report: Report, title: str | None = None) -> str:
     if len(report.runs) > 1:
         lines.append("Settings that differ between the runs come first, in **bold**.")
         lines.append("")
-    lines.append("| setting | " + " | ".join(_md_cell(r.name) for r in report.runs) + " |")
-    lines.append("| --- |" + " --- |" * len(report.runs))
-    for key, values, differs in rows:
-        shown = f"**{key}**" if differs else key
-        lines.append(f"| {shown} | " + " | ".join(_md_cell(v) for v in values) + " |")
+    head = ["| setting | " + " | ".join(_md_cell(r.name) for r in report.runs) + " |"]
+    head.append("| --- |" + " --- |" * len(report.runs))
+
+    def table(chosen: list[tuple[str, list[str], bool]]) -> list[str]:
+        return head + [
+            f"| {f'**{key}**' if differs else key} | "
+            + " | ".join(_md_cell(v) for v in values)
+            + " |"
+            for key, values, differs in chosen
+        ]
+
+    differing = [r for r in rows if r[2]]
+    shared = [r for r in rows if not r[2]]
+    if differing:
+        lines += table(differing)
+    if shared:
+        what = "settings shared by every run" if len(report.runs) > 1 else "settings"
+        lines += ["", f"<details><summary>{len(shared)} {what}</summary>", ""]
+        lines += [*table(shared), "", "</details>"]
     if report.metrics:
         lines += ["", "## Metrics", ""]
         columns = _metric_columns(report)
@@ -514,6 +528,7 @@ tr.differs td, tr.differs th { background: #fff4cc; font-weight: 600; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 img { max-width: 100%; height: auto; display: block; }
 ul.notes { color: #555; font-size: 0.9em; }
+summary { cursor: pointer; color: #444; margin: 0.6em 0; }
 """
 
 
@@ -541,13 +556,28 @@ def render_html(report: Report, title: str | None = None) -> str:
     parts += ["</table></div>", "<h2>Settings</h2>"]
     if len(report.runs) > 1:
         parts.append("<p>Settings that differ between the runs come first, highlighted.</p>")
-    parts.append('<div class="scroll"><table><tr><th>setting</th>')
-    parts += [f"<th>{_e(r.name)}</th>" for r in report.runs]
-    parts.append("</tr>")
-    for key, values, differs in settings_rows(report.runs):
-        row = "".join(f"<td>{_e(v)}</td>" for v in values)
-        parts.append(f"<tr{' class=differs' if differs else ''}><th>{_e(key)}</th>{row}</tr>")
-    parts.append("</table></div>")
+    rows = settings_rows(report.runs)
+    header = "<tr><th>setting</th>" + "".join(f"<th>{_e(r.name)}</th>" for r in report.runs)
+    differing = [r for r in rows if r[2]]
+    shared = [r for r in rows if not r[2]]
+
+    def table(chosen: list[tuple[str, list[str], bool]]) -> str:
+        body = "".join(
+            f"<tr{' class=differs' if differs else ''}><th>{_e(key)}</th>"
+            + "".join(f"<td>{_e(v)}</td>" for v in values)
+            + "</tr>"
+            for key, values, differs in chosen
+        )
+        return f'<div class="scroll"><table>{header}</tr>{body}</table></div>'
+
+    if differing:
+        parts.append(table(differing))
+    if shared:
+        what = "settings shared by every run" if len(report.runs) > 1 else "settings"
+        parts.append(
+            f"<details{'' if differing else ' open'}><summary>{len(shared)} {what}</summary>"
+            f"{table(shared)}</details>"
+        )
     if report.metrics:
         parts.append("<h2>Metrics</h2>")
         columns = _metric_columns(report)
