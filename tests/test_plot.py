@@ -21,7 +21,6 @@ from gentool.errors import GentoolError
 from gentool.models.base import ModelConfig, ModelPlugin
 from gentool.plotting import (
     choose_steps,
-    moving_average,
     plot_curves,
     plot_timeline,
     read_log,
@@ -73,12 +72,6 @@ def _legend_texts(figure: Any) -> list[str]:
     return [t.get_text() for ax in figure.axes if ax.get_legend() for t in ax.get_legend().texts]
 
 
-def test_moving_average_by_hand() -> None:
-    values = np.array([1.0, 2.0, 3.0, 4.0])
-    assert moving_average(values, 2).tolist() == [1.0, 1.5, 2.5, 3.5]
-    assert moving_average(values, 1).tolist() == values.tolist()
-
-
 def test_log_reading_skips_events_and_bookkeeping(two_runs: list[Path]) -> None:
     records = read_log(two_runs[0])
     assert len(records) == 40 and all("event" not in r for r in records)
@@ -97,9 +90,10 @@ def test_curves_overlay_runs_with_their_settings_in_the_legend(
 ) -> None:
     figure = plot_curves(two_runs, ["loss_d", "loss_g"], window=5)
     assert len(figure.axes) == 1
-    texts = _legend_texts(figure)
-    assert "loss=ls, latent_dim=16: loss_d" in texts
-    assert "loss=bce, latent_dim=64: loss_g" in texts
+    # a colour per run, named by its settings; a line style per key
+    runs_legend = [t.get_text() for t in figure.legends[0].texts]
+    assert runs_legend == ["loss=ls, latent_dim=16", "loss=bce, latent_dim=64"]
+    assert _legend_texts(figure) == ["loss_d", "loss_g"]
     # Raw and smoothed line per run and key.
     assert len(figure.axes[0].lines) == 2 * 2 * 2
     assert figure.axes[0].get_xlabel() == "training step"
@@ -109,11 +103,17 @@ def test_curves_overlay_runs_with_their_settings_in_the_legend(
 
 def test_stacked_curves_get_one_panel_per_key(two_runs: list[Path], tmp_path: Path) -> None:
     figure = plot_curves(two_runs, None, stacked=True)
-    # By default the losses; d_real, lr_* and images_per_s are left out.
-    assert [ax.get_ylabel() for ax in figure.axes] == ["loss_d", "loss_g"]
-    for ax in figure.axes:
-        legend = [t.get_text() for t in ax.get_legend().texts]
-        assert legend == ["loss=ls, latent_dim=16", "loss=bce, latent_dim=64"]
+    # By default every logged value, by group (the evaluation's swd_avg among the metrics);
+    # bookkeeping such as images_per_s is left out.
+    assert [ax.get_ylabel() for ax in figure.axes] == [
+        "loss_d",
+        "loss_g",
+        "d_real",
+        "swd_avg",
+        "lr_generator",
+    ]
+    legend = [t.get_text() for t in figure.legends[0].texts]
+    assert legend == ["loss=ls, latent_dim=16", "loss=bce, latent_dim=64"]
     svg = save_figure(figure, tmp_path / "curves.svg")
     assert svg.read_text().lstrip().startswith("<?xml")
     with pytest.raises(GentoolError, match=r"\.png, \.svg or \.pdf"):

@@ -385,7 +385,8 @@ def test_curves_x_axis_and_scheduled_values(tmp_path: Path) -> None:
     assert x_scale(run, "images") == (8.0, "images seen (step x batch size)")
     assert x_scale(run, "epochs")[0] == 0.25
     figure = plot_curves([run], ["loss", "beta", "lr_g"], x="images", window=3)
-    lines = figure.axes[0].get_lines()
+    ax = next(a for a in figure.axes if any(x.get_label() == "beta" for x in a.get_lines()))
+    lines = ax.get_lines()
     beta = [line for line in lines if line.get_label() == "beta"]
     assert len(beta) == 1 and list(beta[0].get_ydata()) == [0.25, 0.5, 0.75, 1.0]  # unsmoothed
     assert list(beta[0].get_xdata()) == [8, 16, 24, 32]

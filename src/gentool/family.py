@@ -13,6 +13,8 @@ name. A family declares:
 * :attr:`Family.TAKES_GAN_LOSS`: whether ``--loss`` applies to the family's training.
 * :attr:`Family.DOMAINS`: the image sets a run trains on: 1, or 2 for unpaired translation
   (``--data-b`` and friends, domain A from the usual data options).
+* :meth:`Family.sample_grid_layout`: what the rows and columns of its training loop's sample
+  grids show (:class:`GridLayout`), for figures that label them; None by default.
 * :meth:`Family.trainer`: its training loop, a :class:`gentool.training.base.Trainer`
   subclass (whose ``UNUSED_SETTINGS`` are the settings the family never uses).
 * :meth:`Family.kit_settings`: what the testing kit (:mod:`gentool.testing`) trains a tiny
@@ -23,7 +25,8 @@ This module is a leaf: it imports nothing of gentool's loops or commands.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,6 +44,34 @@ USES: dict[str, str] = {
     "upscale": "makes an image larger (gentool upscale, gentool reconstruct; the sr metric)",
     "translate": "maps images between two domains (gentool sample --input; cycle, paired)",
 }
+
+
+@dataclass(frozen=True)
+class GridSection:
+    """Consecutive rows of a sample grid that show one thing, e.g. domain A's fixed inputs
+    with their translation and its translation back."""
+
+    #: What made the rows, in the model's own words (a translation direction: ``a2b``).
+    direction: str
+    #: What the rows are, drawn beside them: ``"A: horses"``.
+    label: str
+    #: The header of each column: ``("A (input)", "A→B", "A→B→A")``.
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """How a training loop's sample grids (``samples/step_*.png``) are laid out: ``sections``
+    split the rows into equal consecutive blocks, top to bottom; ``columns`` says what each
+    column is in words that hold for every section (``input``, ``translated``, ...)."""
+
+    columns: tuple[str, ...]
+    sections: tuple[GridSection, ...]
+
+    def section_of(self, row: int, rows: int) -> GridSection:
+        """The section that row ``row`` (0 = top) of a grid of ``rows`` rows belongs to."""
+        per_section = max(1, rows // len(self.sections))
+        return self.sections[min(row // per_section, len(self.sections) - 1)]
 
 
 class TrainingLoop:
@@ -92,6 +123,28 @@ class Family:
     def trainer(cls) -> type[Trainer]:
         """The family's training loop (imported when asked, so listing plugins stays fast)."""
         raise NotImplementedError
+
+    @classmethod
+    def sample_grid_layout(cls, run_config: Mapping[str, Any]) -> GridLayout | None:
+        """What the rows and columns of the training loop's sample grids show, for a run whose
+        ``config.json`` (or checkpoint metadata, the same fields) is ``run_config``; None
+        when the grids have no fixed layout to name (images drawn from fixed noise)."""
+        return None
+
+    @classmethod
+    def domain_names(cls, run_config: Mapping[str, Any]) -> tuple[str, ...]:
+        """Short names of a two-domain run's image sets, for labels: the names of its
+        ``--domain-a``/``--domain-b`` folders (``horses``, ``zebras``), or ``A`` and ``B``
+        where they are not recorded or are alike. Empty for a family of one image set."""
+        if cls.DOMAINS != 2:
+            return ()
+        train = run_config.get("train")
+        extra = train.get("extra") if isinstance(train, Mapping) else None
+        extra = extra if isinstance(extra, Mapping) else {}
+        names = tuple(Path(str(extra.get(key) or "")).name for key in ("domain_a", "domain_b"))
+        if not all(names) or names[0] == names[1]:
+            return ("A", "B")
+        return names
 
     @classmethod
     def can(cls, use: str) -> bool:

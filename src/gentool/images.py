@@ -149,6 +149,38 @@ def _text_size(
     return math.ceil(right - left), math.ceil(bottom - top)
 
 
+#: Characters a label may hold that a font can lack, and what is written instead.
+_FALLBACKS = {"→": "->"}
+_GLYPHS: dict[tuple[object, ...], bool] = {}
+
+
+def _has_glyph(font: ImageFont.ImageFont | ImageFont.FreeTypeFont, char: str) -> bool:
+    """Whether ``font`` draws ``char`` as something other than its missing-glyph box."""
+    name = font.getname() if isinstance(font, ImageFont.FreeTypeFont) else None
+    key = (type(font).__name__, getattr(font, "size", None), name, char)
+    if key not in _GLYPHS:
+
+        def ink(text: str) -> bytes:
+            img = Image.new("L", (48, 48))
+            ImageDraw.Draw(img).text((0, 0), text, fill=255, font=font)
+            return img.tobytes()
+
+        try:
+            _GLYPHS[key] = ink(char) != ink("\ufffe")  # a noncharacter: the box
+        except (UnicodeError, ValueError, OSError):  # a bitmap font: Latin-1 only
+            _GLYPHS[key] = False
+    return _GLYPHS[key]
+
+
+def drawable(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> str:
+    """``text`` as ``font`` can draw it: an arrow ``→`` becomes ``->`` in a font without one
+    (Pillow's bundled font has none)."""
+    for char, instead in _FALLBACKS.items():
+        if char in text and not _has_glyph(font, char):
+            text = text.replace(char, instead)
+    return text
+
+
 def enlarge(img: Image.Image, factor: int) -> Image.Image:
     """Nearest-neighbour enlargement by an integer ``factor`` (pixels stay sharp squares)."""
     if factor == 1:
@@ -164,12 +196,15 @@ def labelled_grid(
     column_labels: Sequence[str] | None = None,
     upscale: int = 1,
     padding: int = 2,
+    min_left: int = 0,
 ) -> Image.Image:
     """:func:`grid_image`, enlarged ``upscale`` times (nearest), with ``row_labels`` drawn in a
     margin at the left of each row and ``column_labels`` as headers above each column.
 
     Labels are drawn after enlarging, so they stay sharp; a label list shorter than the rows
     or columns labels the first ones. No labels and ``upscale`` 1: exactly :func:`grid_image`.
+    ``min_left``: the least width of the row-label margin (grids stacked by
+    :func:`labelled_sections` line up).
     """
     if upscale < 1:
         raise GentoolError(f"--upscale must be 1 or more, not {upscale}.")
@@ -183,7 +218,7 @@ def labelled_grid(
     grid = enlarge(grid, upscale)
     rows_text = [str(t) for t in row_labels or []]
     cols_text = [str(t) for t in column_labels or []]
-    if not rows_text and not cols_text:
+    if not rows_text and not cols_text and not min_left:
         return grid
     n = images.shape[0]
     columns = min(nrow or max(1, math.ceil(math.sqrt(n))), max(n, 1))
@@ -191,10 +226,11 @@ def labelled_grid(
     cell_w = (images.shape[3] + padding) * upscale
     font = label_font(cell_h)
     probe = ImageDraw.Draw(grid)
-    gap = 4
+    gap = _LABEL_GAP
+    rows_text = [drawable(t, font) for t in rows_text]
+    cols_text = [drawable(t, font) for t in cols_text]
     column_font, vertical = _column_font(probe, cols_text, cell_w - 2, cell_h)
-    left = max((_text_size(probe, t, font)[0] for t in rows_text), default=0)
-    left = left + 2 * gap if rows_text else 0
+    left = max(_row_margin(probe, rows_text, font), min_left)
     sizes = [_text_size(probe, t, column_font) for t in cols_text]
     top = max((w if vertical else h for w, h in sizes), default=0)
     top = top + 2 * gap if cols_text else 0
@@ -220,6 +256,21 @@ def labelled_grid(
     return canvas
 
 
+#: Pixels between a label and the grid it names.
+_LABEL_GAP = 4
+
+
+def _row_margin(
+    draw: ImageDraw.ImageDraw,
+    texts: Sequence[str],
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+) -> int:
+    """Width of the margin that holds row labels ``texts`` (0 for none)."""
+    if not texts:
+        return 0
+    return max(_text_size(draw, t, font)[0] for t in texts) + 2 * _LABEL_GAP
+
+
 def _column_font(
     draw: ImageDraw.ImageDraw, texts: Sequence[str], width: int, cell_h: int
 ) -> tuple[ImageFont.ImageFont | ImageFont.FreeTypeFont, bool]:
@@ -239,35 +290,92 @@ def titled_panels(panels: Sequence[tuple[str, Image.Image]], per_row: int = 4) -
     """Pictures side by side (``per_row`` to a row), each with its title centred above it.
 
     What ``gentool sample RUN RUN ...`` writes: one panel per run. Grey and colour panels
-    together are drawn in colour."""
+    together are drawn in colour. A title wider than its picture widens the picture's place
+    (the picture centred in it) rather than being cut off."""
     if not panels:
         raise GentoolError("no panels to draw.")
     mode = "L" if all(img.mode == "L" for _, img in panels) else "RGB"
     tallest = max(img.height for _, img in panels)
-    font = label_font(max(24, min(40, tallest // 6)))
+    font = label_font(max(30, min(48, tallest // 6)))
     probe = ImageDraw.Draw(Image.new(mode, (1, 1)))
     gap = 6
+    panels = [(drawable(title, font), img) for title, img in panels]
     title_h = max(_text_size(probe, title, font)[1] for title, _ in panels) + 2 * gap
-    rows = [panels[i : i + per_row] for i in range(0, len(panels), per_row)]
-    widths = [sum(img.width for _, img in row) + gap * (len(row) + 1) for row in rows]
-    heights = [max(img.height for _, img in row) + title_h + gap for row in rows]
+    slots = [max(img.width, _text_size(probe, title, font)[0]) for title, img in panels]
+    indices = list(range(len(panels)))
+    rows = [indices[i : i + per_row] for i in range(0, len(panels), per_row)]
+    widths = [sum(slots[i] for i in row) + gap * (len(row) + 1) for row in rows]
+    heights = [max(panels[i][1].height for i in row) + title_h + gap for row in rows]
     canvas = Image.new(mode, (max(widths), sum(heights)), _PAPER[mode])
     draw = ImageDraw.Draw(canvas)
     y = 0
     for row, height in zip(rows, heights, strict=True):
         x = gap
-        for title, img in row:
+        for i in row:
+            title, img = panels[i]
             width, _ = _text_size(draw, title, font)
             draw.text(
-                (x + max(0, (img.width - width) // 2), y + gap),
+                (x + max(0, (slots[i] - width) // 2), y + gap),
                 title,
                 fill=_INK[mode],
                 font=font,
                 anchor="lt",
             )
-            canvas.paste(img.convert(mode), (x, y + title_h))
-            x += img.width + gap
+            canvas.paste(img.convert(mode), (x + (slots[i] - img.width) // 2, y + title_h))
+            x += slots[i] + gap
         y += height
+    return canvas
+
+
+def with_title(picture: Image.Image, title: str | None) -> Image.Image:
+    """``picture`` with ``title`` centred above it (a :func:`titled_panels` of one), or as it
+    is when ``title`` is None."""
+    return picture if title is None else titled_panels([(title, picture)], per_row=1)
+
+
+def labelled_sections(
+    sections: Sequence[tuple[torch.Tensor, Sequence[str], Sequence[str]]],
+    nrow: int,
+    *,
+    upscale: int = 1,
+    padding: int = 2,
+) -> Image.Image:
+    """Blocks of rows stacked top to bottom, each a :func:`labelled_grid` of ``nrow`` images
+    to a row with its own column headers; ``sections`` holds ``(images, row_labels,
+    column_labels)`` per block. The row-label margins are made equal so that the columns of
+    every block line up, and a blank band of one cell's padding separates the blocks.
+
+    What ``gentool sample`` draws for a translation model: rows of ``A (input) | A→B |
+    A→B→A`` under their headers, then rows of ``B (input) | B→A | B→A→B`` under theirs."""
+    if not sections:
+        raise GentoolError("no rows to draw.")
+    first = sections[0][0]
+    font = label_font((first.shape[2] + padding) * upscale)
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left = max(
+        _row_margin(probe, [drawable(str(t), font) for t in rows], font) for _, rows, _ in sections
+    )
+    pictures = [
+        labelled_grid(
+            images,
+            nrow,
+            row_labels=rows,
+            column_labels=columns,
+            upscale=upscale,
+            padding=padding,
+            min_left=left,
+        )
+        for images, rows, columns in sections
+    ]
+    mode = "L" if all(img.mode == "L" for img in pictures) else "RGB"
+    band = 3 * padding * upscale + 2 * _LABEL_GAP
+    width = max(img.width for img in pictures)
+    height = sum(img.height for img in pictures) + band * (len(pictures) - 1)
+    canvas = Image.new(mode, (width, height), _PAPER[mode])
+    y = 0
+    for img in pictures:
+        canvas.paste(img.convert(mode), (0, y))
+        y += img.height + band
     return canvas
 
 
@@ -325,3 +433,20 @@ def refuse_collisions(jobs: Sequence[tuple[Path, Path]], option: str = "-o") -> 
                 "them or process them separately."
             )
         seen[key] = source
+
+
+def refuse_replacing_inputs(images: Sequence[str | Path], outputs: Sequence[str | Path]) -> None:
+    """An output naming one of the input ``images`` (or a file in a folder of them) is
+    refused, ``--overwrite`` or not: the picture would replace what it is drawn from."""
+    from gentool.data.folder import list_images
+
+    inputs: set[str] = set()
+    for given in images:
+        path = Path(given)
+        files = [path / name for name in list_images(path)] if path.is_dir() else [path]
+        inputs.update(os.path.realpath(f) for f in files)
+    for target in outputs:
+        if os.path.realpath(target) in inputs:
+            raise GentoolError(
+                f"{target} is one of the input images; write the grid to another file."
+            )

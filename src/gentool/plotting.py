@@ -1,8 +1,9 @@
 """Figures of training runs and models (matplotlib, Agg backend: no display needed).
 
-* :func:`plot_curves`: learning curves from ``RUN/log.jsonl``, raw values faint and a moving
-  average on top; several runs are overlaid and labelled by the settings that differ between
-  their ``config.json`` files (``loss=ls`` vs ``loss=bce``).
+* :func:`plot_curves`: learning curves from ``RUN/log.jsonl`` in panels by what they measure
+  (:func:`curve_group`), raw values faint under a bias-corrected exponential moving average
+  (:func:`smoothed`); several runs are overlaid and labelled by the settings that differ
+  between their ``config.json`` files (``loss=ls`` vs ``loss=bce``, ``loss.a=-1``).
 * :func:`plot_timeline`: the fixed-noise sample grids ``RUN/samples/step_*.png`` at chosen steps.
 * :func:`plot_latent_tsne`: a t-SNE map of a VAE's latent means, coloured by label/attribute.
 
@@ -18,9 +19,11 @@ training record is a one-line error.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
+import textwrap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from gentool.errors import GentoolError, OutputError
 from gentool.fileio import atomic_write_with
@@ -42,8 +46,6 @@ from gentool.run_folder import CHECKPOINT, RunFolder
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Log fields that are bookkeeping, not curves.
 NOT_CURVES = {"step", "epoch", "time", "images_per_s", "event"}
-#: Parts of names of the values drawn when no keys are given (GAN losses; VAE terms).
-DEFAULT_CURVES = ("loss", "recon", "kl", "elbo")
 #: Logged values that follow a schedule, not the data: drawn as they are, never smoothed
 #: (the KL weight ``beta`` and the learning rates ``lr_*``).
 SCHEDULED = ("beta", "kl_weight")
@@ -154,16 +156,14 @@ def read_log(run: str | Path) -> list[dict[str, Any]]:
 
 
 def curve_keys(records: list[dict[str, Any]]) -> list[str]:
-    """Numeric fields of the records that are worth plotting (losses and the like)."""
+    """Numeric fields of the records worth plotting (all but :data:`NOT_CURVES`), in the
+    order they first appear; a field that is never finite is listed (and refused as having
+    no finite value when asked for)."""
     keys: dict[str, None] = {}
     for record in records:
         for key, value in record.items():
-            if (
-                key not in NOT_CURVES
-                and not key.startswith("lr_")
-                and isinstance(value, (int, float))
-                and not isinstance(value, bool)
-            ):
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric and key not in NOT_CURVES:
                 keys[key] = None
     return list(keys)
 
@@ -262,13 +262,40 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def _plugin_option(key: str) -> str | None:
+    """The setting that chooses the plugin whose option ``key`` is (``loss`` for
+    ``loss_config.a``, ``model`` for ``model_config.latent_dim``), else None."""
+    section, dot, _ = key.partition(".")
+    return section[: -len("_config")] if dot and section.endswith("_config") else None
+
+
+def _setting_name(key: str) -> str:
+    """How a label names a setting: by its last part (``batch_size``, ``latent_dim``), a loss
+    option with its loss (``loss.a``: options of losses are the paper's letters)."""
+    if _plugin_option(key) == "loss":
+        return "loss." + key.split(".", 1)[1]
+    return key.rsplit(".", 1)[-1]
+
+
+def _full_setting_name(key: str) -> str:
+    """A setting's whole name, ``model_config.width`` read as ``model.width``."""
+    chooser = _plugin_option(key)
+    return f"{chooser}.{key.split('.', 1)[1]}" if chooser else key
+
+
 def run_labels(runs: Sequence[str | Path]) -> list[str]:
     """A legend label per run: the settings that differ between their ``config.json``.
 
-    ``["loss=ls", "loss=bce"]``, ``["latent_dim=16", "latent_dim=64"]``, several joined by
-    ", ". A setting is named by its last part (``batch_size``), or in full
-    (``loss_config.margin``) when the last part is ambiguous. Runs whose settings do not
-    differ are labelled by their folder name.
+    ``["loss=ls", "loss=bce"]``, ``["latent_dim=16", "latent_dim=64"]``,
+    ``["loss.a=-1", "loss.a=0"]``, several joined by ", ". A setting is named by its last
+    part (``batch_size``), a loss option with its loss (``loss.a``), or in full
+    (``model.margin``) when the last part is ambiguous. Any setting counts (model, loss,
+    data and training options) except :data:`IGNORED_SETTINGS`, record-keeping
+    (:data:`IGNORED_PREFIXES`), settings a run does not use, and a setting one config lacks
+    where the other holds null (a newer gentool recording an option an older one did not
+    have). An option of a plugin (``loss_config.a``) that only some runs have is named
+    where runs with the same plugin differ in it, and left out of the labels of runs
+    without it. Runs whose settings do not differ are labelled by their folder name.
     """
     paths = [Path(r) for r in runs]
     names = [p.resolve().name for p in paths]
@@ -279,55 +306,60 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
         if "init_from.path" in config:  # a run's folder, or an export's file name
             start = Path(str(config["init_from.path"]))
             config["init_from"] = start.parent.name if start.name == CHECKPOINT else start.name
-    keys = sorted(
-        k
-        for k in {k for c in configs for k in c} - IGNORED_SETTINGS
-        if not k.startswith(IGNORED_PREFIXES)
-    )
-    differing = [
-        k
-        for k in keys
-        if len(
-            {
-                json.dumps(c.get(k, "<unset>"), default=str, sort_keys=True)
-                for c in configs
-                if c.get(k) != NOT_USED
-            }
-        )
-        > 1
-    ]
-    # Options of different plugins (loss_config.a of ls vs loss_config.non_saturating of bce)
-    # follow from the plugin choice, which is already in the label.
-    differing = [
-        k
-        for k in differing
-        if not (
-            k.split(".", 1)[0].endswith("_config")
-            and k.split(".", 1)[0][: -len("_config")] in differing
-            and any(k not in c for c in configs)
-        )
-    ]
+    every_key = {k for c in configs for k in c}
+    for config in configs:  # options of a plugin the run does not use (a VAE's loss_config)
+        for key in every_key:
+            chooser = _plugin_option(key)
+            if chooser is not None and config.get(chooser) == NOT_USED:
+                config[key] = NOT_USED
+
+    def values(key: str, chosen: Sequence[dict[str, Any]]) -> set[str]:
+        return {
+            json.dumps(c.get(key), default=str, sort_keys=True)
+            for c in chosen
+            if c.get(key) != NOT_USED
+        }
+
+    keys = sorted(k for k in every_key - IGNORED_SETTINGS if not k.startswith(IGNORED_PREFIXES))
+    differing = [k for k in keys if len(values(k, configs)) > 1]
+
+    def follows_from_plugin(key: str) -> bool:
+        """An option of a plugin that only some runs have (``loss_config.a`` of ``ls`` beside
+        ``bce``), and that no two runs with the same plugin disagree on: it follows from the
+        plugin choice, which is already in the label."""
+        chooser = _plugin_option(key)
+        if chooser not in differing or all(key in c for c in configs):
+            return False
+        by_plugin: dict[str, list[dict[str, Any]]] = {}
+        for c in configs:
+            by_plugin.setdefault(json.dumps(c.get(chooser), default=str), []).append(c)
+        return all(len(values(key, same)) < 2 for same in by_plugin.values())
+
+    differing = [k for k in differing if not follows_from_plugin(k)]
     if "model" in differing:  # the family follows from the model
         differing = [k for k in differing if k != "family"]
-    short = {k: k.rsplit(".", 1)[-1] for k in differing}
+    if not differing:
+        return names
+    short = {k: _setting_name(k) for k in differing}
     counts: dict[str, int] = {}
     for s in short.values():
         counts[s] = counts.get(s, 0) + 1
     labels = []
     for config in configs:
         parts = [
-            f"{short[k] if counts[short[k]] == 1 else k}={_format_value(config.get(k, 'unset'))}"
+            f"{short[k] if counts[short[k]] == 1 else _full_setting_name(k)}="
+            f"{_format_value(config.get(k, 'unset'))}"
             for k in differing
             if config.get(k) not in (INACTIVE, NOT_USED)  # settings this run does not use
+            and not (_plugin_option(k) in differing and k not in config)  # another plugin's
         ]
         labels.append(", ".join(parts) or "defaults")
-    if not differing:
-        return names
     # Identical settings (e.g. two seeds of one config): tell them apart by folder.
-    for i, label in enumerate(labels):
-        if labels.count(label) > 1:
-            labels[i] = f"{label} ({names[i]})"
-    return labels
+    repeated = {label for label in labels if labels.count(label) > 1}
+    return [
+        f"{label} ({name})" if label in repeated else label
+        for label, name in zip(labels, names, strict=True)
+    ]
 
 
 def is_scheduled(key: str) -> bool:
@@ -361,39 +393,236 @@ def x_scale(run: str | Path, x: str) -> tuple[float, str]:
     return float(batch) / float(count), "epochs (images seen / training images)"
 
 
-def moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean over up to ``window`` points (the first points average what exists)."""
-    if window <= 1 or len(values) == 0:
-        return values.astype(float)
-    cumulative = np.cumsum(np.insert(values.astype(float), 0, 0.0))
-    index = np.arange(1, len(values) + 1)
-    start = np.maximum(index - window, 0)
-    return (cumulative[index] - cumulative[start]) / (index - start)
+def smoothing_span(window: int, points: int) -> int:
+    """The span :func:`smoothed` uses for ``points`` logged values: ``window``, at most a
+    tenth of the points (at least 1), so a short run is not flattened into its first values."""
+    return max(1, min(int(window), points // 10))
 
 
-def _scheduled_keys(records: list[dict[str, Any]]) -> list[str]:
-    """Numeric scheduled fields (learning rates), which :func:`curve_keys` leaves out."""
-    keys: dict[str, None] = {}
-    for record in records:
-        for key, value in record.items():
-            if key.startswith("lr_") and _is_number(value):
-                keys[key] = None
-    return list(keys)
+def smoothed(values: np.ndarray, window: int) -> np.ndarray:
+    """TensorBoard's smoothing: an exponential moving average, bias-corrected.
+
+    With ``alpha = 2 / (span + 1)`` (the span from :func:`smoothing_span`; span 1 leaves the
+    values as they are)::
+
+        m_0 = 0,  m_t = (1 - alpha) m_(t-1) + alpha x_t,  s_t = m_t / (1 - (1 - alpha)^(t+1))
+
+    Dividing by ``1 - (1 - alpha)^(t+1)`` (the weight the average has gathered so far) undoes
+    the pull towards the zero it starts from: ``s_0 = x_0``, and a constant stays constant.
+    """
+    values = np.asarray(values, dtype=float)
+    span = smoothing_span(window, len(values))
+    if span <= 1:
+        return values.copy()
+    alpha = 2.0 / (span + 1)
+    out = np.empty_like(values)
+    average = weight = 0.0
+    for index, value in enumerate(values):
+        average = (1 - alpha) * average + alpha * value
+        weight = (1 - alpha) * weight + alpha  # = 1 - (1 - alpha)^(index + 1)
+        out[index] = average / weight
+    return out
+
+
+# --- which panel a curve goes in -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurveGroup:
+    """What a panel of :func:`plot_curves` shows: its title, and whether curves of very
+    different sizes in it get panels of their own (:func:`scale_panels`)."""
+
+    name: str
+    title: str
+    split_by_scale: bool = True
+
+
+#: The panels of ``plot curves``, top to bottom (see :func:`curve_group` for the rule).
+CURVE_GROUPS = (
+    CurveGroup("losses", "losses"),
+    CurveGroup("d_outputs", "discriminator outputs: D(x) on real, D(G(z)) on generated", False),
+    CurveGroup("elbo", "ELBO (higher is better)"),
+    CurveGroup("recon_kl", "reconstruction and KL"),
+    CurveGroup("metrics", "metrics"),
+    CurveGroup("gradients", "gradient norms"),
+    CurveGroup("schedules", "schedules (as set, not smoothed)"),
+    CurveGroup("other", "other logged values"),
+)
+#: First words of held-out copies of a value (``test_recon`` goes where ``recon`` goes).
+HELD_OUT_WORDS = ("test", "val", "valid", "eval", "heldout")
+#: Words of losses and penalties (``loss_d``, ``loss_cycle``, ``penalty_g``).
+LOSS_WORDS = frozenset({"loss", "losses", "penalty", "gp", "r1", "r2"})
+#: Words of quality measures (``fid``, ``swd_avg``, ``psnr``, ``bits_per_dim``, ``mse``).
+METRIC_WORDS = frozenset(
+    {"fid", "kid", "is", "swd", "psnr", "ssim", "lpips", "precision", "recall", "density",
+     "coverage", "diversity", "accuracy", "acc", "mse", "mae", "bits", "bpd"}
+)  # fmt: skip
+#: Words of a VAE's terms that are not the ELBO itself.
+RECON_KL_WORDS = frozenset({"recon", "reconstruction", "kl", "nll"})
+#: Fields of an ``evaluate`` record that describe the evaluation, not a measurement.
+EVALUATION_INFO = NOT_CURVES | {"num_generated", "images", "dataset", "split", "input_kind"}
+#: A value shares a panel only while its height is at least this fraction of the panel's
+#: (:func:`scale_panels`).
+MIN_PANEL_FRACTION = 0.2
+
+
+def curve_group(key: str) -> str:
+    """The :data:`CURVE_GROUPS` name of a logged value, by the words of its name (split at
+    ``_`` and other non-alphanumerics, a held-out prefix such as ``test_`` dropped); the
+    first rule that matches wins:
+
+    1. schedules: :func:`is_scheduled` (``beta``, ``kl_weight``, ``lr``, ``lr_*``);
+    2. discriminator outputs: ``d`` followed by ``real``, ``fake`` or ``gen`` (``d_real``,
+       ``d_fake_b``, ``d_gen``), or a name starting ``D(`` (``D(x)``, ``D(G(z))``);
+    3. gradient norms: a word ``grad``/``gradient`` (``grad_norm_d``);
+    4. losses: a word of :data:`LOSS_WORDS` (``loss``, ``loss_d``, ``loss_cycle``, ``penalty``);
+    5. metrics: a word of :data:`METRIC_WORDS` (``fid``, ``swd_avg``, ``psnr``, ``mse``);
+    6. ELBO: a word ``elbo``;
+    7. reconstruction and KL: a word of :data:`RECON_KL_WORDS` (``recon``, ``kl``);
+    8. losses again: a last word ``d`` or ``g``, a term of D's or G's objective (``class_d``,
+       ``info_cat_g``);
+    9. anything else: other (a plugin's unknown value is drawn there, never dropped).
+    """
+    if is_scheduled(key):
+        return "schedules"
+    if key.startswith("D("):
+        return "d_outputs"
+    words = re.findall(r"[a-z0-9]+", key.lower())
+    if len(words) > 1 and words[0] in HELD_OUT_WORDS:
+        words = words[1:]
+    if any(a == "d" and b in ("real", "fake", "gen") for a, b in itertools.pairwise(words)):
+        return "d_outputs"
+    found = set(words)
+    if found & {"grad", "gradient", "gradients"}:
+        return "gradients"
+    if found & LOSS_WORDS:
+        return "losses"
+    if found & METRIC_WORDS:
+        return "metrics"
+    if "elbo" in found:
+        return "elbo"
+    if found & RECON_KL_WORDS:
+        return "recon_kl"
+    if words and words[-1] in ("d", "g"):
+        return "losses"
+    return "other"
+
+
+def value_range(values: np.ndarray) -> tuple[float, float] | None:
+    """The range a logged value covers, from its 1st to its 99th percentile (a rare spike
+    left out); None for a value that never changes (a fixed learning rate)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0 or (len(values) > 1 and np.ptp(values) == 0):
+        return None
+    low, high = np.percentile(values, [1, 99])
+    return float(low), float(high)
+
+
+def _height(extent: tuple[float, float]) -> float:
+    """How much of an axis a value needs: its range, or for a value measured once (an
+    evaluation) its distance from 0."""
+    low, high = extent
+    return high - low if high > low else abs(high)
+
+
+def scale_panels(
+    keys: Sequence[str],
+    ranges: dict[str, tuple[float, float] | None],
+    constants: dict[str, float] | None = None,
+) -> list[list[str]]:
+    """``keys`` (one group's, in order) split into panels in which every value stays readable.
+
+    A panel's height is the range its values cover together; a value joins the first panel
+    where it and the values already there each keep at least :data:`MIN_PANEL_FRACTION` of
+    that height (its own height: :func:`value_range`, largest values placed first), else it
+    starts a panel of its own. A KL between 0 and 7 beside a reconstruction term between 100
+    and 180 would be a flat line along the bottom (4% of a shared panel), so it gets its own.
+    Values that never change (``ranges`` None: a fixed learning rate, a constant) need no
+    height: they join the panel nearest to their value (``constants``; of two panels whose
+    range holds it, the narrower), else the first.
+    Panels come in the order of their first key.
+    """
+    order = {k: i for i, k in enumerate(keys)}
+    sized = {k: r for k, r in ranges.items() if k in order and r and _height(r) > 0}
+    panels: list[list[str]] = []
+    for key in sorted(sized, key=lambda k: -_height(sized[k])):
+        for panel in panels:
+            members = [*panel, key]
+            span = max(sized[m][1] for m in members) - min(sized[m][0] for m in members)
+            if all(_height(sized[m]) >= MIN_PANEL_FRACTION * span for m in members):
+                panel.append(key)
+                break
+        else:
+            panels.append([key])
+    panels.sort(key=lambda panel: min(order[k] for k in panel))
+    if not panels:
+        return [list(keys)]
+    for key in (k for k in keys if k not in sized):
+        value = (constants or {}).get(key)
+        if value is None:
+            panels[0].append(key)
+            continue
+
+        def distance(panel: list[str], value: float = value) -> tuple[float, float]:
+            """How far outside the panel's range, in panel heights; then the tighter panel."""
+            low = min(sized[m][0] for m in panel if m in sized)
+            high = max(sized[m][1] for m in panel if m in sized)
+            span = max(high - low, 1e-300)
+            return max(low - value, value - high, 0.0) / span, span
+
+        min(panels, key=distance).append(key)
+    return [sorted(panel, key=order.__getitem__) for panel in panels]
+
+
+# --- curves -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Curve:
+    """One logged value of one run, on the chosen x axis."""
+
+    run: int
+    key: str
+    x: np.ndarray
+    values: np.ndarray
+    evaluation: bool = False  # from 'gentool evaluate' records: points, never smoothed
 
 
 def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [
-        (r["step"], r[key])
-        for r in records
-        if isinstance(r.get(key), (int, float)) and math.isfinite(float(r[key]))
-    ]
+    pairs = [(r["step"], r[key]) for r in records if _is_number(r.get(key))]
     if not pairs:
         return np.array([]), np.array([])
     steps, values = zip(*pairs, strict=True)
     return np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
 
 
-# --- curves -------------------------------------------------------------------------------------
+def read_evaluations(run: str | Path) -> list[dict[str, Any]]:
+    """The ``{"event": "evaluate", "step": ...}`` records ``gentool evaluate`` appended to
+    ``RUN/log.jsonl``, in order (those without a numeric step left out)."""
+    lines = RunFolder(Path(run)).read_log()
+    return [r for r in lines.records if r.get("event") == "evaluate" and _is_number(r.get("step"))]
+
+
+def evaluation_keys(records: list[dict[str, Any]]) -> list[str]:
+    """The measured values of ``evaluate`` records (their bookkeeping left out)."""
+    keys: dict[str, None] = {}
+    for record in records:
+        for key, value in record.items():
+            if key not in EVALUATION_INFO and _is_number(value):
+                keys[key] = None
+    return list(keys)
+
+
+#: Line styles telling the values of one panel apart when colours tell runs apart.
+LINE_STYLES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)), (0, (8, 3)))
+
+
+def _constant_note(curves: list[_Curve]) -> str:
+    """`` (constant 0.0002)`` when every run logged one unchanging value, else ``""``."""
+    unchanging = all(len(c.values) > 1 and np.ptp(c.values) == 0 for c in curves)
+    if unchanging and len({float(c.values[0]) for c in curves}) == 1:
+        return f" (constant {curves[0].values[0]:.3g})"
+    return ""
 
 
 def plot_curves(
@@ -405,25 +634,35 @@ def plot_curves(
     title: str | None = None,
     x: str = "steps",
 ) -> Figure:
-    """Learning curves of ``runs``: raw values faint, the moving average over ``window`` on top.
+    """Learning curves of ``runs`` in panels of one column sharing the x axis.
 
-    Scheduled values (:func:`is_scheduled`: ``beta``, learning rates) are drawn as logged,
-    unsmoothed. ``x`` puts steps, epochs or images seen on the horizontal axis
-    (:func:`x_scale`), so runs with different batch sizes compare by data seen.
+    Every logged value is drawn (``keys`` picks some): the raw values faint, smoothed by
+    :func:`smoothed` (an exponential moving average over ``window`` logged points,
+    bias-corrected as TensorBoard does; at most a tenth of a run's points) on top. Values
+    go into panels by what they measure (:func:`curve_group`: losses, discriminator
+    outputs, ELBO, reconstruction and KL, metrics, gradient norms, schedules, other), each
+    titled by its group; a value that would fill less than :data:`MIN_PANEL_FRACTION` of a
+    panel shared with the others of its group gets a panel of its own
+    (:func:`scale_panels`). ``stacked``
+    gives each key its own panel instead. Scheduled values (:func:`is_scheduled`: ``beta``,
+    learning rates) are drawn as logged, unsmoothed; values measured by ``gentool evaluate``
+    (records in the log) as points.
 
-    ``keys`` default to the logged values whose names hold ``loss``, ``recon``, ``kl`` or
-    ``elbo`` (all logged values if none do). Shared axes put all keys in one
-    panel (colour per key for one run, per run for several, line style per key); ``stacked``
-    gives each key its own panel, runs overlaid.
+    One run: a colour per value in a panel. Several runs: a colour per run, a line style
+    per value, legends naming the runs by the settings that differ (:func:`run_labels`).
+    ``x`` puts steps, epochs or images seen on the horizontal axis (:func:`x_scale`).
     """
     logs = [read_log(r) for r in runs]
-    available: dict[str, None] = {}
+    evaluations = [read_evaluations(r) for r in runs]
+    trained: dict[str, None] = {}
     for records in logs:
-        available.update(dict.fromkeys(curve_keys(records)))
+        trained.update(dict.fromkeys(curve_keys(records)))
+    evaluated: dict[str, None] = {}
+    for records in evaluations:
+        evaluated.update(dict.fromkeys(evaluation_keys(records)))
+    available = list(dict.fromkeys([*trained, *evaluated]))
     scales = [x_scale(r, x) for r in runs]
     if keys:
-        for records in logs:  # learning rates are drawn when asked for by name
-            available.update(dict.fromkeys(_scheduled_keys(records)))
         unknown = [k for k in keys if k not in available]
         if unknown:
             raise GentoolError(
@@ -431,63 +670,196 @@ def plot_curves(
             )
         chosen = list(keys)
     else:
-        chosen = [k for k in available if any(part in k for part in DEFAULT_CURVES)]
-        chosen = chosen or list(available)
+        chosen = available
     if not chosen:
         raise GentoolError("the logs hold no numeric values to plot.")
-    labels = run_labels(runs)
-    several = len(runs) > 1
-    panels = len(chosen) if stacked else 1
-    figure, axes_grid = plt.subplots(
-        panels, 1, sharex=True, figsize=(8, 2.6 * panels + 1.2 if stacked else 4.8), squeeze=False
-    )
-    axes = [row[0] for row in axes_grid]
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    styles = ["-", "--", ":", "-."]
-    drawn: set[str] = set()
-    for r, (records, label) in enumerate(zip(logs, labels, strict=True)):
-        for k, key in enumerate(chosen):
-            steps, values = _series(records, key)
-            if len(steps) == 0:
-                continue
-            drawn.add(key)
-            ax = axes[k] if stacked else axes[0]
-            color = cycle[(r if (several or stacked) else k) % len(cycle)]
-            style = "-" if stacked else styles[k % len(styles)] if several else "-"
-            name = key if not several else label if stacked else f"{label}: {key}"
-            steps = steps * scales[r][0]
-            if is_scheduled(key):  # a schedule is exact: no faint raw line, no smoothing
-                ax.plot(steps, values, color=color, linewidth=1.6, linestyle=style, label=name)
-                continue
-            ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8, linestyle=style)
-            ax.plot(
-                steps,
-                moving_average(values, window),
-                color=color,
-                linewidth=1.6,
-                linestyle=style,
-                label=name,
-            )
+    curves: list[_Curve] = []
+    for r, (records, events) in enumerate(zip(logs, evaluations, strict=True)):
+        for key in chosen:
+            for source, evaluation in ((records, False), (events, True)):
+                steps, values = _series(source, key)
+                if len(steps):
+                    curves.append(_Curve(r, key, steps * scales[r][0], values, evaluation))
+    drawn = [k for k in chosen if any(c.key == k for c in curves)]
     if not drawn:
-        plt.close(figure)
         raise GentoolError(
             f"nothing to plot: {', '.join(chosen)} has no finite logged value in these runs."
         )
-    for k, ax in enumerate(axes):
-        ax.set_ylabel(chosen[k] if stacked else "value (as logged)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small", loc="best")
-    axes[-1].set_xlabel(scales[0][1])
-    scheduled = [k for k in chosen if is_scheduled(k)]
-    figure.suptitle(
-        title
-        or f"Training curves (faint: raw; solid: moving average of {window} logged points"
-        + (f"; {', '.join(scheduled)} as scheduled" if scheduled else "")
-        + ")",
-        fontsize="medium",
-    )
-    figure.tight_layout()
+    panels = _panels(drawn, curves, stacked=stacked, asked=bool(keys))
+    figure = _draw_panels(runs, panels, curves, trained, window=window, stacked=stacked)
+    figure.axes[-1].set_xlabel(scales[0][1])
+    names = [Path(r).resolve().name for r in runs]
+    heading = f"Training curves: {', '.join(names)}"
+    if len(runs) > 3:
+        heading = f"Training curves of {len(runs)} runs"
+    figure.suptitle(title or f"{heading}\n{_drawing_note(curves, window)}", fontsize="medium")
     return figure
+
+
+def _is_smoothed(curve: _Curve, window: int) -> bool:
+    return (
+        not curve.evaluation
+        and not is_scheduled(curve.key)
+        and smoothing_span(window, len(curve.values)) > 1
+    )
+
+
+def _drawing_note(curves: list[_Curve], window: int) -> str:
+    """What the lines are, for the figure's title: the smoothing spans used, schedules,
+    evaluations."""
+    notes = []
+    spans = sorted(
+        {smoothing_span(window, len(c.values)) for c in curves if _is_smoothed(c, window)}
+    )
+    if spans:
+        span = f"{spans[0]}" if len(spans) == 1 else f"{spans[0]} to {spans[-1]}"
+        shorter = " (a tenth of a short run)" if spans[0] < window else ""
+        notes.append(
+            f"faint: raw; solid: exponential moving average over {span} logged points{shorter}"
+        )
+    elif any(not c.evaluation and not is_scheduled(c.key) for c in curves):
+        notes.append("values as logged, unsmoothed")
+    if any(is_scheduled(c.key) for c in curves):
+        notes.append("schedules as set")
+    if any(c.evaluation for c in curves):
+        notes.append("dots: gentool evaluate")
+    return textwrap.fill("; ".join(notes), 110)
+
+
+def _panels(
+    keys: list[str], curves: list[_Curve], *, stacked: bool, asked: bool
+) -> list[tuple[str, list[str]]]:
+    """``(title, keys)`` per panel, top to bottom.
+
+    ``stacked``: one panel per key, in the order asked for (``asked``), else by group. Else
+    the keys by group (:func:`curve_group`) in :data:`CURVE_GROUPS` order, each group split
+    by scale (:func:`scale_panels`), keys in the order logged or asked for."""
+    rank = {g.name: i for i, g in enumerate(CURVE_GROUPS)}
+    by_group = sorted(keys, key=lambda k: rank[curve_group(k)])
+    if stacked:
+        return [("", [k]) for k in (keys if asked else by_group)]
+    groups: dict[str, list[str]] = {}
+    for key in by_group:
+        groups.setdefault(curve_group(key), []).append(key)
+    out: list[tuple[str, list[str]]] = []
+    for name, members in groups.items():
+        group = CURVE_GROUPS[rank[name]]
+        if not group.split_by_scale:
+            out.append((group.title, members))
+            continue
+        values = {k: np.concatenate([c.values for c in curves if c.key == k]) for k in members}
+        ranges = {k: value_range(v) for k, v in values.items()}
+        constants = {k: float(v[0]) for k, v in values.items() if len(v)}
+        for index, panel in enumerate(scale_panels(members, ranges, constants)):
+            suffix = " (another scale)" if index else ""
+            out.append((group.title + suffix, panel))
+    return out
+
+
+def _draw_panels(
+    runs: Sequence[str | Path],
+    panels: list[tuple[str, list[str]]],
+    curves: list[_Curve],
+    trained: dict[str, None],
+    *,
+    window: int,
+    stacked: bool,
+) -> Figure:
+    """One panel per ``(title, keys)``, with a legend beside it. One run: a colour per value.
+    Several runs: a colour per run (one legend above the panels, naming the runs by
+    :func:`run_labels`) and a line style per value (the panel's legend)."""
+    several = len(runs) > 1
+    labels = run_labels(runs) if several else []
+    # a panel of values that never change needs less height than one of curves
+    flat = [
+        all(len(c.values) > 1 and np.ptp(c.values) == 0 for c in curves if c.key in keys)
+        for _, keys in panels
+    ]
+    heights = [0.55 if f else 1.0 for f in flat]
+    figure, axes_grid = plt.subplots(
+        len(panels),
+        1,
+        sharex=True,
+        squeeze=False,
+        figsize=(9.0, max(4.0, 2.3 * sum(heights) + 1.2 + 0.25 * several)),
+        layout="constrained",
+        gridspec_kw={"height_ratios": heights},
+    )
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (panel_title, keys) in zip((row[0] for row in axes_grid), panels, strict=True):
+        handles: list[Any] = []
+        names: list[str] = []
+        for k, key in enumerate(keys):
+            style: Any = LINE_STYLES[k % len(LINE_STYLES)] if several else "-"
+            for evaluation in (False, True):
+                chosen = [c for c in curves if c.key == key and c.evaluation == evaluation]
+                if not chosen:
+                    continue
+                also_trained = evaluation and key in trained
+                name = key + " (evaluate)" * also_trained
+                for curve in chosen:
+                    color = cycle[(curve.run if several else k) % len(cycle)]
+                    label = f"{labels[curve.run]}: {name}" if several else name
+                    handle = _draw_curve(ax, curve, color, style, window, label)
+                if several:  # the style stands for the value, whatever the run's colour
+                    handle = Line2D(
+                        [], [], color="0.3", linestyle=style, marker="o" if evaluation else ""
+                    )
+                handles.append(handle)
+                names.append(name + _constant_note(chosen))
+        if stacked:
+            ax.set_ylabel(keys[0])
+        else:
+            ax.set_title(panel_title, fontsize="medium", loc="left")
+        ax.grid(True, alpha=0.3)
+        if not (stacked and several):  # beside the panel, never over its lines
+            ax.legend(
+                handles,
+                names,
+                fontsize="small",
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                borderaxespad=0.0,
+                frameon=False,
+            )
+    if several:
+        runs_legend = [
+            Line2D([], [], color=cycle[r % len(cycle)], linewidth=2.5) for r in range(len(runs))
+        ]
+        figure.legend(
+            runs_legend,
+            labels,
+            loc="outside lower center",
+            fontsize="small",
+            ncols=min(len(runs), 3),
+            frameon=False,
+        )
+    return figure
+
+
+def _draw_curve(ax: Any, curve: _Curve, color: str, style: Any, window: int, label: str) -> Any:
+    """Draw one run's value: evaluations as dots, schedules and short series as logged, the
+    rest raw (faint) under their smoothed line, which gets ``label``. Returns that line."""
+    line_style = {"color": color, "linestyle": style}
+    if curve.evaluation:
+        (line,) = ax.plot(
+            curve.x,
+            curve.values,
+            **line_style,
+            linewidth=0.8,
+            marker="o",
+            markersize=4,
+            label=label,
+        )
+        return line
+    if not _is_smoothed(curve, window):
+        (line,) = ax.plot(curve.x, curve.values, **line_style, linewidth=1.6, label=label)
+        return line
+    ax.plot(curve.x, curve.values, **line_style, alpha=0.25, linewidth=0.8)
+    (line,) = ax.plot(
+        curve.x, smoothed(curve.values, window), **line_style, linewidth=1.6, label=label
+    )
+    return line
 
 
 # --- timeline -----------------------------------------------------------------------------------
@@ -565,6 +937,12 @@ def plot_timeline(
     """The run's fixed-noise sample grids at ``steps`` (or ``count`` evenly spread ones);
     for image2image and translation runs, the outputs for their fixed inputs.
 
+    A family that describes its grids (:meth:`gentool.family.Family.sample_grid_layout`,
+    e.g. translation: rows of A | A→B | A→B→A, then of B | B→A | B→A→B) gets them labelled:
+    each panel names its columns below it, the panels on the left name each block of rows
+    (``A: horses``), a line parts the blocks, and one line under the figure says what each
+    block's columns are.
+
     With ``row``, only that row of every grid: for image2image and translation runs one
     line ``input | output at each step | ground truth`` (the cycle's reconstruction for
     translation), for the others the row of fixed-noise samples at each step, one per line.
@@ -583,29 +961,94 @@ def plot_timeline(
         chosen = choose_steps(list(files), count)
     if row is not None:
         return _row_timeline(Path(run), files, chosen, row)
+    grids = {step: _read_grid(files[step]) for step in chosen}
+    family = _family(_read_config(Path(run)))
+    layout = _grid_layout(Path(run), family)
+    shape = grids[chosen[0]].shape
+    if layout is not None and _layout_rows(layout, shape) is None:
+        layout = None  # not a grid of the layout's columns: drawn as it is, unlabelled
     n = len(chosen)
     # More columns than panels is one full row, not a row padded with empty axes.
-    columns = min(columns, n) if columns else (n if n <= 4 else 3 if n <= 6 else 4)
+    if layout is None:
+        columns = min(columns, n) if columns else (n if n <= 4 else 3 if n <= 6 else 4)
+        panel = (3.0, 3.2)
+    else:  # tall grids of a few columns: up to six to a row, wide enough for column names
+        columns = min(columns, n) if columns else min(n, 6)
+        height = min(6.0, 2.2 * shape[0] / shape[1])
+        panel = (max(1.2, height * shape[1] / shape[0]) + 0.3, height + 0.9)
     rows = math.ceil(n / columns)
     figure, axes_grid = plt.subplots(
-        rows, columns, figsize=(3.0 * columns, 3.2 * rows + 0.4), squeeze=False
+        rows,
+        columns,
+        figsize=(panel[0] * columns + (1.0 if layout else 0), panel[1] * rows + 0.4),
+        squeeze=False,
     )
     for ax in axes_grid.flat:
         ax.axis("off")
     for ax, step in zip(axes_grid.flat, chosen, strict=False):
-        try:
-            array = _read_grid(files[step])
-        except GentoolError:
-            plt.close(figure)
-            raise
-        ax.imshow(array, interpolation="nearest")
+        ax.imshow(grids[step], interpolation="nearest")
         ax.set_title(f"step {step:,}", fontsize="medium")
-    family = _family(_read_config(Path(run)))
     fixed_inputs = family is not None and family.GRID_COLUMNS is not None
     what = "outputs for fixed inputs" if fixed_inputs else "samples from fixed noise"
     figure.suptitle(f"{Path(run).resolve().name}: {what} during training")
-    figure.tight_layout()
+    if layout is None:
+        figure.tight_layout()
+        return figure
+    for index, ax in enumerate(axes_grid.flat[:n]):
+        _label_panel(ax, layout, shape, left=index % columns == 0)
+    legend = "      ".join(f"{s.label} rows: {' | '.join(s.columns)}" for s in layout.sections)
+    inches = figure.get_size_inches()[1]
+    figure.text(0.5, 0.08 / inches, legend, ha="center", va="bottom", fontsize="small")
+    # room for the title above and the line of column names below (not counted by tight_layout)
+    figure.tight_layout(rect=(0, 0.35 / inches, 1, 1 - 0.4 / inches))
     return figure
+
+
+def _grid_layout(run: Path, family: Any) -> Any:
+    """What the run's family says its sample grids show (a :class:`gentool.family.GridLayout`,
+    or None), from the run's ``config.json``."""
+    if family is None:
+        return None
+    path = RunFolder(run).config
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        config = {}
+    return family.sample_grid_layout(config if isinstance(config, dict) else {})
+
+
+def _layout_rows(layout: Any, shape: Sequence[int], padding: int = 2) -> int | None:
+    """The rows of a grid picture of ``shape`` drawn in ``layout``'s columns, or None when the
+    picture is not such a grid (then nothing is labelled)."""
+    height, width = shape[:2]
+    columns = len(layout.columns)
+    cell = (width - padding) // columns - padding
+    step = cell + padding
+    if cell < 1 or (width - padding) % step or (height - padding) % step:
+        return None
+    rows = (height - padding) // step
+    return rows if rows % len(layout.sections) == 0 else None
+
+
+def _label_panel(
+    ax: Any, layout: Any, shape: Sequence[int], *, left: bool, padding: int = 2
+) -> None:
+    """Column names under one grid of the timeline; with ``left``, each block of rows named at
+    its side; a line between the blocks."""
+    rows = _layout_rows(layout, shape, padding) or 1
+    step = (shape[1] - padding) // len(layout.columns)
+    middle = padding + (step - padding) / 2
+    ax.axis("on")
+    ax.set_frame_on(False)
+    ax.tick_params(length=0, labelsize="small")
+    names = [name.replace(" ", "\n", 1) for name in layout.columns]
+    ax.set_xticks([middle + c * step for c in range(len(layout.columns))], names)
+    ax.tick_params(axis="x", labelsize="x-small")
+    per_section = rows // len(layout.sections)
+    centres = [(k + 0.5) * per_section * step + padding / 2 for k in range(len(layout.sections))]
+    ax.set_yticks(centres, [s.label for s in layout.sections] if left else [])
+    for k in range(1, len(layout.sections)):
+        ax.axhline(k * per_section * step + padding / 2 - 0.5, color="0.15", linewidth=1.2)
 
 
 def _row_timeline(run: Path, files: dict[int, Path], chosen: Sequence[int], row: int) -> Figure:
@@ -619,6 +1062,15 @@ def _row_timeline(run: Path, files: dict[int, Path], chosen: Sequence[int], row:
         width = next(iter(grids.values())).shape[1]
         cell = (width - 2) // 3 - 2
         cells = {step: grid_row(grid, row, cell, files[step]) for step, grid in grids.items()}
+        layout = _grid_layout(run, family)
+        shape = next(iter(grids.values())).shape
+        rows = _layout_rows(layout, shape) if layout is not None else None
+        what = ""
+        if layout is not None and rows is not None and len(layout.columns) == 3:
+            # the block the row is in names its columns: A (input) | A→B | A→B→A
+            section = layout.section_of(row, rows)
+            columns = (section.columns[0], section.columns[1], section.columns[2])
+            what = f" ({section.label}, {section.columns[1]})"
         first, last = cells[chosen[0]], cells[chosen[-1]]
         last_title = columns[2]
         if not family.TARGET_IS_FIXED:  # the target is made by the model: say when
@@ -630,7 +1082,7 @@ def _row_timeline(run: Path, files: dict[int, Path], chosen: Sequence[int], row:
             ax.imshow(image, interpolation="nearest")
             ax.set_title(title, fontsize="medium")
             ax.axis("off")
-        figure.suptitle(f"{name}: fixed input {row} during training")
+        figure.suptitle(f"{name}: fixed input {row}{what} during training")
         figure.tight_layout()
         return figure
     size = config.get("model_config.image_size")

@@ -18,21 +18,32 @@
   ``overwrite``; two inputs that would be written to one name (``a.png`` and ``a.jpg``) or
   an output that would replace an input are refused, naming both. Files are written
   atomically.
+
+``gentool sample CKPT -o FIGURE.png`` draws one labelled figure instead
+(:func:`translation_figure`): rows of ``input | translated | translated back`` for each
+direction, at the training resolution, under the headers the run's family gives its sample
+grids (:meth:`gentool.family.Family.sample_grid_layout`), from ``--input``/``--input-b``
+files (:func:`figure_inputs`) or from the run's held-out test images
+(:func:`held_out_images`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gentool.data.decode import warn_skipped
+from gentool.data.base import to_float
+from gentool.data.decode import decode_files, warn_skipped
 from gentool.data.folder import list_images
 from gentool.errors import GentoolError
-from gentool.images import check_outputs, refuse_collisions
+from gentool.family import GridLayout
+from gentool.images import check_outputs, labelled_sections, refuse_collisions
 from gentool.models.cyclegan import CycleGan
 from gentool.upscale import decode_input, open_image, save_image, with_channels
 
@@ -135,3 +146,107 @@ def translate_files(
     if not written:
         raise GentoolError(f"none of the {len(jobs)} images under {source} could be read.")
     return written
+
+
+# --- one labelled figure ----------------------------------------------------------------------
+
+#: The direction that takes a translation back (the cycle of the figure's third column).
+REVERSE = {"a2b": "b2a", "b2a": "a2b"}
+
+
+def figure_inputs(source: str | Path, size: int, channels: int, limit: int) -> torch.Tensor:
+    """The first ``limit`` images of a file or folder (in the order outputs are named),
+    decoded as the training images were (shorter side to ``size``, centre crop): uint8
+    ``(N, C, size, size)``. Unreadable ones are skipped with one warning."""
+    folder, names = input_files(source)
+    paths = [folder / name for name in names[:limit]]
+    decoded = decode_files(paths, size, channels)
+    warn_skipped(
+        [(str(paths[i]), reason) for i, reason in decoded.skipped], len(paths), str(source)
+    )
+    if not decoded.kept:
+        raise GentoolError(f"none of the {len(paths)} images under {source} could be read.")
+    return torch.from_numpy(np.ascontiguousarray(decoded.images))
+
+
+def held_out_images(meta: Any, model_config: Any, direction: str) -> torch.Tensor:
+    """The held-out test images of the domain ``direction`` starts from (A for ``a2b``), as
+    ``gentool evaluate`` reads them: uint8 ``(N, C, H, W)``."""
+    import dataclasses
+
+    from gentool.loading import load_data
+    from gentool.metrics.evaluate import evaluation_data_spec
+
+    spec = evaluation_data_spec(meta, {}, model_config, "test")
+    if direction == "b2a":
+        extra = meta.train.get("extra") if meta is not None else None
+        folder = extra.get("domain_b") if isinstance(extra, dict) else None
+        if not folder:
+            raise GentoolError(
+                "the checkpoint does not name its domain B folder; pass --input-b DIR."
+            )
+        spec = dataclasses.replace(spec, name="folder", root=folder, labels=None, label_column=None)
+    root = Path(str(spec.root or ""))
+    if spec.root and not root.is_dir():
+        flag = "--input-b" if direction == "b2a" else "--input"
+        raise GentoolError(
+            f"the run's domain {direction[0].upper()} folder {root} is not there any more; "
+            f"pass {flag} DIR with images to translate."
+        )
+    return load_data(spec).images
+
+
+def figure_parts(
+    model: CycleGan,
+    meta: Any,
+    layout: GridLayout,
+    inputs: tuple[str | Path | None, str | Path | None],
+    direction: str | None,
+    rows: int,
+) -> list[tuple[str, torch.Tensor]]:
+    """The blocks of a translation figure, ``(direction, uint8 images)``, at most ``rows``
+    images each: the first input (``--input``) in ``direction`` (A to B by default) and the
+    second (``--input-b``) from B to A; without inputs, the held-out test images of each
+    direction the layout names, or of ``direction`` alone."""
+    size, channels = int(model.config.image_size), int(model.config.channels)
+    if any(inputs):
+        wanted = [(direction or "a2b", inputs[0]), ("b2a", inputs[1])]
+        return [(d, figure_inputs(src, size, channels, rows)) for d, src in wanted if src]
+    directions = [direction] if direction else [s.direction for s in layout.sections]
+    return [(d, held_out_images(meta, model.config, d)[:rows]) for d in directions]
+
+
+@torch.no_grad()
+def cycle_rows(model: CycleGan, images: torch.Tensor, direction: str) -> torch.Tensor:
+    """``(3N, C, H, W)`` in [-1, 1]: for each uint8 image, itself, its translation in
+    ``direction`` and that translation taken back (as the training grids show them)."""
+    device = next(model.parameters()).device
+    x = to_float(images.to(device))  # (N, C, H, W) in [-1, 1]
+    translated = model.translate(x, direction).float().clamp(-1, 1)
+    back = model.translate(translated, REVERSE[direction]).float().clamp(-1, 1)
+    return torch.stack([x.float(), translated, back], 1).flatten(0, 1).cpu()
+
+
+def translation_figure(
+    model: CycleGan,
+    layout: GridLayout,
+    parts: Sequence[tuple[str, torch.Tensor]],
+    *,
+    upscale: int = 1,
+) -> Image.Image:
+    """One picture: for each ``(direction, uint8 images)`` of ``parts``, rows of ``input |
+    translated | translated back`` under the headers and beside the row label that
+    ``layout`` gives that direction (:class:`gentool.family.GridSection`)."""
+    sections = {section.direction: section for section in layout.sections}
+    blocks = []
+    for direction, images in parts:
+        section = sections.get(direction)
+        if section is None:
+            raise GentoolError(
+                f"the model's grid layout names no rows for direction {direction}; it has "
+                f"{', '.join(sections)}."
+            )
+        rows = cycle_rows(model, images, direction)
+        columns = len(section.columns)
+        blocks.append((rows, [section.label] * (len(rows) // columns), list(section.columns)))
+    return labelled_sections(blocks, nrow=len(layout.columns), upscale=upscale)

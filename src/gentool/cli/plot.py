@@ -57,17 +57,19 @@ def plot() -> None:
 @click.option(
     "--keys",
     default=None,
-    help="Comma list of logged values [default: every loss-like value]. "
-    "Example: --keys loss_d,loss_g",
+    help="Comma list of logged values to draw, still in panels by what they measure "
+    "[default: every logged value]. Example: --keys loss_d,loss_g",
 )
 @click.option(
     "--window",
     type=click.IntRange(1),
     default=20,
     show_default=True,
-    help="Moving-average window in logged points.",
+    help="Smoothing span in logged points: an exponential moving average, "
+    "alpha = 2/(window+1), bias-corrected as in TensorBoard; at most a tenth of a run's "
+    "points; 1 = no smoothing.",
 )
-@click.option("--stacked", is_flag=True, help="One panel per key instead of shared axes.")
+@click.option("--stacked", is_flag=True, help="One panel per key instead of panels by group.")
 @click.option("--title", default=None, help="Figure title.")
 @click.option(
     "--x",
@@ -92,17 +94,25 @@ def curves(
 ) -> None:
     """Learning curves of one or more RUNS (folders with log.jsonl), overlaid.
 
-    Several runs are labelled by the settings that differ in their config.json (settings of
-    a feature a run has switched off, such as kl_warmup without KL annealing, are left out
-    of its label). Scheduled values (beta, lr_*) are drawn unsmoothed. Lines of a
+    Every logged value is drawn, in panels of one column by what it measures: losses,
+    discriminator outputs, ELBO, reconstruction and KL, metrics (also the values 'gentool
+    evaluate' appended, as dots), gradient norms, schedules, other. A value too small to
+    read beside the others of its group (KL beside the reconstruction term) gets a panel of
+    its own. Raw values are drawn faint under a bias-corrected exponential moving average;
+    scheduled values (beta, lr_*) as set.
+
+    Several runs get a colour each, named by the settings that differ in their config.json
+    (loss=ls vs loss=bce, loss.a=-1 vs loss.a=0; settings of a feature a run has switched
+    off, such as kl_warmup without KL annealing, are left out of its label). Lines of a
     log.jsonl that cannot be used (not UTF-8, not JSON, cut short by a crash) are skipped
     with one warning naming the file and the first such line; a log with no usable line is
     an error.
 
     \b
     Examples:
-      gentool plot curves runs/dcgan-ls --keys loss_d,loss_g -o curves.png
-      gentool plot curves runs/dcgan-ls runs/dcgan-bce --stacked -o compare.svg
+      gentool plot curves runs/vae -o curves.png
+      gentool plot curves runs/dcgan-ls runs/dcgan-bce -o compare.svg
+      gentool plot curves runs/dcgan-ls runs/dcgan-bce --keys loss_d,loss_g --stacked
       gentool plot curves runs/vae --keys recon,kl --window 50
       gentool plot curves runs/bs32 runs/bs128 --x images --keys loss_g
     """
@@ -161,11 +171,18 @@ def timeline(
     """The fixed-noise sample grids of RUN (samples/step_*.png) side by side, by step
     (image2image and translation runs: the outputs for their fixed inputs).
 
+    Grids whose family names their rows and columns are labelled: for a translation run,
+    the columns (input, translated, translated back) under each grid, each block of rows by
+    its domain (A: horses, B: zebras) at the left, and one line under the figure saying what
+    each block's columns are (A (input) | A→B | A→B→A). With --row, the panels are headed
+    by that row's block (B (input) ... B→A→B).
+
     \b
     Examples:
       gentool plot timeline runs/dcgan-ls -o timeline.png
       gentool plot timeline runs/dcgan-ls --steps 0,500,1000,2000,4000,8000
       gentool plot timeline runs/sr-faces --row 0 --count 5   # one fixed input over training
+      gentool plot timeline runs/cyclegan --count 4            # labelled A and B rows
     """
     from gentool.cli.sample import given_options
     from gentool.errors import GentoolError

@@ -58,6 +58,17 @@ if TYPE_CHECKING:
     default=None,
     help="Write the metrics as JSON here.",
 )
+@click.option(
+    "--title",
+    default=None,
+    help="Title above the grid; the VAE's rows are then labelled input and reconstruction "
+    "[default: none, a bare grid as before].",
+)
+@click.option(
+    "--no-title",
+    is_flag=True,
+    help="No title and no row labels: the bare grid (the default), e.g. to tile it yourself.",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=256, help="Images per forward pass.")
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option
@@ -71,6 +82,8 @@ def reconstruct(
     nrow: int | None,
     upscale: int,
     json_path: str | None,
+    title: str | None,
+    no_title: bool,
     batch_size: int,
     overwrite: bool,
     device: str,
@@ -90,6 +103,9 @@ def reconstruct(
     --image-size and --channels must match the model, and with IMAGES the dataset options
     are refused.
 
+    --title TEXT puts TEXT above the grid and, for a VAE, labels its rows (input,
+    reconstruction); without it the grid is bare, as it always was (--no-title says so).
+
     -o and --json are checked before the model is loaded: an existing file is refused unless
     --overwrite is given; both are written atomically.
 
@@ -99,27 +115,35 @@ def reconstruct(
       gentool reconstruct runs/vae --dataset folder --data-root faces/ --split all
       gentool reconstruct runs/vae photo1.png photo2.png
       gentool reconstruct runs/sr-faces --show 8 --upscale 2 -o compare.png   # an upscaler
+      gentool reconstruct runs/vae --show 8 --upscale 3 --title "VAE, 16 latents" -o r.png
     """
     import torch
 
     from gentool.cli.common import load_model, refuse_writing_into_run, require_use
-    from gentool.cli.sample import given_options
+    from gentool.cli.sample import chosen_titles, given_options
     from gentool.data.base import ImageData, to_float
     from gentool.errors import GentoolError
     from gentool.fileio import atomic_write_text, json_text
-    from gentool.images import check_outputs, save_grid
+    from gentool.images import (
+        check_outputs,
+        labelled_grid,
+        refuse_replacing_inputs,
+        save_pil,
+        with_title,
+    )
     from gentool.loading import load_data
     from gentool.metrics.evaluate import evaluation_data_spec, squared_error_01
     from gentool.models.vae import VaeModel
 
     if json_path and os.path.realpath(json_path) == os.path.realpath(output):
         raise GentoolError(f"-o and --json both name {output}; give them different files.")
+    titled = chosen_titles((checkpoint,), title, None, no_title, default=False)
     refuse_writing_into_run(checkpoint, {"-o": output, "--json": json_path})
     check_outputs([output], overwrite, images=True)
     if json_path:
         check_outputs([json_path], overwrite)
     if images:
-        _refuse_replacing_inputs(images, [output, *([json_path] if json_path else [])])
+        refuse_replacing_inputs(images, [output, *([json_path] if json_path else [])])
         given = given_options(
             ("dataset", "data_root", "labels", "label_column", "limit", "split", "test_fraction")
         )
@@ -169,6 +193,7 @@ def reconstruct(
             nrow=nrow,
             upscale=upscale,
             batch_size=batch_size,
+            title=titled[0] if titled else None,
         )
         return
     dev = next(model.parameters()).device
@@ -199,7 +224,13 @@ def reconstruct(
     rows = []
     for i in range(0, originals.shape[0], per_row):
         rows += [originals[i : i + per_row], recons[i : i + per_row]]
-    save_grid(torch.cat(rows), output, nrow=per_row, upscale=upscale)
+    grid = labelled_grid(
+        torch.cat(rows),
+        per_row,
+        row_labels=["input", "reconstruction"] * (len(rows) // 2) if titled else None,
+        upscale=upscale,
+    )
+    save_pil(with_title(grid, titled[0] if titled else None), output)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "dataset": source,
@@ -247,6 +278,7 @@ def _compare_upscaler(
     nrow: int | None,
     upscale: int,
     batch_size: int,
+    title: str | None,
 ) -> None:
     """An image2image model on known images: each one shrunk as in training, upscaled, and
     shown as a row ``input | output | ground truth`` under column headers; the scores are
@@ -257,7 +289,7 @@ def _compare_upscaler(
     from gentool.data.base import to_float
     from gentool.data.degrade import degrade
     from gentool.fileio import atomic_write_text, json_text
-    from gentool.images import labelled_grid, save_pil
+    from gentool.images import labelled_grid, save_pil, with_title
     from gentool.metrics.evaluate import scored_natively, upscaler_scores
 
     scale = int(model.scale)
@@ -288,7 +320,7 @@ def _compare_upscaler(
         column_labels=headers * per_row,
         upscale=upscale,
     )
-    save_pil(grid, output)
+    save_pil(with_title(grid, title), output)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "dataset": source,
@@ -325,24 +357,6 @@ def _native_centre_crops(files: list[str], side: int, scale: int) -> Any:
         top, left = (photo.shape[-2] - size) // 2, (photo.shape[-1] - size) // 2
         crops.append(photo[:, top : top + size, left : left + size])
     return torch.stack(crops)
-
-
-def _refuse_replacing_inputs(images: tuple[str, ...], outputs: list[str]) -> None:
-    """-o or --json naming one of the IMAGES (or a file in a folder of them) is refused,
-    --overwrite or not: the grid would replace what it is drawn from."""
-    from gentool.data.folder import list_images
-    from gentool.errors import GentoolError
-
-    inputs: set[str] = set()
-    for given in images:
-        path = Path(given)
-        files = [path / name for name in list_images(path)] if path.is_dir() else [path]
-        inputs.update(os.path.realpath(f) for f in files)
-    for target in outputs:
-        if os.path.realpath(target) in inputs:
-            raise GentoolError(
-                f"{target} is one of the input images; write the grid to another file."
-            )
 
 
 def images_from_paths(paths: tuple[str, ...], size: int, channels: int) -> Any:

@@ -13,6 +13,12 @@ from gentool.cli.options import (
     seed_option,
 )
 
+#: Rows per direction of a translation figure when -n is not given.
+FIGURE_ROWS = 8
+#: Cells of a translation figure are enlarged (nearest) to at least this many pixels unless
+#: --upscale is given, so that tiny images and their labels stay legible.
+FIGURE_CELL = 64
+
 
 @click.command(context_settings={"show_default": True})
 @click.argument(
@@ -24,14 +30,16 @@ from gentool.cli.options import (
     "n",
     type=click.IntRange(1, 100_000),
     default=64,
-    help="Number of images (per run; per row with --label/--per-label, rows with --interpolate).",
+    help="Number of images (per run; per row with --label/--per-label, rows with --interpolate; "
+    f"rows per direction of a translation figure, {FIGURE_ROWS} unless given).",
 )
 @click.option(
     "-o",
     "--output",
     type=PathText(dir_okay=False),
     default="samples.png",
-    help="Grid image to write (.png, .jpg, .webp, .bmp, .tif by extension).",
+    help="Grid image, or translation figure, to write (.png, .jpg, .webp, .bmp, .tif by "
+    "extension).",
 )
 @click.option(
     "--out-dir",
@@ -57,6 +65,18 @@ from gentool.cli.options import (
     "--titles",
     default=None,
     help="Panel titles, a comma list, one per run [default: each run's folder name].",
+)
+@click.option(
+    "--title",
+    default=None,
+    help="Title above the figure of one run [default: none on a grid of one run's samples, "
+    "kept bare; the run's folder name on a translation figure].",
+)
+@click.option(
+    "--no-title",
+    is_flag=True,
+    help="No title: a bare grid, e.g. to tile it yourself (refused for several runs, whose "
+    "panels are told apart by their titles).",
 )
 @click.option(
     "--label",
@@ -92,14 +112,24 @@ from gentool.cli.options import (
     "input_path",
     type=PathText(),
     default=None,
-    help="Translation models: an image or a folder to translate (one PNG per input, same "
-    "size, into --out-dir).",
+    help="Translation models: an image or a folder to translate: with --out-dir, one PNG per "
+    "input, same size; with -o, one figure of rows input | translated | translated back.",
+)
+@click.option(
+    "--input-b",
+    "input_b",
+    type=PathText(),
+    default=None,
+    help="Translation figure (-o): images of domain B, drawn as rows B | B->A | B->A->B below "
+    "those of --input (then domain A's) [default, without --input: the run's held-out "
+    "images of both domains].",
 )
 @click.option(
     "--direction",
     type=click.Choice(["a2b", "b2a"]),
     default=None,
-    help="Translation models: a2b (domain A to B) or b2a [default: a2b].",
+    help="Translation models: a2b (domain A to B) or b2a [default: a2b; a figure of the "
+    "run's held-out images: both].",
 )
 @click.option(
     "--full-res",
@@ -140,7 +170,17 @@ def sample(
     is refused, naming the run.
 
     --label/--per-label rows carry the class names at the left and --vary-code columns the
-    code values on top; --upscale K enlarges small images (nearest neighbour).
+    code values on top; --upscale K enlarges small images (nearest neighbour). One run's grid
+    is bare (no title) unless --title TEXT is given; --no-title asks for the bare grid.
+
+    A translation model (cyclegan) draws nothing: --input DIR_OR_FILE --out-dir OUT
+    translates files, one PNG each at the input's size; -o FIGURE.png instead draws one
+    figure of rows input | translated | translated back under headers such as A (input) |
+    A->B | A->B->A, each row labelled with its domain (the run's folder names), titled with
+    the run's name (--title, --no-title). Its rows come from --input (in --direction) and
+    --input-b (domain B), or without them from the run's held-out test images of both
+    domains (--direction for one); -n rows per direction (8 unless given), at the training
+    resolution, enlarged to at least 64 px a cell unless --upscale is given.
 
     Outputs are checked before the model is loaded: an existing grid, or sample_*.png files
     already in --out-dir, are refused unless --overwrite is given; every file is written
@@ -155,29 +195,81 @@ def sample(
       gentool sample runs/vae runs/dcgan --seed 1 -n 36 --upscale 3 -o vae-vs-gan.png
       gentool sample runs/dcgan --interpolate 8 -n 6              # 6 latent walks
       gentool sample runs/cyclegan --input photos/ --direction a2b --out-dir painted/
+      gentool sample runs/cyclegan -o translations.png           # held-out images, A and B
+      gentool sample runs/cyclegan --input photos/ --input-b paintings/ -n 4 -o both.png
+      gentool sample runs/vae -n 36 --title "VAE, 16 latents" -o vae.png
     """
     from gentool.errors import GentoolError
     from gentool.images import check_outputs
 
-    translation = (kwargs.pop("input_path"), kwargs.pop("direction"), kwargs.pop("full_res"))
+    inputs = (kwargs.pop("input_path"), kwargs.pop("input_b"))
+    direction, full_res = kwargs.pop("direction"), kwargs.pop("full_res")
+    title, no_title = kwargs.pop("title"), kwargs.pop("no_title")
     device, use_ema = kwargs.pop("device"), not kwargs.pop("no_ema")
-    if translation[0] is not None:
-        _refuse_given(
-            (*SAMPLING_OPTIONS, "upscale", "titles"),
-            "shape(s) drawn samples; a translation model writes one "
-            "output per --input image, so drop them.",
-        )
+    chosen_titles(checkpoints, title, titles, no_title, default=False)  # one line if at odds
+    if any(inputs):
         if len(checkpoints) > 1:
             raise GentoolError("--input translates with one CHECKPOINT; pass a single run.")
-        _translate(app, checkpoints[0], device, use_ema, out_dir, *translation, overwrite=overwrite)
+        if out_dir is not None:
+            _refuse_given(
+                SAMPLING_OPTIONS,
+                "shape(s) drawn samples; a translation model writes one "
+                "output per --input image, so drop them.",
+            )
+            _refuse_given(
+                ("upscale", "titles", "title", "no_title"),
+                "apply to a figure (-o FILE), not to --out-dir (one PNG per input).",
+            )
+            if inputs[1] is not None:
+                raise GentoolError(
+                    "--input-b draws domain B's rows of a figure (-o FILE); to translate files "
+                    "of domain B, pass --input DIR --direction b2a --out-dir OUT."
+                )
+            _translate(
+                app,
+                checkpoints[0],
+                device,
+                use_ema,
+                out_dir,
+                inputs[0],
+                direction,
+                full_res,
+                overwrite=overwrite,
+            )
+            return
+        if not given_options(("output",)):
+            raise GentoolError(
+                "--input needs --out-dir OUT (one PNG per input, same size) or -o FILE (one "
+                "figure of rows input | translated | translated back)."
+            )
+        if inputs[1] is not None and direction is not None:
+            raise GentoolError(
+                "--input-b gives domain B's images and --input domain A's; drop --direction."
+            )
+        _refuse_figure_options(full_res)
+        check_outputs([output], overwrite, images=True)
+        from gentool.images import refuse_replacing_inputs
+
+        refuse_replacing_inputs(tuple(i for i in inputs if i is not None), [output])
+        model, meta = _load_translator(checkpoints[0], device, use_ema)
+        _translation_figure(
+            app,
+            model,
+            meta,
+            inputs=inputs,
+            direction=direction,
+            n=n,
+            output=output,
+            upscale=upscale,
+            title=_one_title(checkpoints, title, titles, no_title),
+        )
         return
-    if any(translation):
-        raise GentoolError("--direction and --full-res apply when translating: pass --input.")
+    if full_res:
+        raise GentoolError("--full-res applies when translating files: pass --input and --out-dir.")
     seed = check_seed(kwargs.pop("seed"))
-    panel_titles = check_titles(titles, checkpoints)
     if out_dir is not None:
         _refuse_given(
-            ("output", "nrow", "upscale", "titles"),
+            ("output", "nrow", "upscale", "titles", "title", "no_title"),
             "apply to a grid, not to --out-dir (one PNG per image).",
         )
         if len(checkpoints) > 1:
@@ -197,7 +289,31 @@ def sample(
         "interpolate": kwargs.pop("interpolate"),
     }
     options.update(parse_key_values(kwargs.pop("sample_opts"), "--sample-opt"))
-    models = [_load_sampler(path, device, use_ema) for path in checkpoints]
+    models = []
+    for path in checkpoints:
+        model, meta, family = _load_any(path, device, use_ema)
+        if not family.can("generate") and family.can("translate") and len(checkpoints) == 1:
+            # a translation model draws nothing: a figure of its held-out images instead
+            _held_out_figure_options(model, out_dir)
+            _translation_figure(
+                app,
+                model,
+                meta,
+                inputs=(None, None),
+                direction=direction,
+                n=n,
+                output=output,
+                upscale=upscale,
+                title=_one_title(checkpoints, title, titles, no_title),
+            )
+            return
+        if not family.can("generate"):
+            raise GentoolError(family.cannot("gentool sample", model.PLUGIN_NAME, path))
+        models.append(model)
+    if direction is not None:
+        raise GentoolError(
+            "--direction applies to translation models (cyclegan); drop it, or pass --input."
+        )
     drawn = [
         _draw(model, n, seed, options, name=run_name(path) if len(checkpoints) > 1 else None)
         for model, path in zip(models, checkpoints, strict=True)
@@ -223,13 +339,15 @@ def sample(
         )
         for d in drawn
     ]
-    if len(pictures) == 1 and panel_titles is None:
+    panel_titles = chosen_titles(checkpoints, title, titles, no_title, default=False)
+    if panel_titles is None:
         save_pil(pictures[0], output)
         app.console.print(f"wrote {drawn[0].images.shape[0]} images as a grid to {output}")
         return
-    names = panel_titles or [run_name(path) for path in checkpoints]
-    save_pil(titled_panels(list(zip(names, pictures, strict=True))), output)
-    app.console.print(f"wrote {len(pictures)} panels ({', '.join(names)}; seed {seed}) to {output}")
+    save_pil(titled_panels(list(zip(panel_titles, pictures, strict=True))), output)
+    app.console.print(
+        f"wrote {len(pictures)} panel(s) ({', '.join(panel_titles)}; seed {seed}) to {output}"
+    )
 
 
 class Drawn:
@@ -272,18 +390,75 @@ def check_titles(titles: str | None, checkpoints: tuple[str, ...]) -> list[str] 
     return names
 
 
-def _load_sampler(path: str, device: str, use_ema: bool) -> Any:
-    """Load one checkpoint for sampling; translation and image2image models are pointed to
-    the command that uses them."""
-    from gentool.cli.common import load_model
+def chosen_titles(
+    checkpoints: tuple[str, ...],
+    title: str | None,
+    titles: str | None,
+    no_title: bool,
+    *,
+    default: bool,
+) -> list[str] | None:
+    """The title of each run's panel: ``--title TEXT`` (one run), ``--titles a,b`` (one per
+    run), none with ``--no-title``; else the runs' folder names where ``default`` or several
+    runs are compared, and none otherwise. Options at odds are one line naming them."""
     from gentool.errors import GentoolError
+
+    given = [name for name, value in (("--title", title), ("--titles", titles)) if value]
+    if len(given) == 2:
+        raise GentoolError("pass --title (one run) or --titles (one per run), not both.")
+    if no_title and given:
+        raise GentoolError(f"--no-title and {given[0]} contradict each other; pass one of them.")
+    several = len(checkpoints) > 1
+    if no_title and several:
+        raise GentoolError(
+            f"--no-title: the panels of {len(checkpoints)} runs are told apart by their titles; "
+            "pass one CHECKPOINT for a bare grid."
+        )
+    if title is not None:
+        if several:
+            raise GentoolError(
+                f"--title names the figure of one run; for {len(checkpoints)} runs pass "
+                "--titles a,b (one per run, comma separated)."
+            )
+        if not title.strip():
+            raise GentoolError("--title is empty; pass some text, or --no-title for no title.")
+        return [title.strip()]
+    if no_title:
+        return None
+    named = check_titles(titles, checkpoints)
+    if named is not None or not (default or several):
+        return named
+    return [run_name(path) for path in checkpoints]
+
+
+def _one_title(
+    checkpoints: tuple[str, ...], title: str | None, titles: str | None, no_title: bool
+) -> str | None:
+    """The title of a translation figure: the run's name unless ``--title``/``--no-title``."""
+    chosen = chosen_titles(checkpoints, title, titles, no_title, default=True)
+    return chosen[0] if chosen else None
+
+
+def _load_any(path: str, device: str, use_ema: bool) -> tuple[Any, Any, Any]:
+    """One checkpoint's model, metadata and family."""
+    from gentool.cli.common import load_model
     from gentool.plugins import family_of_model
 
-    model, _ = load_model(path, device, use_ema=use_ema)
-    family = family_of_model(type(model))
-    if not family.can("generate"):
-        raise GentoolError(family.cannot("gentool sample", model.PLUGIN_NAME, path))
-    return model
+    model, meta = load_model(path, device, use_ema=use_ema)
+    return model, meta, family_of_model(type(model))
+
+
+def _load_translator(path: str, device: str, use_ema: bool) -> tuple[Any, Any]:
+    """A translation model and its metadata, or one line naming what the checkpoint holds."""
+    from gentool.errors import GentoolError
+
+    model, meta, family = _load_any(path, device, use_ema)
+    if not family.can("translate"):
+        raise GentoolError(
+            f"--input, --input-b, --direction and --full-res need a translation checkpoint "
+            f"(cyclegan); this one holds '{model.PLUGIN_NAME}' ({model.FAMILY})."
+        )
+    return model, meta
 
 
 def _draw(model: Any, n: int, seed: int, options: dict[str, Any], name: str | None) -> Drawn:
@@ -414,7 +589,7 @@ def _translate(
     checkpoint: str,
     device: str,
     use_ema: bool,
-    out_dir: str | None,
+    out_dir: str,
     input_path: str,
     direction: str | None,
     full_res: bool,
@@ -422,24 +597,89 @@ def _translate(
     overwrite: bool,
 ) -> None:
     """``--input``: translate files with a translation model, one output per input."""
-    from gentool.cli.common import load_model
-    from gentool.errors import GentoolError
     from gentool.images import check_outputs
-    from gentool.plugins import family_of_model
     from gentool.translate import plan_outputs, translate_files
 
-    if out_dir is None:
-        raise GentoolError("--input needs --out-dir OUT (one PNG per input is written there).")
     jobs = plan_outputs(input_path, out_dir)
     check_outputs([target for _, target in jobs], overwrite)
-    model, _ = load_model(checkpoint, device, use_ema=use_ema)
-    if not family_of_model(type(model)).can("translate"):
-        raise GentoolError(
-            f"--input, --direction and --full-res need a translation checkpoint (cyclegan); "
-            f"this one holds '{model.PLUGIN_NAME}' ({model.FAMILY})."
-        )
+    model, _ = _load_translator(checkpoint, device, use_ema)
     translator: Any = model  # any translation-family plugin, not only CycleGan
     paths = translate_files(
         translator, input_path, out_dir, direction or "a2b", full_res, overwrite=overwrite
     )
     app.console.print(f"translated {len(paths)} images ({direction or 'a2b'}) into {out_dir}")
+
+
+def _refuse_figure_options(full_res: bool) -> None:
+    """Options of drawn samples, and --full-res, mean nothing in a translation figure."""
+    from gentool.errors import GentoolError
+
+    _refuse_given(
+        tuple(name for name in SAMPLING_OPTIONS if name not in ("n", "output")),
+        "shape(s) drawn samples; a translation figure shows images given or held out, so "
+        "drop them.",
+    )
+    if full_res:
+        raise GentoolError(
+            "--full-res translates files at their own size (--out-dir); a figure shows the "
+            "training resolution, so drop it."
+        )
+
+
+def _held_out_figure_options(model: Any, out_dir: str | None) -> None:
+    """``gentool sample CKPT`` of a translation model: a figure of the run's held-out images,
+    written only where -o names it; options of drawn samples are refused by name."""
+    from gentool.errors import GentoolError
+
+    if out_dir is not None:
+        raise GentoolError(
+            f"'{model.PLUGIN_NAME}' translates images: --out-dir writes one PNG per --input "
+            "image, so pass --input DIR_OR_FILE (or -o FILE for one figure)."
+        )
+    if not given_options(("output",)):
+        raise GentoolError(
+            f"'{model.PLUGIN_NAME}' translates images instead of drawing them: pass -o FILE for "
+            "a figure of its held-out images (input | translated | translated back), or "
+            "--input DIR_OR_FILE --direction a2b --out-dir OUT to translate files."
+        )
+    _refuse_figure_options(False)
+
+
+def _translation_figure(
+    app: Any,
+    model: Any,
+    meta: Any,
+    *,
+    inputs: tuple[str | None, str | None],
+    direction: str | None,
+    n: int,
+    output: str,
+    upscale: int,
+    title: str | None,
+) -> None:
+    """One figure of rows ``input | translated | translated back``: of ``--input`` (in
+    ``--direction``) and ``--input-b`` (B to A) files, or of the run's held-out test images
+    of each direction the family's grid layout names (or of ``--direction`` alone)."""
+    import math
+
+    from gentool.errors import GentoolError
+    from gentool.images import save_pil, with_title
+    from gentool.plugins import family_of_model
+    from gentool.translate import figure_parts, translation_figure
+
+    family = family_of_model(type(model))
+    layout = family.sample_grid_layout(meta.raw if meta is not None else {})
+    if layout is None:
+        raise GentoolError(
+            f"'{model.PLUGIN_NAME}' (family {family.PLUGIN_NAME}) does not say how its rows are "
+            "laid out; pass --input DIR --out-dir OUT for one PNG per input."
+        )
+    rows = n if given_options(("n",)) else FIGURE_ROWS
+    parts = figure_parts(model, meta, layout, inputs, direction, rows)
+    if not given_options(("upscale",)):
+        upscale = max(1, math.ceil(FIGURE_CELL / int(model.config.image_size)))
+    picture = translation_figure(model, layout, parts, upscale=upscale)
+    save_pil(with_title(picture, title), output)
+    counts = ", ".join(f"{len(x)} row{'s' * (len(x) != 1)} {d}" for d, x in parts)
+    where = "given" if any(inputs) else "held-out"
+    app.console.print(f"wrote a figure of {where} images ({counts}) to {output}")

@@ -388,6 +388,10 @@ class CycleGanTrainer(Trainer):
 
     @torch.no_grad()
     def write_samples(self, path: Path) -> None:
+        """``sample_rows`` rows of real A | G_AB(A) | G_BA(G_AB(A)), then as many of B; the
+        layout :meth:`TranslationFamily.sample_grid_layout
+        <gentool.training.families.TranslationFamily.sample_grid_layout>` describes to the
+        figures that label it (``plot timeline``, ``sample -o``): keep the two in step."""
         rows = self.options.sample_rows
         real_a = self.fixed_a[:rows].to(self.device)
         real_b = self.fixed_b[:rows].to(self.device)

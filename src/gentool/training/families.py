@@ -3,10 +3,11 @@ third party's (:mod:`gentool.family` says what a family declares)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gentool.family import Family
+from gentool.family import Family, GridLayout, GridSection
 
 if TYPE_CHECKING:
     from gentool.training.base import Trainer
@@ -89,6 +90,23 @@ class TranslationFamily(Family):
         from gentool.training.cyclegan import CycleGanTrainer
 
         return CycleGanTrainer
+
+    @classmethod
+    def sample_grid_layout(cls, run_config: Mapping[str, Any]) -> GridLayout | None:
+        """Rows of domain A's fixed inputs, then as many of domain B's, each row
+        ``input | translated | translated back`` (``CycleGanTrainer.write_samples``)."""
+        name_a, name_b = cls.domain_names(run_config)
+
+        def label(letter: str, name: str) -> str:
+            return letter if name == letter else f"{letter}: {name}"
+
+        return GridLayout(
+            columns=("input", "translated", "translated back"),
+            sections=(
+                GridSection("a2b", label("A", name_a), ("A (input)", "A→B", "A→B→A")),
+                GridSection("b2a", label("B", name_b), ("B (input)", "B→A", "B→A→B")),
+            ),
+        )
 
     @classmethod
     def cannot(cls, what: str, model: str, path: str | Path | None = None) -> str:
