@@ -57,22 +57,27 @@ def position_of(picture: np.ndarray, block: np.ndarray) -> tuple[int, int] | Non
 # --- gentool sample: one run ----------------------------------------------------------------------
 
 
-def test_one_run_grid_stays_bare_unless_titled(vae: Path, tmp_path: Path) -> None:
+def test_one_run_grid_is_titled_by_its_run_unless_asked(vae: Path, tmp_path: Path) -> None:
     bare, plain, titled = tmp_path / "bare.png", tmp_path / "plain.png", tmp_path / "t.png"
-    assert invoke("sample", vae, "-n", "16", "-o", plain).exit_code == 0  # type: ignore[attr-defined]
-    assert invoke("sample", vae, "-n", "16", "--no-title", "-o", bare).exit_code == 0  # type: ignore[attr-defined]
-    assert np.array_equal(pixels(bare), pixels(plain))  # --no-title: the default, bare grid
-    assert pixels(plain).shape == (4 * CELL + 2, 4 * CELL + 2)
-    result = invoke("sample", vae, "-n", "16", "--title", "A tiny VAE", "-o", titled)
+    result = invoke("sample", vae, "-n", "16", "-o", plain)
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    assert "A tiny VAE" in result.output  # type: ignore[attr-defined]
-    assert written_by_gentool(titled)
-    picture, grid = pixels(titled), pixels(plain)
-    where = position_of(picture, grid)
-    assert where is not None  # the same grid, below a band that holds the title
-    top = where[0]
-    assert top > 10 and picture[:top].min() < 100
-    assert picture.shape[0] == top + grid.shape[0] + 6  # the title band, the grid, a margin
+    assert Path(vae).name in result.output  # type: ignore[attr-defined]  # the default title
+    assert invoke("sample", vae, "-n", "16", "--no-title", "-o", bare).exit_code == 0  # type: ignore[attr-defined]
+    grid = pixels(bare)
+    assert grid.shape == (4 * CELL + 2, 4 * CELL + 2)  # --no-title: the bare grid
+    for path in (plain, titled):
+        if path == titled:
+            result = invoke("sample", vae, "-n", "16", "--title", "A tiny VAE", "-o", titled)
+            assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+            assert "A tiny VAE" in result.output  # type: ignore[attr-defined]
+        assert written_by_gentool(path)
+        picture = pixels(path)
+        where = position_of(picture, grid)
+        assert where is not None  # the same grid, below a band that holds the title
+        top = where[0]
+        assert top > 10 and picture[:top].min() < 100
+        assert picture.shape[0] == top + grid.shape[0] + 6  # the title band, the grid, a margin
+    assert not np.array_equal(pixels(plain)[: where[0]], pixels(titled)[: where[0]])
 
 
 def test_title_refusals(vae: Path, tmp_path: Path) -> None:
@@ -112,7 +117,7 @@ def test_titled_grid_is_not_replaced_without_overwrite(vae: Path, tmp_path: Path
 def test_reconstruct_title_labels_the_rows(vae: Path, tmp_path: Path) -> None:
     bare, titled = tmp_path / "bare.png", tmp_path / "titled.png"
     args = ["reconstruct", vae, "--show", "8", "--nrow", "4", "--device", "cpu"]
-    assert invoke(*args, "-o", bare).exit_code == 0  # type: ignore[attr-defined]
+    assert invoke(*args, "--no-title", "-o", bare).exit_code == 0  # type: ignore[attr-defined]
     grid = pixels(bare)
     assert grid.shape == (4 * CELL + 2, 4 * CELL + 2)  # as before: two pairs of rows
     result = invoke(*args, "--title", "VAE recon", "-o", titled)
@@ -128,9 +133,10 @@ def test_reconstruct_title_labels_the_rows(vae: Path, tmp_path: Path) -> None:
     for row in range(4):
         band = picture[top + 2 + row * CELL : top + (row + 1) * CELL, : left - 2]
         assert band.min() < 100, row
-    no_title = tmp_path / "none.png"
-    assert invoke(*args, "--no-title", "-o", no_title).exit_code == 0  # type: ignore[attr-defined]
-    assert np.array_equal(pixels(no_title), grid)
+    default = tmp_path / "default.png"  # titled by the run, rows labelled
+    assert invoke(*args, "-o", default).exit_code == 0  # type: ignore[attr-defined]
+    found = position_of(pixels(default), grid)
+    assert found is not None and found[0] > 10 and found[1] == left
     result = invoke(*args, "--title", "x", "--no-title", "-o", tmp_path / "y.png")
     assert result.exit_code == 2 and "contradict" in result.output  # type: ignore[attr-defined]
     result = invoke(*args, "--title", "x", "-o", titled)
@@ -196,7 +202,7 @@ def test_upscaler_comparison_takes_a_title(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     bare, titled = tmp_path / "bare.png", tmp_path / "titled.png"
     args = ["reconstruct", out, "--show", "2", "--device", "cpu"]
-    assert invoke(*args, "-o", bare).exit_code == 0  # type: ignore[attr-defined]
+    assert invoke(*args, "--no-title", "-o", bare).exit_code == 0  # type: ignore[attr-defined]
     result = invoke(*args, "--title", "SR", "-o", titled)
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     grid, picture = pixels(bare), pixels(titled)

@@ -63,7 +63,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_sample_several_runs_make_one_titled_figure(runs: dict[str, Path], tmp_path: Path) -> None:
     one = tmp_path / "one.png"
     both = tmp_path / "both.png"
-    assert invoke("sample", str(runs["vae"]), "-n", "4", "-o", str(one)).exit_code == 0
+    assert (
+        invoke("sample", str(runs["vae"]), "-n", "4", "-o", str(one), "--no-title").exit_code == 0
+    )
     result = invoke("sample", str(runs["vae"]), str(runs["dcgan"]), "-n", "4", "-o", str(both))
     assert result.exit_code == 0, result.output
     assert "vae, dcgan" in result.output
@@ -171,7 +173,8 @@ def test_vary_code_columns_carry_code_values(runs: dict[str, Path]) -> None:
 
 def test_reconstruct_nrow_and_upscale(runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "r.png"
-    args = ("reconstruct", str(runs["vae"]), "--show", "10", "--nrow", "5", "-o", str(out))
+    args = ("reconstruct", str(runs["vae"]), "--show", "10", "--nrow", "5", "-o", str(out),
+            "--no-title")  # fmt: skip
     result = invoke(*args, "--upscale", "2")
     assert result.exit_code == 0, result.output
     with Image.open(out) as img:  # 2 pairs of rows of 5 images of 16 px + padding, doubled

@@ -39,7 +39,8 @@ def test_reconstruct_draws_labelled_rows_and_agrees_with_evaluate(
     sr_run: Path, tmp_path: Path
 ) -> None:
     grid, scores = tmp_path / "c.png", tmp_path / "c.json"
-    result = run("reconstruct", str(sr_run), "--show", "3", "-o", str(grid), "--json", str(scores))
+    result = run("reconstruct", str(sr_run), "--show", "3", "-o", str(grid), "--json", str(scores),
+                 "--no-title")  # fmt: skip
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert "PSNR-Y" in result.output and "bicubic" in result.output  # type: ignore[attr-defined]
     mine = json.loads(scores.read_text())
@@ -63,7 +64,9 @@ def test_reconstruct_draws_labelled_rows_and_agrees_with_evaluate(
 
 def test_reconstruct_lays_several_triplets_to_a_row(sr_run: Path, tmp_path: Path) -> None:
     grid = tmp_path / "c.png"
-    result = run("reconstruct", str(sr_run), "--show", "4", "--nrow", "2", "-o", str(grid))
+    result = run(
+        "reconstruct", str(sr_run), "--show", "4", "--nrow", "2", "-o", str(grid), "--no-title"
+    )
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     with Image.open(grid) as image:
         assert image.size[0] == 6 * 34 + 2
@@ -102,7 +105,7 @@ def test_reconstruct_when_the_images_are_not_a_multiple_of_the_scale(tmp_path: P
                  "--model-opt", "scale=3", "--train-opt", "patch=24", "--out", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     grid = tmp_path / "c.png"
-    result = run("reconstruct", str(out), "--show", "2", "-o", str(grid))
+    result = run("reconstruct", str(out), "--show", "2", "-o", str(grid), "--no-title")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     with Image.open(grid) as image:
         assert image.size[0] == 3 * 32 + 2  # 30 px cells: the truth cropped to 3 x 10

@@ -176,7 +176,7 @@ def test_checkpoint_rebuilds_the_model(vae_run: Path) -> None:
 def test_reconstruct_writes_grid_and_metrics(vae_run: Path, tmp_path: Path) -> None:
     grid, metrics = tmp_path / "recon.png", tmp_path / "m.json"
     result = invoke("reconstruct", str(vae_run), "-o", str(grid), "--json", str(metrics),
-                    "--show", "4", "--device", "cpu")  # fmt: skip
+                    "--show", "4", "--device", "cpu", "--no-title")  # fmt: skip
     assert result.exit_code == 0, result.output
     values = json.loads(metrics.read_text())
     assert values["split"] == "test" and values["images"] == 180  # 10% of the 1797 digits
@@ -207,7 +207,8 @@ def test_reconstruct_takes_files_and_folders(vae_run: Path, tmp_path: Path) -> N
 
 def test_sample_interpolates(vae_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "walk.png"
-    result = invoke("sample", str(vae_run), "-n", "3", "--interpolate", "5", "-o", str(out))
+    result = invoke("sample", str(vae_run), "-n", "3", "--interpolate", "5", "-o", str(out),
+                    "--no-title")  # fmt: skip
     assert result.exit_code == 0, result.output
     with Image.open(out) as image:  # 3 rows x 5 columns of 16 px tiles
         assert image.size == (5 * 18 + 2, 3 * 18 + 2)
@@ -216,7 +217,7 @@ def test_sample_interpolates(vae_run: Path, tmp_path: Path) -> None:
     Image.new("L", (16, 16), 255).save(b)
     result = invoke("sample", str(vae_run), "--sample-opt", f"from={a}",
                     "--sample-opt", f"to={b}", "--interpolate", "4", "-o", str(out),
-                    "--overwrite")  # fmt: skip
+                    "--overwrite", "--no-title")  # fmt: skip
     assert result.exit_code == 0, result.output
     with Image.open(out) as image:
         assert image.size == (4 * 18 + 2, 18 + 2)

@@ -244,7 +244,7 @@ CASES = [
     # --- sample: the grid --------------------------------------------------------------------
     Case(
         "sample-new-grid",
-        [*SAMPLE, "-o", "g.png"],
+        [*SAMPLE, "-o", "g.png", "--no-title"],
         "ok",
         may_change=("g.png",),
         check=image_at("g.png", (2 * 16 + 3 * 2, 2 * 16 + 3 * 2), "PNG"),
@@ -295,14 +295,14 @@ CASES = [
     Case("sample-under-proc", [*SAMPLE, "-o", "/proc/g.png"], match=r"cannot write /proc/g\.png"),
     Case(
         "sample-nrow-over-n-is-one-row",
-        [*SAMPLE, "--nrow", "10", "-o", "g.png"],
+        [*SAMPLE, "--nrow", "10", "-o", "g.png", "--no-title"],
         "ok",
         may_change=("g.png",),
         check=image_at("g.png", (4 * 16 + 5 * 2, 16 + 2 * 2)),
     ),
     Case(
         "sample-nrow-applied",
-        [*SAMPLE, "--nrow", "1", "-o", "g.png"],
+        [*SAMPLE, "--nrow", "1", "-o", "g.png", "--no-title"],
         "ok",
         may_change=("g.png",),
         check=image_at("g.png", (16 + 2 * 2, 4 * 16 + 5 * 2)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import click
 import torch
 
 from gentool.checkpoint import load_checkpoint
@@ -88,3 +89,100 @@ def require_use(model: ModelPlugin, uses: tuple[str, ...], command: str) -> Any:
 
 def seeded_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+# --- options several commands share ------------------------------------------------------
+
+
+def run_name(checkpoint: str) -> str:
+    """A run's name: its folder's name (the folder given, or the one holding the file); a
+    snapshot (``RUN/snapshots/step_N.safetensors``) is ``RUN, step N``."""
+    from gentool.run_folder import SNAPSHOT_NAME, SNAPSHOTS
+
+    path = Path(checkpoint)
+    if path.is_dir():
+        return path.resolve().name or str(checkpoint)
+    folder = path.resolve().parent
+    kept = SNAPSHOT_NAME.match(path.name)
+    if kept and folder.name == SNAPSHOTS:
+        return f"{folder.parent.name}, step {int(kept.group(1))}"
+    return folder.name or str(checkpoint)
+
+
+def check_titles(titles: str | None, checkpoints: tuple[str, ...]) -> list[str] | None:
+    """``--titles a,b``: one non-empty title per run, or one line saying what is wrong."""
+    if titles is None:
+        return None
+    names = [t.strip() for t in titles.split(",")]
+    if len(names) != len(checkpoints) or not all(names):
+        raise GentoolError(
+            f"--titles gives {len(names)} title(s) for {len(checkpoints)} run(s); pass one "
+            "non-empty title per CHECKPOINT, comma separated."
+        )
+    return names
+
+
+def chosen_titles(
+    checkpoints: tuple[str, ...],
+    title: str | None,
+    titles: str | None,
+    no_title: bool,
+    *,
+    default: bool,
+) -> list[str] | None:
+    """The title of each run's panel: ``--title TEXT`` (one run), ``--titles a,b`` (one per
+    run), none with ``--no-title``; else the runs' folder names where ``default`` or several
+    runs are compared, and none otherwise. Options at odds are one line naming them."""
+    from gentool.errors import GentoolError
+
+    given = [name for name, value in (("--title", title), ("--titles", titles)) if value]
+    if len(given) == 2:
+        raise GentoolError("pass --title (one run) or --titles (one per run), not both.")
+    if no_title and given:
+        raise GentoolError(f"--no-title and {given[0]} contradict each other; pass one of them.")
+    several = len(checkpoints) > 1
+    if no_title and several:
+        raise GentoolError(
+            f"--no-title: the panels of {len(checkpoints)} runs are told apart by their titles; "
+            "pass one CHECKPOINT for a bare grid."
+        )
+    if title is not None:
+        if several:
+            raise GentoolError(
+                f"--title names the figure of one run; for {len(checkpoints)} runs pass "
+                "--titles a,b (one per run, comma separated)."
+            )
+        if not title.strip():
+            raise GentoolError("--title is empty; pass some text, or --no-title for no title.")
+        return [title.strip()]
+    if no_title:
+        return None
+    named = check_titles(titles, checkpoints)
+    if named is not None or not (default or several):
+        return named
+    return [run_name(path) for path in checkpoints]
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: int) -> int:
+    """``--seed`` in [0, 2**63-1], or one line naming it."""
+    from gentool.errors import GentoolError
+
+    if not 0 <= seed <= MAX_SEED:
+        raise GentoolError(f"--seed must be between 0 and {MAX_SEED}, not {seed}.")
+    return seed
+
+
+def given_options(names: tuple[str, ...] | list[str]) -> list[str]:
+    """The options among ``names`` (parameter names) that the user typed on the command line."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return [
+        max(param.opts, key=len)
+        for param in ctx.command.params
+        if param.name in names
+        and ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE
+    ]

@@ -155,7 +155,7 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
     """
     from pathlib import Path
 
-    from gentool.cli.sample import check_seed
+    from gentool.cli.common import check_seed
     from gentool.errors import GentoolError
     from gentool.metrics.evaluate import (
         append_to_log,
@@ -218,7 +218,7 @@ def evaluate(app: Any, checkpoints: tuple[str, ...], **kwargs: Any) -> None:
 def run_keys(checkpoints: tuple[str, ...]) -> list[str]:
     """Each run's name for tables and --json: its folder's name; runs whose folders share a
     name (two checkpoints of one run, runs/a/x and runs/b/x) are named by the path given."""
-    from gentool.cli.sample import run_name
+    from gentool.cli.common import run_name
     from gentool.errors import GentoolError
 
     names = [run_name(c) for c in checkpoints]
@@ -314,7 +314,7 @@ def _evaluate_one(app: Any, checkpoint: str, metrics: Any, kwargs: dict[str, Any
 
 
 def _refuse(names: tuple[str, ...], why: str) -> None:
-    from gentool.cli.sample import given_options
+    from gentool.cli.common import given_options
     from gentool.errors import GentoolError
 
     given = given_options(names)

@@ -184,7 +184,7 @@ def timeline(
       gentool plot timeline runs/sr-faces --row 0 --count 5   # one fixed input over training
       gentool plot timeline runs/cyclegan --count 4            # labelled A and B rows
     """
-    from gentool.cli.sample import given_options
+    from gentool.cli.common import given_options
     from gentool.errors import GentoolError
     from gentool.plotting import plot_timeline, save_figure
     from gentool.run_folder import RunFolder
@@ -263,8 +263,7 @@ def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any)
     """
     import torch
 
-    from gentool.cli.common import load_model
-    from gentool.cli.sample import check_seed
+    from gentool.cli.common import check_seed, load_model
     from gentool.errors import GentoolError
     from gentool.loading import load_data
     from gentool.metrics.evaluate import evaluation_data_spec
@@ -399,8 +398,8 @@ def augment(app: Any, output: str, overwrite: bool, **kwargs: Any) -> None:
     """
     import torch
 
+    from gentool.cli.common import check_seed
     from gentool.cli.options import data_spec_from
-    from gentool.cli.sample import check_seed
     from gentool.config import parse_key_values
     from gentool.data.base import to_float
     from gentool.errors import GentoolError

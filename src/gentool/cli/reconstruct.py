@@ -119,8 +119,13 @@ def reconstruct(
     """
     import torch
 
-    from gentool.cli.common import load_model, refuse_writing_into_run, require_use
-    from gentool.cli.sample import chosen_titles, given_options
+    from gentool.cli.common import (
+        chosen_titles,
+        given_options,
+        load_model,
+        refuse_writing_into_run,
+        require_use,
+    )
     from gentool.data.base import ImageData, to_float
     from gentool.errors import GentoolError
     from gentool.fileio import atomic_write_text, json_text
@@ -137,7 +142,7 @@ def reconstruct(
 
     if json_path and os.path.realpath(json_path) == os.path.realpath(output):
         raise GentoolError(f"-o and --json both name {output}; give them different files.")
-    titled = chosen_titles((checkpoint,), title, None, no_title, default=False)
+    titled = chosen_titles((checkpoint,), title, None, no_title, default=True)
     refuse_writing_into_run(checkpoint, {"-o": output, "--json": json_path})
     check_outputs([output], overwrite, images=True)
     if json_path:

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from gentool.cli.common import check_seed, chosen_titles, given_options, run_name
 from gentool.cli.options import (
     PathText,
     RunOrCheckpoint,
@@ -339,7 +340,7 @@ def sample(
         )
         for d in drawn
     ]
-    panel_titles = chosen_titles(checkpoints, title, titles, no_title, default=False)
+    panel_titles = chosen_titles(checkpoints, title, titles, no_title, default=True)
     if panel_titles is None:
         save_pil(pictures[0], output)
         app.console.print(f"wrote {drawn[0].images.shape[0]} images as a grid to {output}")
@@ -364,71 +365,6 @@ class Drawn:
         self.columns = columns
         self.row_labels = row_labels
         self.column_labels = column_labels
-
-
-def run_name(checkpoint: str) -> str:
-    """A run's name: its folder's name (the folder given, or the one holding the file)."""
-    from pathlib import Path
-
-    path = Path(checkpoint)
-    folder = path if path.is_dir() else path.parent
-    return folder.resolve().name or str(checkpoint)
-
-
-def check_titles(titles: str | None, checkpoints: tuple[str, ...]) -> list[str] | None:
-    """``--titles a,b``: one non-empty title per run, or one line saying what is wrong."""
-    from gentool.errors import GentoolError
-
-    if titles is None:
-        return None
-    names = [t.strip() for t in titles.split(",")]
-    if len(names) != len(checkpoints) or not all(names):
-        raise GentoolError(
-            f"--titles gives {len(names)} title(s) for {len(checkpoints)} run(s); pass one "
-            "non-empty title per CHECKPOINT, comma separated."
-        )
-    return names
-
-
-def chosen_titles(
-    checkpoints: tuple[str, ...],
-    title: str | None,
-    titles: str | None,
-    no_title: bool,
-    *,
-    default: bool,
-) -> list[str] | None:
-    """The title of each run's panel: ``--title TEXT`` (one run), ``--titles a,b`` (one per
-    run), none with ``--no-title``; else the runs' folder names where ``default`` or several
-    runs are compared, and none otherwise. Options at odds are one line naming them."""
-    from gentool.errors import GentoolError
-
-    given = [name for name, value in (("--title", title), ("--titles", titles)) if value]
-    if len(given) == 2:
-        raise GentoolError("pass --title (one run) or --titles (one per run), not both.")
-    if no_title and given:
-        raise GentoolError(f"--no-title and {given[0]} contradict each other; pass one of them.")
-    several = len(checkpoints) > 1
-    if no_title and several:
-        raise GentoolError(
-            f"--no-title: the panels of {len(checkpoints)} runs are told apart by their titles; "
-            "pass one CHECKPOINT for a bare grid."
-        )
-    if title is not None:
-        if several:
-            raise GentoolError(
-                f"--title names the figure of one run; for {len(checkpoints)} runs pass "
-                "--titles a,b (one per run, comma separated)."
-            )
-        if not title.strip():
-            raise GentoolError("--title is empty; pass some text, or --no-title for no title.")
-        return [title.strip()]
-    if no_title:
-        return None
-    named = check_titles(titles, checkpoints)
-    if named is not None or not (default or several):
-        return named
-    return [run_name(path) for path in checkpoints]
 
 
 def _one_title(
@@ -486,18 +422,6 @@ def _draw(model: Any, n: int, seed: int, options: dict[str, Any], name: str | No
 
 
 #: Largest seed (torch generators take 64 bits; negative seeds would wrap around).
-MAX_SEED = 2**63 - 1
-
-
-def check_seed(seed: int) -> int:
-    """``--seed`` in [0, 2**63-1], or one line naming it."""
-    from gentool.errors import GentoolError
-
-    if not 0 <= seed <= MAX_SEED:
-        raise GentoolError(f"--seed must be between 0 and {MAX_SEED}, not {seed}.")
-    return seed
-
-
 def _remove_older_samples(app: Any, out_dir: str, written: list[Any]) -> None:
     """``--overwrite`` replaces the folder's set of samples: numbered ``sample_NNNNN.png``
     files of an earlier, larger draw would otherwise sit beside the new ones as if one set."""
@@ -547,19 +471,6 @@ def check_sample_folder(out_dir: str, overwrite: bool) -> None:
                 "folder."
             )
     check_outputs([each_path(folder, 0)], overwrite=True)
-
-
-def given_options(names: tuple[str, ...] | list[str]) -> list[str]:
-    """The options among ``names`` (parameter names) that the user typed on the command line."""
-    from click.core import ParameterSource
-
-    ctx = click.get_current_context()
-    return [
-        max(param.opts, key=len)
-        for param in ctx.command.params
-        if param.name in names
-        and ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE
-    ]
 
 
 def _refuse_given(names: tuple[str, ...], why: str) -> None:
