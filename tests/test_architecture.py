@@ -244,3 +244,21 @@ def test_the_import_reader_resolves_relative_and_skips_type_only(tmp_path: Path)
     )
     assert (3, "gentool.cli") in imported_modules(fake)
     assert imported_modules(fake, type_only=False) == [(1, "typing")]
+
+
+#: Command modules share helpers through these, never through another command's module.
+CLI_SHARED = ("gentool.cli.common", "gentool.cli.options", "gentool.cli.plugin_options")
+
+
+def test_a_command_imports_no_other_command() -> None:
+    """``cli/report.py`` may use ``cli/common.py``; it may not reach into ``cli/sample.py``
+    (only ``cli/main.py`` gathers the commands)."""
+    offending = []
+    for path in sorted((SRC / "cli").glob("*.py")):
+        own = _module_of(path)
+        if own in ("gentool.cli.main", "gentool.cli", *CLI_SHARED):
+            continue
+        for line, module in imported_modules(path):
+            if module.startswith("gentool.cli.") and module not in CLI_SHARED and module != own:
+                offending.append(f"{path.name}:{line} imports {module}")
+    assert not offending, offending

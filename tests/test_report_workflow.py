@@ -315,7 +315,7 @@ def test_plugins_name_lists_options() -> None:
 
 
 def test_plugins_json_and_options_table() -> None:
-    from gentool.cli.plugins_cmd import options_table
+    from gentool.cli.plugin_options import options_table
 
     result = invoke("plugins", "--json")
     assert result.exit_code == 0
@@ -332,7 +332,7 @@ def test_plugins_json_and_options_table() -> None:
 
 
 def test_field_help_sources() -> None:
-    from gentool.cli.plugins_cmd import field_help
+    from gentool.cli.plugin_options import field_help
 
     @dataclass
     class Demo:

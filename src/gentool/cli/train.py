@@ -46,7 +46,7 @@ class TrainCommand(click.Command):
         name = ctx.meta.get("help_model")
         if not name:
             return
-        from gentool.cli.plugins_cmd import options_table
+        from gentool.cli.plugin_options import options_table
         from gentool.errors import GentoolError
 
         try:
