@@ -167,3 +167,52 @@ def test_weights_at_names_the_steps_there_are(kept_run: tuple[Path, str]) -> Non
     bare = RunFolder(out.parent / "nothing")
     with pytest.raises(GentoolError, match="--keep-every"):
         bare.weights_at(3, 10)
+
+
+def test_sample_step_draws_a_kept_step(kept_run: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = kept_run
+
+    def grid(*args: str) -> bytes:
+        dest = tmp_path / f"g{len(list(tmp_path.iterdir()))}.png"
+        result = run("sample", *args, "-n", "4", "--seed", "2", "--device", "cpu", "-o", str(dest))
+        assert result.exit_code == 0, result.output
+        return Image.open(dest).tobytes()
+
+    at_two = grid(str(out), "--step", "2", "--no-title")
+    assert at_two == grid(str(out / "snapshots" / "step_000002.safetensors"), "--no-title")
+    assert at_two != grid(str(out), "--no-title")
+    result = run("sample", str(out), "--step", "2", "-n", "4", "-o", str(tmp_path / "t.png"))
+    assert "r, step 2" in result.output  # the default title names the step
+    result = run("sample", str(out), "--step", "3", "-o", str(tmp_path / "x.png"))
+    assert result.exit_code != 0 and "no weights of step 3; it has step(s) 0, 2, 4" in result.output
+    result = run(
+        "sample", str(out / "ckpt.safetensors"), "--step", "2", "-o", str(tmp_path / "x.png")
+    )
+    assert result.exit_code != 0 and "--step picks a step of a RUN folder" in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_timeline_redraws_kept_steps_with_any_n(kept_run: tuple[Path, str], tmp_path: Path) -> None:
+    from gentool.plotting import redrawn_grids
+
+    out, _ = kept_run
+    grids = redrawn_grids(out, None, 6, 9, 0)
+    assert sorted(grids) == [0, 2, 4]
+    assert grids[2].shape[:2] == (3 * 18 + 2, 3 * 18 + 2)  # 9 images of 16 px, 3 to a row
+    again = redrawn_grids(out, [2], 6, 9, 0)
+    assert (again[2] == grids[2]).all()  # the same noise every time
+    figure = tmp_path / "t.png"
+    result = run("plot", "timeline", str(out), "-n", "9", "-o", str(figure))
+    assert result.exit_code == 0, result.output
+    assert figure.is_file()
+    result = run(
+        "plot", "timeline", str(out), "-n", "9", "--steps", "1", "-o", str(tmp_path / "y.png")
+    )
+    assert result.exit_code != 0 and "kept no weights of step 1" in result.output
+    result = run("plot", "timeline", str(out), "--seed", "1", "-o", str(tmp_path / "y.png"))
+    assert result.exit_code != 0 and "pass -n N with it" in result.output
+    result = run(
+        "plot", "timeline", str(out), "-n", "4", "--row", "0", "-o", str(tmp_path / "y.png")
+    )
+    assert result.exit_code != 0 and "--row" in result.output
+    assert not (tmp_path / "y.png").exists()

@@ -933,9 +933,14 @@ def plot_timeline(
     count: int = 6,
     columns: int | None = None,
     row: int | None = None,
+    redraw: tuple[int, int] | None = None,
 ) -> Figure:
     """The run's fixed-noise sample grids at ``steps`` (or ``count`` evenly spread ones);
     for image2image and translation runs, the outputs for their fixed inputs.
+
+    ``redraw=(n, seed)`` draws the grids again from the weights the run kept
+    (:func:`redrawn_grids`: ``train --keep-every``) instead of reading its sample grids:
+    ``n`` images from the same noise at every step.
 
     A family that describes its grids (:meth:`gentool.family.Family.sample_grid_layout`,
     e.g. translation: rows of A | A→B | A→B→A, then of B | B→A | B→A→B) gets them labelled:
@@ -947,6 +952,11 @@ def plot_timeline(
     line ``input | output at each step | ground truth`` (the cycle's reconstruction for
     translation), for the others the row of fixed-noise samples at each step, one per line.
     """
+    if redraw is not None:
+        if row is not None:
+            raise GentoolError("--row picks a row of the training grids; -n draws new ones.")
+        grids = redrawn_grids(run, steps, count, *redraw)
+        return _grid_timeline(run, grids, columns, f"{redraw[0]} samples from the same noise")
     files = sample_steps(run)
     if steps:
         missing = [s for s in steps if s not in files]
@@ -962,6 +972,14 @@ def plot_timeline(
     if row is not None:
         return _row_timeline(Path(run), files, chosen, row)
     grids = {step: _read_grid(files[step]) for step in chosen}
+    return _grid_timeline(run, grids, columns, None)
+
+
+def _grid_timeline(
+    run: str | Path, grids: dict[int, np.ndarray], columns: int | None, what: str | None
+) -> Figure:
+    """Grids by step, side by side (labelled where the family describes its grids)."""
+    chosen = list(grids)
     family = _family(_read_config(Path(run)))
     layout = _grid_layout(Path(run), family)
     shape = grids[chosen[0]].shape
@@ -989,7 +1007,8 @@ def plot_timeline(
         ax.imshow(grids[step], interpolation="nearest")
         ax.set_title(f"step {step:,}", fontsize="medium")
     fixed_inputs = family is not None and family.GRID_COLUMNS is not None
-    what = "outputs for fixed inputs" if fixed_inputs else "samples from fixed noise"
+    if what is None:
+        what = "outputs for fixed inputs" if fixed_inputs else "samples from fixed noise"
     figure.suptitle(f"{Path(run).resolve().name}: {what} during training")
     if layout is None:
         figure.tight_layout()
@@ -1002,6 +1021,65 @@ def plot_timeline(
     # room for the title above and the line of column names below (not counted by tight_layout)
     figure.tight_layout(rect=(0, 0.35 / inches, 1, 1 - 0.4 / inches))
     return figure
+
+
+def kept_weights(run: str | Path) -> dict[int, Path]:
+    """The files holding a run's weights, by step: its snapshots (``train --keep-every``) and
+    its checkpoint."""
+    from gentool.checkpoint import load_checkpoint
+
+    folder = RunFolder(Path(run))
+    kept = folder.snapshot_steps()
+    if folder.checkpoint.is_file():
+        step = load_checkpoint(folder.checkpoint).info.step
+        if step is not None and step not in kept:
+            kept[step] = folder.checkpoint
+    return dict(sorted(kept.items()))
+
+
+def redrawn_grids(
+    run: str | Path, steps: Sequence[int] | None, count: int, n: int, seed: int
+) -> dict[int, np.ndarray]:
+    """``n`` samples at each of ``steps`` (or ``count`` evenly spread kept steps), drawn from
+    the weights the run kept at that step with the same noise (``seed``) every time."""
+    import torch
+
+    from gentool.checkpoint import load_checkpoint
+    from gentool.images import grid_image
+    from gentool.loading import family_of, model_from_checkpoint
+
+    kept = kept_weights(run)
+    shown = ", ".join(str(s) for s in list(kept)[:12]) + (" ..." if len(kept) > 12 else "")
+    if steps:
+        missing = [s for s in steps if s not in kept]
+        if missing:
+            raise GentoolError(
+                f"{run} kept no weights of step {missing[0]}; it has step(s) {shown or 'none'}"
+                " (train --keep-every N keeps them)."
+            )
+        chosen = list(steps)
+    else:
+        chosen = choose_steps(list(kept), count)
+    if len(kept) < 2 and not steps:
+        raise GentoolError(
+            f"{run} kept the weights of step(s) {shown or 'none'} only; -n re-draws the steps "
+            "a run kept with train --keep-every N (without -n the timeline shows its grids)."
+        )
+    grids: dict[int, np.ndarray] = {}
+    for step in chosen:
+        ckpt = load_checkpoint(kept[step])
+        if not family_of(ckpt).can("generate"):
+            raise GentoolError(
+                f"-n draws new samples, and '{ckpt.info.model}' does not generate (its grids "
+                "are of fixed inputs); drop -n to see them."
+            )
+        model = model_from_checkpoint(ckpt).eval()
+        with torch.no_grad():
+            images, columns = model.sample_grid(
+                n, generator=torch.Generator().manual_seed(seed), options={}
+            )
+        grids[step] = np.asarray(grid_image(images.float().cpu(), nrow=columns).convert("RGB"))
+    return grids
 
 
 def _grid_layout(run: Path, family: Any) -> Any:

@@ -186,3 +186,19 @@ def given_options(names: tuple[str, ...] | list[str]) -> list[str]:
         if param.name in names
         and ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE
     ]
+
+
+def weights_of_step(run: str, step: int) -> str:
+    """``--step S``: the file holding the weights RUN kept at step S (a snapshot, or the
+    checkpoint when it is of that step), or one line saying which steps the run has."""
+    from gentool.run_folder import RunFolder
+
+    path = Path(run)
+    if not path.is_dir():
+        raise GentoolError(
+            f"--step picks a step of a RUN folder; {run} is a file (a checkpoint is one step "
+            "already): pass its run folder, or drop --step."
+        )
+    folder = RunFolder(path)
+    saved = load_checkpoint(folder.checkpoint).info.step if folder.checkpoint.exists() else None
+    return str(folder.weights_at(step, saved))

@@ -151,6 +151,22 @@ def curves(
 )
 @click.option("--columns", type=click.IntRange(1), default=None, help="Panels per row.")
 @click.option(
+    "-n",
+    "--num",
+    "num",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Draw N new samples at each step from the weights the run kept (train --keep-every), "
+    "the same noise at every step, instead of showing its training grids.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="With -n: the seed of the noise drawn at every step.",
+)
+@click.option(
     "--row",
     type=click.IntRange(0),
     default=None,
@@ -167,9 +183,14 @@ def timeline(
     columns: int | None,
     row: int | None,
     overwrite: bool,
+    num: int | None,
+    seed: int,
 ) -> None:
     """The fixed-noise sample grids of RUN (samples/step_*.png) side by side, by step
     (image2image and translation runs: the outputs for their fixed inputs).
+
+    With -n N, the grids are drawn again: N samples at each step the run kept weights of
+    (train --keep-every, and its checkpoint), from the same noise (--seed) every time.
 
     Grids whose family names their rows and columns are labelled: for a translation run,
     the columns (input, translated, translated back) under each grid, each block of rows by
@@ -183,6 +204,7 @@ def timeline(
       gentool plot timeline runs/dcgan-ls --steps 0,500,1000,2000,4000,8000
       gentool plot timeline runs/sr-faces --row 0 --count 5   # one fixed input over training
       gentool plot timeline runs/cyclegan --count 4            # labelled A and B rows
+      gentool plot timeline runs/dcgan-ls -n 36 --count 5       # kept steps, 36 samples each
     """
     from gentool.cli.common import given_options
     from gentool.errors import GentoolError
@@ -209,7 +231,10 @@ def timeline(
             raise GentoolError(f"--steps {steps!r} names no step; e.g. --steps 0,500,1000.")
     if row is not None and given_options(("columns",)):
         raise GentoolError("--columns lays out whole grids; with --row the layout is one line.")
-    figure = plot_timeline(run, chosen, count=count, columns=columns, row=row)
+    if num is None and given_options(("seed",)):
+        raise GentoolError("--seed seeds the samples -n draws; pass -n N with it, or drop it.")
+    redraw = (num, seed) if num is not None else None
+    figure = plot_timeline(run, chosen, count=count, columns=columns, row=row, redraw=redraw)
     app.console.print(f"wrote {save_figure(figure, output)}")
 
 

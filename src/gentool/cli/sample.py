@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gentool.cli.common import check_seed, chosen_titles, given_options, run_name
+from gentool.cli.common import check_seed, chosen_titles, given_options, run_name, weights_of_step
 from gentool.cli.options import (
     PathText,
     RunOrCheckpoint,
@@ -143,6 +143,13 @@ FIGURE_CELL = 64
     help="Use the trained generator weights, not the moving average the run kept with --ema "
     "(refused for a checkpoint without one).",
 )
+@click.option(
+    "--step",
+    type=click.IntRange(0),
+    default=None,
+    help="Draw from the weights the run kept at this step (train --keep-every N) instead of "
+    "its last checkpoint; CHECKPOINT must then be a RUN folder. Example: --step 2000",
+)
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @device_option
 @seed_option
@@ -172,7 +179,10 @@ def sample(
 
     --label/--per-label rows carry the class names at the left and --vary-code columns the
     code values on top; --upscale K enlarges small images (nearest neighbour). One run's grid
-    is bare (no title) unless --title TEXT is given; --no-title asks for the bare grid.
+    is titled with the run's name (--title TEXT to change it, --no-title for the bare grid).
+
+    --step S draws from the weights a run kept at step S (train --keep-every N), or its
+    checkpoint when that is of step S: any kept step, with any -n and seed.
 
     A translation model (cyclegan) draws nothing: --input DIR_OR_FILE --out-dir OUT
     translates files, one PNG each at the input's size; -o FIGURE.png instead draws one
@@ -199,10 +209,14 @@ def sample(
       gentool sample runs/cyclegan -o translations.png           # held-out images, A and B
       gentool sample runs/cyclegan --input photos/ --input-b paintings/ -n 4 -o both.png
       gentool sample runs/vae -n 36 --title "VAE, 16 latents" -o vae.png
+      gentool sample runs/dcgan --step 2000 -n 36 -o step2000.png  # with --keep-every
     """
     from gentool.errors import GentoolError
     from gentool.images import check_outputs
 
+    step = kwargs.pop("step")
+    if step is not None:
+        checkpoints = tuple(weights_of_step(path, step) for path in checkpoints)
     inputs = (kwargs.pop("input_path"), kwargs.pop("input_b"))
     direction, full_res = kwargs.pop("direction"), kwargs.pop("full_res")
     title, no_title = kwargs.pop("title"), kwargs.pop("no_title")
