@@ -864,7 +864,7 @@ def _draw_curve(ax: Any, curve: _Curve, color: str, style: Any, window: int, lab
 
 # --- timeline -----------------------------------------------------------------------------------
 
-_STEP_FILE = re.compile(r"step_(\d+)\.png$")
+_STEP_FILE = re.compile(r"^step_(\d+)\.png$")
 
 
 def sample_steps(run: str | Path) -> dict[int, Path]:
@@ -873,7 +873,7 @@ def sample_steps(run: str | Path) -> dict[int, Path]:
     found = {}
     if folder.is_dir():
         for path in folder.iterdir():
-            match = _STEP_FILE.search(path.name)
+            match = _STEP_FILE.match(path.name)
             if match and path.is_file():
                 found[int(match.group(1))] = path
     if not found:

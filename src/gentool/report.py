@@ -312,24 +312,59 @@ def _curve_groups(runs: Sequence[ReportRun]) -> list[tuple[str, list[str]]]:
     return [(g, groups[g]) for g in order]
 
 
+#: What the extra grids a loop writes beside ``step_N.png`` show, by their prefix.
+EXTRA_GRIDS = {"recon": "reconstructions (rows: input, then its reconstruction)"}
+
+
+def _grid_caption(run: ReportRun) -> str:
+    """What a run's training grid shows, as its family says (fixed noise, or the layout of
+    its fixed inputs)."""
+    family = run.family
+    if family is None:
+        return "the training's sample grid"
+    layout = family.sample_grid_layout(_read_json(RunFolder(run.path).config))
+    if layout is not None:
+        blocks = "; ".join(f"{s.label}: {' | '.join(s.columns)}" for s in layout.sections)
+        return f"fixed inputs, rows of {blocks}"
+    if family.GRID_COLUMNS is not None:
+        return f"fixed inputs, each row {' | '.join(family.GRID_COLUMNS)}"
+    return "samples from the training's fixed noise"
+
+
 def _grid_picture(run: ReportRun, img: Path, name: str) -> tuple[str, str] | None:
-    """The run's last training sample grid, titled and enlarged when small."""
+    """The run's last training sample grid (and the grids its loop writes beside it, a VAE's
+    reconstructions), titled, enlarged when small."""
     from PIL import Image
 
     from gentool.plotting import sample_steps
 
-    files = sample_steps(run.path)
-    if not files:
+    try:
+        files = sample_steps(run.path)
+    except GentoolError:  # no grids (trained with a sample interval past its last step)
         return None
     step, path = max(files.items())
-    with Image.open(path) as opened:
-        grid = opened.convert("RGB" if opened.mode not in ("L", "RGB") else opened.mode)
-    factor = max(1, min(4, math.ceil(MIN_GRID_SIDE / max(1, min(grid.size)))))
-    title = f"{run.name}: step {step}"
-    save_pil(titled_panels([(title, enlarge(grid, factor))], per_row=1), img / name)
-    what = run.family.grid_caption() if hasattr(run.family, "grid_caption") else None
-    caption = f"{run.name}, step {step}" + (f": {what}" if what else "")
-    return caption, name
+    found = [("samples" if run.family is None or run.family.GRID_COLUMNS is None else "", path)]
+    for prefix, what in EXTRA_GRIDS.items():
+        beside = path.with_name(f"{prefix}_{path.name}")
+        if beside.is_file() and not beside.is_symlink():
+            found.append((what.split(" (")[0], beside))
+    panels = []
+    for title, grid_path in found:
+        with Image.open(grid_path) as opened:
+            grid = opened.convert("RGB" if opened.mode not in ("L", "RGB") else opened.mode)
+        factor = max(1, min(4, math.ceil(MIN_GRID_SIDE / max(1, min(grid.size)))))
+        panels.append((title, enlarge(grid, factor)))
+    heading = f"{run.name}: step {step}"
+    if len(panels) == 1:
+        picture = titled_panels([(heading, panels[0][1])], per_row=1)
+    else:
+        picture = titled_panels([(f"{heading}, {t}", g) for t, g in panels], per_row=len(panels))
+    save_pil(picture, img / name)
+    caption = f"{run.name}, step {step}: {_grid_caption(run)}"
+    extra = [
+        w for prefix, w in EXTRA_GRIDS.items() if any(p.name.startswith(prefix) for _, p in found)
+    ]
+    return caption + "".join(f"; {w}" for w in extra), name
 
 
 def _save_figure(figure: Any, path: Path) -> Path:

@@ -1,6 +1,7 @@
-"""The machinery every training loop shares (settings, batches and interruption live in
-:mod:`~gentool.training.settings`, :mod:`~gentool.training.sampler` and
-:mod:`~gentool.training.interrupt`).
+"""The machinery every training loop shares (settings, batches, interruption and what a
+checkpoint holds live in :mod:`~gentool.training.settings`, :mod:`~gentool.training.sampler`,
+:mod:`~gentool.training.interrupt` and :mod:`~gentool.training.state`; the side jobs in
+:mod:`~gentool.training.callbacks`).
 
 :class:`Trainer` owns the run folder, batching from the in-memory dataset, the rich progress
 display, the JSON-lines log, periodic sample grids, atomic checkpoints, exact resume, the
@@ -24,7 +25,6 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,8 @@ from rich.console import Console
 from gentool.callback import Callback
 from gentool.checkpoint import (
     Checkpoint,
-    optimizer_from_tensors,
-    optimizer_to_tensors,
-    rng_from_tensors,
-    rng_to_tensors,
     save_checkpoint,
 )
-from gentool.config import config_to_dict
 from gentool.config_file import render_run_file
 from gentool.data.base import DataSpec, ImageData, to_float
 from gentool.distributed import (
@@ -52,13 +47,13 @@ from gentool.distributed import (
 from gentool.errors import GentoolError, Interrupted, OutputError, TrainingStopped
 from gentool.family import TrainingLoop
 from gentool.fileio import atomic_write_text, probe_writable
-from gentool.models.base import ModelPlugin, load_weights
+from gentool.models.base import ModelPlugin
 from gentool.run_folder import RunFolder
 from gentool.runtime import format_bytes, resolve_device
+from gentool.training import state as checkpoint_state
 from gentool.training.ema import GeneratorEma
 from gentool.training.graphs import StepGraph
 from gentool.training.interrupt import Interrupt
-from gentool.training.resume_state import validate_resume_state
 from gentool.training.sampler import BatchSampler
 from gentool.training.settings import TrainSettings, make_optimizer
 
@@ -353,54 +348,12 @@ class Trainer(TrainingLoop):
 
     # --- checkpoints ----------------------------------------------------------------------
     def run_meta(self) -> dict[str, Any]:
-        data_info = config_to_dict(self.data_spec)
-        data_info.update(
-            {
-                "num_images": len(self.data),
-                "fingerprint": self.data_fingerprint,
-                "class_names": self.data.class_names,
-                "attribute_names": self.data.attribute_names,
-            }
-        )
-        meta: dict[str, Any] = {
-            "model": self.model.PLUGIN_NAME,
-            "family": self.model.FAMILY,
-            "model_config": self.model.config_dict(),
-            "data": data_info,
-            "train": config_to_dict(self.settings),
-        }
-        if self.loss is not None:
-            meta["loss"] = self.loss.PLUGIN_NAME
-            meta["loss_config"] = self.loss.config_dict()
-        if self.history:
-            meta["history"] = self.history
-        if self.init_from is not None:
-            meta["init_from"] = self.init_from
-        if self.callbacks:
-            meta["callbacks"] = {cb.PLUGIN_NAME: cb.config_dict() for cb in self.callbacks}
-        meta["plugins"] = self.provenance()
-        return meta
+        """What rebuilds this run's model, loss and data (:func:`gentool.training.state.run_meta`)."""
+        return checkpoint_state.run_meta(self)
 
     def provenance(self) -> dict[str, Any]:
-        """Which distribution (and version) provided the model, loss, dataset and family (or,
-        for a loop registered alone through the version-2 hook, the loop)."""
-        from gentool.plugins import get_dataset_class, get_registry, provenance
-
-        out: dict[str, Any] = {"model": provenance("model", type(self.model))}
-        if self.loss is not None:
-            out["loss"] = provenance("loss", type(self.loss))
-        with suppress(GentoolError):
-            out["dataset"] = provenance("dataset", get_dataset_class(self.data_spec.name))
-        family = str(self.model.FAMILY)
-        if family in get_registry().entries["family"]:
-            out["family"] = provenance("family", get_registry().get("family", family))
-        else:
-            out["trainer"] = provenance("trainer", type(self))
-        if self.callbacks:
-            out["callbacks"] = {
-                cb.PLUGIN_NAME: provenance("callback", type(cb)) for cb in self.callbacks
-            }
-        return out
+        """Which distribution provided each plugin of the run."""
+        return checkpoint_state.provenance(self)
 
     def save(self, path: Path | None = None) -> Path:
         """Write the checkpoint atomically; on failure the previous one stays intact."""
@@ -417,59 +370,13 @@ class Trainer(TrainingLoop):
             ) from None
 
     def _save(self, path: Path) -> Path:
-        # Loops keep DDP/compiled handles beside the model, so its state dict is the plain one.
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        optim_meta: dict[str, Any] = {}
-        for name, opt in self.optimizers.items():
-            t, m = optimizer_to_tensors(opt, f"optim.{name}")
-            tensors.update(t)
-            optim_meta[name] = m
-        rng_t, rng_meta = rng_to_tensors()
-        tensors.update(rng_t)
-        sampler_t, sampler_meta = self.sampler.state()
-        tensors.update({f"trainer.{k}": v for k, v in sampler_t.items()})
-        tensors.update({f"trainer.{k}": v for k, v in self.extra_state().items()})
-        for section, values in self.checkpoint_sections().items():
-            tensors.update({f"{section}.{k}": v for k, v in values.items()})
-        for callback in self.callbacks:  # a callback's state, resumed exactly
-            prefix = f"callback.{callback.PLUGIN_NAME}"
-            tensors.update({f"{prefix}.{k}": v for k, v in callback.state_dict().items()})
-        if self.loss is not None:  # loss API v2: a loss's own state (step counters, ...)
-            tensors.update({f"loss.{k}": v for k, v in self.loss.state_dict().items()})
-        meta = self.run_meta()
-        meta.update(
-            {"step": self.step, "optim": optim_meta, "rng": rng_meta, "sampler": sampler_meta}
-        )
+        tensors, meta = checkpoint_state.training_state(self)
         return save_checkpoint(path, tensors, meta)
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """Continue from a checkpoint written by :meth:`save` (same model and config).
-
-        Every field the restore reads is validated first (types, ranges, shapes), so a
-        damaged or hand-edited checkpoint is one line naming the field, never a crash.
-        """
-        saved_count = ckpt.info.data.get("num_images")
-        count = saved_count if self.data_changed and isinstance(saved_count, int) else None
-        validate_resume_state(
-            ckpt, count if count is not None else len(self.data), networks=self.optimizers
-        )
-        load_weights(self.model, ckpt.section("model"), str(ckpt.path))
-        self.model.to(self.device)
-        optim_meta = ckpt.meta.get("optim", {})
-        for name, opt in self.optimizers.items():
-            if name in optim_meta:
-                optimizer_from_tensors(opt, ckpt.section(f"optim.{name}"), optim_meta[name])
-        trainer = ckpt.section("trainer")
-        self.sampler.load_state(trainer, ckpt.meta.get("sampler", {"epoch": 0, "position": 0}))
-        self.load_extra_state(trainer)
-        if self.loss is not None:
-            self.loss.load_state_dict(ckpt.section("loss"))
-        if self.ema is not None:
-            self.ema.restore(ckpt)
-        for callback in self.callbacks:
-            callback.load_state_dict(ckpt.section(f"callback.{callback.PLUGIN_NAME}"))
-        rng_from_tensors(ckpt.tensors, ckpt.meta.get("rng", {}))
-        self.step = ckpt.info.step or 0
+        """Continue from a checkpoint written by :meth:`save` (same model and config); every
+        field is validated before it is used (:func:`gentool.training.state.restore_state`)."""
+        checkpoint_state.restore_state(self, ckpt)
 
     # --- the loop --------------------------------------------------------------------------
     def check_output(self) -> None:
