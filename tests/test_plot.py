@@ -257,3 +257,16 @@ def test_recon_metric_for_a_vae(tinyvae_ckpt: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "r.json").read_text())
     assert 0.0 < record["metrics"]["recon_mse_01"] < 1.0
+
+
+def test_sample_steps_reads_only_the_training_grids(tmp_path: Path) -> None:
+    """A VAE writes recon_step_N.png beside step_N.png: the timeline shows only the latter."""
+    from PIL import Image
+
+    from gentool.plotting import sample_steps
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for name in ("step_000010.png", "recon_step_000010.png", "recon_step_000020.png"):
+        Image.new("L", (8, 8)).save(samples / name)
+    assert sample_steps(tmp_path) == {10: samples / "step_000010.png"}

@@ -217,3 +217,20 @@ def test_the_page_in_a_headless_browser(runs: dict[str, Path], tmp_path: Path) -
     assert check["images"] == len(images_of(page)) > 0
     assert check["broken"] == []
     assert check["wide"] == [] and check["scroll"] <= check["width"]
+
+
+def test_a_translation_run_beside_a_vae(runs: dict[str, Path], tmp_path: Path) -> None:
+    from gentool.testing import _tiny_options, kit_data
+    from gentool.training.runner import train
+
+    data, extra = kit_data("cyclegan", tmp_path, 16)
+    cyclegan = tmp_path / "cyclegan"
+    train("cyclegan", model_options=_tiny_options("cyclegan"), data=data, extra=extra, steps=2,
+          batch_size=2, device="cpu", out=str(cyclegan), sample_every=1)  # fmt: skip
+    out = tmp_path / "report"
+    result = run("report", str(runs["vae"]), str(cyclegan), "-o", str(out), "--no-metrics")
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    assert "fixed inputs, rows of A" in page  # the family says what its grid shows
+    assert "reconstructions" in page  # the VAE's reconstruction grid beside its samples
+    assert all((out / src).is_file() for src in images_of(page))

@@ -633,8 +633,12 @@ def plot_curves(
     stacked: bool = False,
     title: str | None = None,
     x: str = "steps",
+    labels: Sequence[str] | None = None,
 ) -> Figure:
     """Learning curves of ``runs`` in panels of one column sharing the x axis.
+
+    ``labels`` names the runs in the legend (default :func:`run_labels`: the settings that
+    differ between them).
 
     Every logged value is drawn (``keys`` picks some): the raw values faint, smoothed by
     :func:`smoothed` (an exponential moving average over ``window`` logged points,
@@ -686,7 +690,11 @@ def plot_curves(
             f"nothing to plot: {', '.join(chosen)} has no finite logged value in these runs."
         )
     panels = _panels(drawn, curves, stacked=stacked, asked=bool(keys))
-    figure = _draw_panels(runs, panels, curves, trained, window=window, stacked=stacked)
+    if labels is not None and len(labels) != len(runs):
+        raise GentoolError(f"{len(labels)} label(s) for {len(runs)} run(s).")
+    figure = _draw_panels(
+        runs, panels, curves, trained, window=window, stacked=stacked, labels=labels
+    )
     figure.axes[-1].set_xlabel(scales[0][1])
     names = [Path(r).resolve().name for r in runs]
     heading = f"Training curves: {', '.join(names)}"
@@ -764,12 +772,13 @@ def _draw_panels(
     *,
     window: int,
     stacked: bool,
+    labels: Sequence[str] | None = None,
 ) -> Figure:
     """One panel per ``(title, keys)``, with a legend beside it. One run: a colour per value.
     Several runs: a colour per run (one legend above the panels, naming the runs by
     :func:`run_labels`) and a line style per value (the panel's legend)."""
     several = len(runs) > 1
-    labels = run_labels(runs) if several else []
+    labels = (list(labels) if labels is not None else run_labels(runs)) if several else []
     # a panel of values that never change needs less height than one of curves
     flat = [
         all(len(c.values) > 1 and np.ptp(c.values) == 0 for c in curves if c.key in keys)

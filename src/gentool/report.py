@@ -26,7 +26,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,10 +75,11 @@ class Report:
     runs: list[ReportRun]
     labels: list[str] = field(default_factory=list)
     curves: list[tuple[str, str]] = field(default_factory=list)  # (title, img name)
+    constants: list[str] = field(default_factory=list)  # logged values that never changed
     grids: list[tuple[str, str, str]] = field(default_factory=list)  # run, caption, img
     timelines: list[tuple[str, str]] = field(default_factory=list)  # run, img
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    metric_notes: list[str] = field(default_factory=list)
+    metric_notes: list[tuple[str, str]] = field(default_factory=list)  # (run, note)
     key_help: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -198,13 +199,14 @@ def run_metrics(
     from gentool.runtime import resolve_device
 
     cached = cached_metrics(run)
+    reused = [f"logged by 'gentool evaluate' at step {run.info.step}, reused"]
     if requested is None and cached:
-        return cached, []
+        return cached, reused
     if requested is not None:
         check_metric_names(requested)
         missing = [name for name in requested if not _reported_by(name, list(cached))]
         if not missing:
-            return cached, []
+            return cached, reused
     else:
         missing = None
     target = resolve_device(device)
@@ -293,23 +295,62 @@ def _timed(report: Report, part: str, console: Console) -> Iterator[None]:
     report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - start
 
 
-def _curve_groups(runs: Sequence[ReportRun]) -> list[tuple[str, list[str]]]:
-    """``(group title, keys)`` of the logged curves, in the order the groups are drawn."""
-    from gentool import plotting
+def constant_value(runs: Sequence[ReportRun], key: str) -> dict[str, float] | None:
+    """``{run: value}`` when ``key`` never changed in any run that logs it (a fixed learning
+    rate, beta without annealing): said in one line instead of drawn. None otherwise."""
+    found: dict[str, float] = {}
+    for run in runs:
+        values = {
+            r[key]
+            for r in run.records
+            if "event" not in r
+            and isinstance(r.get(key), (int, float))
+            and not isinstance(r.get(key), bool)
+        }
+        if len(values) > 1:
+            return None
+        if values:
+            found[run.name] = float(values.pop())
+    return found or None
+
+
+def _constants(runs: Sequence[ReportRun]) -> list[str]:
+    """``lr_generator 0.0002 (dcgan-ls, dcgan-bce)``: the logged values that never changed."""
+    from gentool.plotting import curve_keys
 
     keys: dict[str, None] = {}
     for run in runs:
-        shown = [k for k in plotting.curve_keys(run.records) if k not in EVALUATION_FIELDS]
-        keys.update(dict.fromkeys(shown))
-    grouping: Callable[[str], str] | None = getattr(plotting, "curve_group", None)
-    if grouping is None:
-        return [("learning curves", list(keys))] if keys else []
+        keys.update(dict.fromkeys(curve_keys([r for r in run.records if "event" not in r])))
+    lines = []
+    for key in keys:
+        values = constant_value(runs, key)
+        if values is None or key in EVALUATION_FIELDS:
+            continue
+        by_value: dict[float, list[str]] = {}
+        for name, value in values.items():
+            by_value.setdefault(value, []).append(name)
+        shown = "; ".join(f"{v:g} ({', '.join(names)})" for v, names in by_value.items())
+        lines.append(f"{key}: {shown}")
+    return lines
+
+
+def _curve_groups(runs: Sequence[ReportRun]) -> list[tuple[str, list[str]]]:
+    """``(group title, keys)`` of the logged curves, in the order ``plot curves`` draws its
+    panels (:data:`gentool.plotting.CURVE_GROUPS`)."""
+    from gentool.plotting import CURVE_GROUPS, curve_group, curve_keys
+
+    keys: dict[str, None] = {}
+    for run in runs:  # results of 'evaluate' are in the metrics table, not drawn as dots
+        training = [r for r in run.records if "event" not in r]
+        keys.update(dict.fromkeys(k for k in curve_keys(training) if k not in EVALUATION_FIELDS))
     groups: dict[str, list[str]] = {}
     for key in keys:
-        groups.setdefault(grouping(key), []).append(key)
-    order = [g for g in getattr(plotting, "CURVE_GROUPS", ()) if g in groups]
+        if constant_value(runs, key) is None:
+            groups.setdefault(curve_group(key), []).append(key)
+    titles = {g.name: g.title for g in CURVE_GROUPS}
+    order = [g.name for g in CURVE_GROUPS if g.name in groups]
     order += [g for g in groups if g not in order]
-    return [(g, groups[g]) for g in order]
+    return [(titles.get(g, g), groups[g]) for g in order]
 
 
 #: What the extra grids a loop writes beside ``step_N.png`` show, by their prefix.
@@ -414,12 +455,16 @@ def build_report(
     written: set[Path] = set()
     report.labels = run_labels([r.path for r in runs]) if len(runs) > 1 else [runs[0].name]
 
+    names = [r.name for r in runs]  # the legends name runs; the table of runs says what differs
     with _timed(report, "learning curves", console):
         for group, keys in _curve_groups(runs):
-            name = f"curves-{_slug(group)}.png"
-            figure = plot_curves([r.path for r in runs], keys, title=group.capitalize())
+            name = f"curves-{_slug(group.split(':')[0].split('(')[0])}.png"
+            figure = plot_curves(
+                [r.path for r in runs], keys, title=group[:1].upper() + group[1:], labels=names
+            )
             written.add(_save_figure(figure, img / name))
             report.curves.append((group, name))
+        report.constants = _constants(runs)
     with _timed(report, "sample grids and timelines", console):
         for run in runs:
             slug = _slug(run.name)
@@ -442,7 +487,7 @@ def build_report(
                         raise GentoolError(f"{run.name}: {exc.message}") from None
                     values, notes = {}, [f"not measured: {exc.message}"]
                 report.metrics[run.name] = values
-                report.metric_notes += [f"{run.name}: {note}" for note in notes]
+                report.metric_notes += [(run.name, note) for note in notes]
             for key in {k for values in report.metrics.values() for k in values}:
                 report.key_help[key] = describe(key)
     with _timed(report, "pages", console):
@@ -470,6 +515,18 @@ def _number(value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.4g}"
+
+
+def _grouped_notes(report: Report) -> list[str]:
+    """Each note of the metrics once, naming the runs it is about ("a, b: fid left out ...")."""
+    runs_of: dict[str, list[str]] = {}
+    for run, note in report.metric_notes:
+        runs_of.setdefault(note, []).append(run)
+    every = len(report.runs) > 1
+    return [
+        note if every and len(runs) == len(report.runs) else f"{', '.join(runs)}: {note}"
+        for note, runs in runs_of.items()
+    ]
 
 
 def _metric_columns(report: Report) -> list[str]:
@@ -527,19 +584,26 @@ def render_markdown(report: Report, title: str | None = None) -> str:
         lines += [*table(shared), "", "</details>"]
     if report.metrics:
         lines += ["", "## Metrics", ""]
+        runs = list(report.metrics)
         columns = _metric_columns(report)
         if columns:
-            lines.append("| run | " + " | ".join(columns) + " |")
-            lines.append("| --- |" + " ---: |" * len(columns))
-            for name, measured in report.metrics.items():
-                cells = [_number(measured.get(c)) for c in columns]
-                lines.append(f"| {_md_cell(name)} | " + " | ".join(cells) + " |")
+            lines.append("| metric | " + " | ".join(_md_cell(r) for r in runs) + " | meaning |")
+            lines.append("| --- |" + " ---: |" * len(runs) + " --- |")
+            for key in columns:
+                cells = [_number(report.metrics[r].get(key)) for r in runs]
+                meaning = _md_cell(report.key_help.get(key, ""))
+                lines.append(f"| `{key}` | " + " | ".join(cells) + f" | {meaning} |")
             lines.append("")
-            lines += [f"* `{k}`: {report.key_help[k]}" for k in columns if report.key_help.get(k)]
-        lines += [f"* {_md_cell(note)}" for note in report.metric_notes]
+        lines += [f"* {_md_cell(note)}" for note in _grouped_notes(report)]
     if report.curves:
         lines += ["", "## Learning curves", ""]
         lines += [f"![{group}]({IMG}/{name})" for group, name in report.curves]
+    if report.constants:
+        lines += ["", "Constant throughout (not drawn):", ""]
+        lines += [
+            f"* `{_md_cell(line.split(':')[0])}`:{_md_cell(line.split(':', 1)[1])}"
+            for line in report.constants
+        ]
     if report.grids:
         lines += ["", "## Samples", ""]
         for _, caption, name in report.grids:
@@ -558,9 +622,12 @@ h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; 
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top;
          overflow-wrap: anywhere; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;
+         overflow-wrap: normal; }
 tr.differs td, tr.differs th { background: #fff4cc; font-weight: 600; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
+.gallery { display: flex; flex-wrap: wrap; gap: 0 1.5em; align-items: flex-start; }
+.gallery figure { max-width: 100%; } .gallery figcaption { max-width: 28em; }
 img { max-width: 100%; height: auto; display: block; }
 ul.notes { color: #555; font-size: 0.9em; }
 summary { cursor: pointer; color: #444; margin: 0.6em 0; }
@@ -615,36 +682,42 @@ def render_html(report: Report, title: str | None = None) -> str:
         )
     if report.metrics:
         parts.append("<h2>Metrics</h2>")
+        runs = list(report.metrics)
         columns = _metric_columns(report)
         if columns:
-            parts.append('<div class="scroll"><table><tr><th>run</th>')
-            parts += [f'<th title="{_e(report.key_help.get(c, ""))}">{_e(c)}</th>' for c in columns]
-            parts.append("</tr>")
-            for name, measured in report.metrics.items():
-                cells = "".join(f'<td class="num">{_number(measured.get(c))}</td>' for c in columns)
-                parts.append(f"<tr><th>{_e(name)}</th>{cells}</tr>")
+            parts.append('<div class="scroll"><table class="metrics"><tr><th>metric</th>')
+            parts += [f"<th>{_e(r)}</th>" for r in runs]
+            parts.append("<th>meaning</th></tr>")
+            for key in columns:
+                cells = "".join(
+                    f'<td class="num">{_number(report.metrics[r].get(key))}</td>' for r in runs
+                )
+                meaning = _e(report.key_help.get(key, ""))
+                parts.append(f"<tr><th><code>{_e(key)}</code></th>{cells}<td>{meaning}</td></tr>")
             parts.append("</table></div>")
-        helps = [
-            f"<li><code>{_e(k)}</code>: {_e(report.key_help[k])}</li>"
-            for k in columns
-            if report.key_help.get(k)
-        ]
-        helps += [f"<li>{_e(note)}</li>" for note in report.metric_notes]
-        if helps:
-            parts.append('<ul class="notes">' + "".join(helps) + "</ul>")
+        notes = [f"<li>{_e(note)}</li>" for note in _grouped_notes(report)]
+        if notes:
+            parts.append('<ul class="notes">' + "".join(notes) + "</ul>")
     if report.curves:
         parts.append("<h2>Learning curves</h2>")
         parts += [
             f'<figure><img src="{IMG}/{_e(name)}" alt="{_e(group)}"></figure>'
             for group, name in report.curves
         ]
+    if report.constants:
+        items = "".join(
+            f"<li><code>{_e(line.split(':')[0])}</code>:{_e(line.split(':', 1)[1])}</li>"
+            for line in report.constants
+        )
+        parts.append(f'<p>Constant throughout (not drawn):</p><ul class="notes">{items}</ul>')
     if report.grids:
-        parts.append("<h2>Samples</h2>")
+        parts.append('<h2>Samples</h2><div class="gallery">')
         parts += [
             f'<figure><img src="{IMG}/{_e(name)}" alt="{_e(caption)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>"
             for _, caption, name in report.grids
         ]
+        parts.append("</div>")
     if report.timelines:
         parts.append("<h2>Timelines</h2>")
         parts += [
