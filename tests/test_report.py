@@ -234,3 +234,25 @@ def test_a_translation_run_beside_a_vae(runs: dict[str, Path], tmp_path: Path) -
     assert "fixed inputs, rows of A" in page  # the family says what its grid shows
     assert "reconstructions" in page  # the VAE's reconstruction grid beside its samples
     assert all((out / src).is_file() for src in images_of(page))
+
+
+def test_hostile_run_folders(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A FIFO for config.json does not block; garbage log lines are skipped with a warning;
+    an unreadable grid is one line naming it."""
+    import os
+
+    odd = tmp_path / 'odd <b>&"name'
+    shutil.copytree(runs["ls"], odd)
+    (odd / "config.json").unlink()
+    os.mkfifo(odd / "config.json")
+    with open(odd / "log.jsonl", "ab") as handle:
+        handle.write(b"garbage\n\xff\xfe\n")
+    out = tmp_path / "r"
+    result = run("report", str(odd), "-o", str(out), "--no-metrics")
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 unusable line(s)" in result.output
+    assert "odd &lt;b&gt;&amp;&quot;name" in (out / "report.html").read_text()
+    (odd / "samples" / "step_000004.png").write_bytes(b"not a picture")
+    result = run("report", str(odd), "-o", str(tmp_path / "r2"), "--no-metrics")
+    assert result.exit_code != 0 and "cannot read the sample grid" in result.output
+    assert "Traceback" not in result.output

@@ -130,6 +130,8 @@ def load_runs(paths: Sequence[str | Path]) -> list[ReportRun]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():  # missing, a folder, or a FIFO that would block the read
+        return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
@@ -391,8 +393,11 @@ def _grid_picture(run: ReportRun, img: Path, name: str) -> tuple[str, str] | Non
             found.append((what.split(" (")[0], beside))
     panels = []
     for title, grid_path in found:
-        with Image.open(grid_path) as opened:
-            grid = opened.convert("RGB" if opened.mode not in ("L", "RGB") else opened.mode)
+        try:
+            with Image.open(grid_path) as opened:
+                grid = opened.convert("RGB" if opened.mode not in ("L", "RGB") else opened.mode)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise GentoolError(f"cannot read the sample grid {grid_path}: {exc}") from None
         factor = max(1, min(4, math.ceil(MIN_GRID_SIDE / max(1, min(grid.size)))))
         panels.append((title, enlarge(grid, factor)))
     heading = f"{run.name}: step {step}"
