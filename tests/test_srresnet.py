@@ -288,7 +288,7 @@ def test_a_full_resolution_run_is_scored_at_the_photos_own_resolution(tmp_path: 
         **{f"bicubic_{k.replace('mse', 'mse_01')}": v for k, v in means["baseline"].items()},
     }
     grid = tmp_path / "c.png"
-    args = ["reconstruct", str(out), "--show", "2", "-o", str(grid), "--json"]
+    args = ["reconstruct", str(out), "--show", "2", "-o", str(grid), "--no-title", "--json"]
     result = runner.invoke(cli, [*args, str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     scores["reconstruct"] = json.loads((tmp_path / "r").read_text())
