@@ -464,9 +464,8 @@ def build_report(
     with _timed(report, "learning curves", console):
         for group, keys in _curve_groups(runs):
             name = f"curves-{_slug(group.split(':')[0].split('(')[0])}.png"
-            figure = plot_curves(
-                [r.path for r in runs], keys, title=group[:1].upper() + group[1:], labels=names
-            )
+            # the panels carry the group's title; the figure's says how the lines are drawn
+            figure = plot_curves([r.path for r in runs], keys, labels=names)
             written.add(_save_figure(figure, img / name))
             report.curves.append((group, name))
         report.constants = _constants(runs)
