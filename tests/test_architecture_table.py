@@ -249,3 +249,9 @@ def test_the_dummy_pass_leaves_the_random_state_alone() -> None:
     torch.manual_seed(3)
     describe(model, torch.zeros(2, 3, 8, 8))
     assert torch.equal(torch.rand(2), expected)
+
+
+def test_a_size_the_model_cannot_run_is_refused_by_name() -> None:
+    result = invoke("plugins", "sr-unet", "--arch", "--image-size", "7")
+    assert result.exit_code == 2, result.output
+    assert "cannot run at 7x7" in result.output and "choose another --image-size" in result.output

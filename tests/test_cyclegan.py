@@ -313,7 +313,7 @@ def test_translation_errors(trained: tuple[Path, Path, Path], tmp_path: Path) ->
     args = ["sample", str(out), "--input", str(a), "--out-dir", str(tmp_path / "t")]
     result = runner.invoke(cli, [*args, "-n", "9", "--label", "3"])
     assert result.exit_code == 2
-    assert "--num, --label shape(s) drawn samples" in " ".join(result.output.split())
+    assert "--num, --label only shape drawn samples" in " ".join(result.output.split())
     assert not (tmp_path / "t").exists()  # refused before anything was written
 
 

@@ -86,8 +86,8 @@ def test_title_refusals(vae: Path, tmp_path: Path) -> None:
         (["--title", "a", "--no-title", "-o", out], "--no-title and --title contradict"),
         (["--title", "a", "--titles", "b", "-o", out], "pass --title (one run) or --titles"),
         (["--title", "   ", "-o", out], "--title is empty"),
-        (["--title", "a", "--out-dir", tmp_path / "each"], "--title apply to a grid"),
-        (["--no-title", "--out-dir", tmp_path / "each"], "--no-title apply to a grid"),
+        (["--title", "a", "--out-dir", tmp_path / "each"], "--title only apply to a grid"),
+        (["--no-title", "--out-dir", tmp_path / "each"], "--no-title only apply to a grid"),
     ]
     for args, message in cases:
         result = invoke("sample", vae, *args)

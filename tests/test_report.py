@@ -130,18 +130,65 @@ def test_a_users_file_at_a_report_name_is_never_replaced(
 ) -> None:
     out = tmp_path / "report"
     (out / "img").mkdir(parents=True)
-    mine = out / "img" / "grid-ls.png"
+    mine = out / "img" / "grid-1-ls.png"
     Image.new("RGB", (8, 8)).save(mine)
     notes = out / "notes.txt"
     notes.write_text("mine")
     result = run("report", str(runs["ls"]), "-o", str(out), "--no-metrics", "--overwrite")
     assert result.exit_code != 0 and "not a file gentool's report wrote" in result.output
+    assert not (out / "report.html").exists()
     (out / "report.md").write_text("my own report\n")
     mine.unlink()
-    result = run("report", str(runs["ls"]), "-o", str(out), "--no-metrics", "--overwrite")
-    assert result.exit_code != 0
+    for extra in ([], ["--overwrite"]):
+        result = run("report", str(runs["ls"]), "-o", str(out), "--no-metrics", *extra)
+        assert result.exit_code != 0 and "not a file gentool's report wrote" in result.output
     assert (out / "report.md").read_text() == "my own report\n"
     assert notes.read_text() == "mine"
+
+
+def test_overwrite_keeps_a_users_own_gentool_picture(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A picture gentool drew for the user (sample -o) beside the report is not the report's:
+    --overwrite leaves it, as it leaves any file the earlier page did not show."""
+    out = tmp_path / "report"
+    assert run("report", str(runs["ls"]), "-o", str(out), "--no-metrics").exit_code == 0
+    favourite = out / "img" / "favorite.png"
+    result = run("sample", str(runs["ls"]), "-n", "4", "-o", str(favourite))
+    assert result.exit_code == 0, result.output
+    (out / "img" / "plot.png").write_bytes(b"a user's own picture")
+    result = run("report", str(runs["bce"]), "-o", str(out), "--no-metrics", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert favourite.is_file() and (out / "img" / "plot.png").is_file()
+    assert not any("-ls" in p.name for p in (out / "img").iterdir())
+
+
+def test_runs_with_alike_names_keep_their_own_pictures(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    a, b = tmp_path / "x" / "a b", tmp_path / "y" / "a_b"
+    shutil.copytree(runs["ls"], a)
+    shutil.copytree(runs["vae"], b)
+    out = tmp_path / "report"
+    result = run("report", str(a), str(b), "-o", str(out), "--no-metrics")
+    assert result.exit_code == 0, result.output
+    grids = [s for s in images_of((out / "report.html").read_text()) if "/grid-" in s]
+    assert len(set(grids)) == 2
+    sizes = {Image.open(out / g).size for g in grids}
+    assert len(sizes) == 2  # a DCGAN's grid and a VAE's (samples beside reconstructions)
+
+
+def test_markdown_is_escaped(runs: dict[str, Path], tmp_path: Path) -> None:
+    odd = tmp_path / "my run|a*b_[x](y)<b>"
+    shutil.copytree(runs["vae"], odd)
+    out = tmp_path / "report"
+    result = run("report", str(odd), "-o", str(out), "--no-metrics", "--title", "A <i>t</i> #1")
+    assert result.exit_code == 0, result.output
+    text = (out / "report.md").read_text()
+    assert "# A \\<i\\>t\\</i\\> \\#1" in text
+    assert "my run\\|a\\*b\\_\\[x\\]\\(y\\)\\<b\\>" in text
+    assert "\\<not used\\>" in text
+    result = run("report", str(odd), "-o", str(tmp_path / "r2"), "--title", "two\nlines",
+                 "--no-metrics")  # fmt: skip
+    assert result.exit_code != 0 and "one line" in result.output
 
 
 def test_links_are_not_followed(runs: dict[str, Path], tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_too_many_snapshots_are_refused_before_anything_is_written(tmp_path: Pat
                  "--out", str(out))  # fmt: skip
     assert result.exit_code != 0
     assert "--keep-every 2 would keep 501 snapshots" in result.output
-    assert "--keep-every 5 or more" in result.output
+    assert "--keep-every 6 or more" in result.output
     assert not out.exists()
 
 
@@ -105,6 +105,10 @@ def test_a_loop_with_its_own_grid_layout_refuses_samples(tmp_path: Path) -> None
     with pytest.raises(GentoolError, match="--samples does not apply to 'cyclegan'"):
         train("cyclegan", model_options=_tiny_options("cyclegan"), data=data, extra=extra,
               steps=1, samples=4, batch_size=2, device="cpu", out=str(tmp_path / "r"))  # fmt: skip
+    train("cyclegan", model_options=_tiny_options("cyclegan"), data=data, extra=extra,
+          steps=1, batch_size=2, device="cpu", out=str(tmp_path / "r"))  # fmt: skip
+    result = run("train", "--resume", str(tmp_path / "r"), "--steps", "2", "--samples", "64")
+    assert result.exit_code != 0 and "--samples does not apply to 'cyclegan'" in result.output
 
 
 def _copy_run(source: Path, dest: Path) -> Path:
@@ -216,3 +220,53 @@ def test_timeline_redraws_kept_steps_with_any_n(kept_run: tuple[Path, str], tmp_
     )
     assert result.exit_code != 0 and "--row" in result.output
     assert not (tmp_path / "y.png").exists()
+
+
+def test_another_runs_checkpoint_at_a_snapshot_name_is_not_the_runs(
+    kept_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A gentool checkpoint copied to snapshots/step_N.safetensors is not this run's: it is
+    never replaced, removed or sampled as the run's step N."""
+    import shutil
+
+    out = _copy_run(kept_run[0], tmp_path / "r")
+    foreign = out / "snapshots" / "step_000100.safetensors"
+    shutil.copy(out / "ckpt.safetensors", foreign)  # a training checkpoint of step 4
+    before = foreign.read_bytes()
+    result = run("train", "dcgan", *TINY, *GAN, "--steps", "2", "--out", str(out), "--overwrite")
+    assert result.exit_code != 0 and "step_000100.safetensors" in result.output
+    assert foreign.read_bytes() == before and (out / "ckpt.safetensors").is_file()
+    # a snapshot of the same step from another run: not this run's either
+    other = tmp_path / "other"
+    result = run("train", "dcgan", *TINY, *GAN, "--steps", "2", "--keep-every", "2",
+                 "--out", str(other))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    shutil.copy(other / "snapshots" / "step_000002.safetensors", out / "snapshots")
+    result = run("sample", str(out), "--step", "2", "-o", str(tmp_path / "x.png"))
+    assert result.exit_code != 0 and "not a snapshot this run kept" in result.output
+    # a fresh run into a folder holding another run's snapshot refuses to replace it
+    fresh = tmp_path / "fresh"
+    (fresh / "snapshots").mkdir(parents=True)
+    shutil.copy(other / "snapshots" / "step_000002.safetensors", fresh / "snapshots")
+    kept = (fresh / "snapshots" / "step_000002.safetensors").read_bytes()
+    result = run("train", "dcgan", *TINY, *GAN, "--steps", "2", "--keep-every", "2",
+                 "--out", str(fresh))  # fmt: skip
+    assert result.exit_code != 0 and "in the way" in result.output
+    assert (fresh / "snapshots" / "step_000002.safetensors").read_bytes() == kept
+
+
+def test_the_snapshot_bound_counts_what_a_resumed_run_kept(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    result = run("train", "dcgan", *TINY, *GAN, "--steps", "3", "--keep-every", "1",
+                 "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    from gentool.training.callbacks import check_keep_every
+
+    class Settings:
+        keep_every = 3
+
+    check_keep_every(Settings(), 300, 150, 100)  # 100 kept + 50 to come
+    with pytest.raises(GentoolError, match="it has kept 151"):
+        check_keep_every(Settings(), 300, 150, 151)
+    with pytest.raises(GentoolError, match="drop --keep-every"):
+        check_keep_every(Settings(), 400, 300, 200)

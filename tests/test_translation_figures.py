@@ -178,7 +178,7 @@ def test_figure_refusals_name_the_option(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "f.png"
     cases = [
         (["--input", ins], "--input needs --out-dir OUT"),
-        (["--input", ins, "--out-dir", tmp_path / "o", "-n", "3"], "--num shape(s) drawn"),
+        (["--input", ins, "--out-dir", tmp_path / "o", "-n", "3"], "--num only shape drawn"),
         (
             ["--input", ins, "--out-dir", tmp_path / "o", "--title", "x"],
             "--title apply to a figure",
@@ -186,8 +186,8 @@ def test_figure_refusals_name_the_option(run: Path, tmp_path: Path) -> None:
         (["--input-b", ins, "--out-dir", tmp_path / "o"], "--input-b draws domain B's rows"),
         (["--input", ins, "--input-b", ins, "--direction", "b2a", "-o", out], "drop --direction"),
         (["--input", ins, "--full-res", "-o", out], "--full-res translates files"),
-        (["-o", out, "--seed", "3"], "--seed shape(s) drawn samples"),
-        (["-o", out, "--nrow", "2"], "--nrow shape(s) drawn samples"),
+        (["-o", out, "--seed", "3"], "--seed only shape drawn samples"),
+        (["-o", out, "--nrow", "2"], "--nrow only shape drawn samples"),
         (["-o", out, "--title", "x", "--no-title"], "--no-title and --title contradict"),
         (["--out-dir", tmp_path / "o"], "pass --input DIR_OR_FILE"),
         ([], "pass -o FILE for a figure"),

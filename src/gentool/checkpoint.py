@@ -155,20 +155,25 @@ def _read_header(handle: io.BufferedReader, size: int, path: Path) -> tuple[dict
     return header, header_len
 
 
-def is_gentool_checkpoint(path: str | Path) -> bool:
-    """True when ``path`` is a regular file whose safetensors header carries gentool's
-    metadata (only the header is read): the proof that gentool wrote it."""
+def checkpoint_header_meta(path: str | Path) -> dict[str, Any] | None:
+    """The gentool metadata of the checkpoint at ``path``, reading only its header (not the
+    tensors, not through a link); None when it is not a gentool checkpoint."""
     path = Path(path)
     try:
         info = os.stat(path, follow_symlinks=False)
         if not stat.S_ISREG(info.st_mode):
-            return False
+            return None
         with open(path, "rb") as handle:
             header, _ = _read_header(handle, info.st_size, path)
-        _gentool_meta(header, path)
+        return _gentool_meta(header, path)
     except (OSError, CheckpointError):
-        return False
-    return True
+        return None
+
+
+def is_gentool_checkpoint(path: str | Path) -> bool:
+    """True when ``path`` is a regular file whose safetensors header carries gentool's
+    metadata (only the header is read): the proof that gentool wrote it."""
+    return checkpoint_header_meta(path) is not None
 
 
 def _int_list(value: Any) -> bool:

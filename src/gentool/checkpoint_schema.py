@@ -242,6 +242,8 @@ class CheckpointMeta:
     gentool_version: str | None
     history: list[dict[str, Any]]
     init_from: dict[str, Any] | None
+    #: The identity of the run that wrote it (kept through resumes; None before it existed).
+    run_id: str | None
     raw: dict[str, Any]
 
     @classmethod
@@ -292,6 +294,7 @@ class CheckpointMeta:
             gentool_version=meta.get("gentool_version"),
             history=history,
             init_from=init_from,
+            run_id=meta["run_id"] if isinstance(meta.get("run_id"), str) else None,
             raw=meta,
         )
 

@@ -965,7 +965,7 @@ def plot_timeline(
         if row is not None:
             raise GentoolError("--row picks a row of the training grids; -n draws new ones.")
         grids = redrawn_grids(run, steps, count, *redraw)
-        return _grid_timeline(run, grids, columns, f"{redraw[0]} samples from the same noise")
+        return _grid_timeline(run, grids, columns, f"{redraw[0]} sample{'s' if redraw[0] != 1 else ''} from the same noise")
     files = sample_steps(run)
     if steps:
         missing = [s for s in steps if s not in files]
@@ -1036,9 +1036,10 @@ def kept_weights(run: str | Path) -> dict[int, Path]:
     """The files holding a run's weights, by step: its snapshots (``train --keep-every``) and
     its checkpoint."""
     from gentool.checkpoint import load_checkpoint
+    from gentool.training.runfolder import own_snapshots
 
     folder = RunFolder(Path(run))
-    kept = folder.snapshot_steps()
+    kept = own_snapshots(folder.path)
     if folder.checkpoint.is_file():
         step = load_checkpoint(folder.checkpoint).info.step
         if step is not None and step not in kept:

@@ -63,6 +63,7 @@ class ReportRun:
     path: Path
     name: str
     info: CheckpointMeta
+    checkpoint: Path
     records: list[dict[str, Any]]
     settings: dict[str, Any]
     family: Any = None
@@ -76,6 +77,7 @@ class Report:
     labels: list[str] = field(default_factory=list)
     curves: list[tuple[str, str]] = field(default_factory=list)  # (title, img name)
     constants: list[str] = field(default_factory=list)  # logged values that never changed
+    missing: list[str] = field(default_factory=list)  # what could not be shown, and why
     grids: list[tuple[str, str, str]] = field(default_factory=list)  # run, caption, img
     timelines: list[tuple[str, str]] = field(default_factory=list)  # run, img
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
@@ -121,7 +123,9 @@ def load_runs(paths: Sequence[str | Path]) -> list[ReportRun]:
             family = get_family(info.family) if info.family else None
         except GentoolError:
             family = None
-        runs.append(ReportRun(folder.path, folder.path.name, info, records, settings, family))
+        runs.append(
+            ReportRun(folder.path, folder.path.name, info, checkpoint, records, settings, family)
+        )
     names = [r.name for r in runs]
     for run in runs:  # two runs named alike (a/run, b/run): say where each is
         if names.count(run.name) > 1:
@@ -187,6 +191,9 @@ def run_metrics(
     requested: list[str] | None,
     device: str,
     console: Console,
+    *,
+    every: bool = False,
+    weights: dict[str, str | None] | None = None,
 ) -> tuple[dict[str, float | None], list[str]]:
     """The run's metric values: cached ones reused, the rest computed and logged. ``requested``
     None: what ``evaluate`` would choose (cached results alone when there are any)."""
@@ -202,7 +209,7 @@ def run_metrics(
 
     cached = cached_metrics(run)
     reused = [f"logged by 'gentool evaluate' at step {run.info.step}, reused"]
-    if requested is None and cached:
+    if requested is None and cached and not every:
         return cached, reused
     if requested is not None:
         check_metric_names(requested)
@@ -212,12 +219,22 @@ def run_metrics(
     else:
         missing = None
     target = resolve_device(device)
-    checkpoint = load_checkpoint(RunFolder(run.path).checkpoint)
+    checkpoint = load_checkpoint(run.checkpoint)
     model = model_from_checkpoint(checkpoint).to(target).eval()
     spec = evaluation_data_spec(run.info, {}, model.config, "test")
-    settings = EvaluationSettings(metrics=missing)
+    given = weights or {}
+    settings = EvaluationSettings(
+        metrics=missing,
+        inception_weights=given.get("inception_weights"),
+        lpips_weights=given.get("lpips_weights"),
+    )
     result = evaluate_model(model, run.info, spec, settings, run_dir=run.path, console=console)
-    append_to_log(run.path, result)
+    notes = list(result.notes)
+    log = RunFolder(run.path).log
+    if log.is_symlink():  # never written through a link out of the run
+        notes.append(f"not logged: {log} is a symbolic link")
+    else:
+        append_to_log(run.path, result)
     values: dict[str, float | None] = dict(cached)
     values.update(
         {
@@ -225,7 +242,7 @@ def run_metrics(
             for k, v in result.metrics.items()
         }
     )
-    return values, list(result.notes)
+    return values, notes
 
 
 # --- the output folder -------------------------------------------------------------------------
@@ -239,23 +256,37 @@ def _is_report_page(path: Path) -> bool:
         return False
 
 
-def written_by_report(path: Path) -> bool:
-    """The proof that a file in a report folder is gentool's: a page with the mark, or a
-    marked PNG in ``img/``."""
-    if path.is_symlink():
-        return False
-    if path.parent.name == IMG:
-        return IMG_NAME.match(path.name) is not None and png_is_gentools(path)
-    return path.name in PAGES and _is_report_page(path)
+def _shown_by(page: Path) -> set[str]:
+    """The pictures a report page gentool wrote shows (``img/NAME``)."""
+    if not page.is_file() or page.is_symlink() or not _is_report_page(page):
+        return set()
+    try:
+        text = page.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return {n for n in re.findall(r'src="img/([^"/]+)"', text) if IMG_NAME.match(n)}
 
 
 def previous_report(out: Path) -> list[Path]:
-    """The files a report wrote in ``out`` before (pages and pictures) that are there now."""
+    """The files an earlier report wrote in ``out`` that are there now: its pages (and any
+    file at their names) and the pictures its HTML page shows."""
     found = [out / name for name in PAGES if (out / name).exists() or (out / name).is_symlink()]
     img = out / IMG
     if img.is_dir() and not img.is_symlink():
-        found += sorted(p for p in img.iterdir() if IMG_NAME.match(p.name))
+        found += sorted(img / n for n in _shown_by(out / "report.html") if (img / n).exists())
     return found
+
+
+def written_by_report(path: Path) -> bool:
+    """The proof that a file in a report folder is gentool's: a page with the mark, or a
+    marked PNG in ``img/`` that the earlier page shows (a user's own picture beside them, even
+    one gentool drew, is not the report's)."""
+    if path.is_symlink():
+        return False
+    if path.parent.name == IMG:
+        shown = _shown_by(path.parent.parent / "report.html")
+        return path.name in shown and png_is_gentools(path)
+    return path.name in PAGES and _is_report_page(path)
 
 
 def check_output(out: Path, overwrite: bool) -> None:
@@ -273,12 +304,12 @@ def check_output(out: Path, overwrite: bool) -> None:
     before = previous_report(out)
     if not before:
         return
-    if not overwrite:
+    foreign = [p for p in before if not written_by_report(p)]
+    if not overwrite and not foreign:
         raise OutputError(
             f"{out} already holds a report ({before[0].name}); pass --overwrite to replace it, "
             "or choose another -o."
         )
-    foreign = [p for p in before if not written_by_report(p)]
     if foreign:
         raise OutputError(
             f"{foreign[0]} is in the way and is not a file gentool's report wrote; gentool "
@@ -374,7 +405,7 @@ def _grid_caption(run: ReportRun) -> str:
     return "samples from the training's fixed noise"
 
 
-def _grid_picture(run: ReportRun, img: Path, name: str) -> tuple[str, str] | None:
+def _grid_picture(run: ReportRun, img: Path, name: str, owned: set[Path]) -> tuple[str, str] | None:
     """The run's last training sample grid (and the grids its loop writes beside it, a VAE's
     reconstructions), titled, enlarged when small."""
     from PIL import Image
@@ -385,7 +416,10 @@ def _grid_picture(run: ReportRun, img: Path, name: str) -> tuple[str, str] | Non
         files = sample_steps(run.path)
     except GentoolError:  # no grids (trained with a sample interval past its last step)
         return None
-    step, path = max(files.items())
+    upto = {k: v for k, v in files.items() if run.info.step is None or k <= run.info.step}
+    if not upto:
+        return None
+    step, path = max(upto.items())
     found = [("samples" if run.family is None or run.family.GRID_COLUMNS is None else "", path)]
     for prefix, what in EXTRA_GRIDS.items():
         beside = path.with_name(f"{prefix}_{path.name}")
@@ -405,7 +439,7 @@ def _grid_picture(run: ReportRun, img: Path, name: str) -> tuple[str, str] | Non
         picture = titled_panels([(heading, panels[0][1])], per_row=1)
     else:
         picture = titled_panels([(f"{heading}, {t}", g) for t, g in panels], per_row=len(panels))
-    save_pil(picture, img / name)
+    save_pil(picture, _free(img / name, owned))
     caption = f"{run.name}, step {step}: {_grid_caption(run)}"
     extra = [
         w for prefix, w in EXTRA_GRIDS.items() if any(p.name.startswith(prefix) for _, p in found)
@@ -434,58 +468,51 @@ def _save_figure(figure: Any, path: Path) -> Path:
         plt.close(figure)
 
 
+def _free(path: Path, owned: set[Path]) -> Path:
+    """``path``, unless a file the report did not write is there: gentool replaces only its
+    own files."""
+    if (path.exists() or path.is_symlink()) and path not in owned:
+        raise OutputError(
+            f"{path} is in the way and is not a file gentool's report wrote; move it away, or "
+            "choose another -o."
+        )
+    return path
+
+
 def build_report(
     paths: Sequence[str | Path],
     out: str | Path,
     *,
     metrics: list[str] | None = None,
+    every_metric: bool = False,
     compute_metrics: bool = True,
     overwrite: bool = False,
     device: str = "cpu",
     console: Console | None = None,
     title: str | None = None,
+    weights: dict[str, str | None] | None = None,
 ) -> Path:
-    """Write the report of the runs at ``paths`` into ``out``; return ``out/report.html``."""
-    from gentool.plotting import plot_curves, plot_timeline, run_labels
+    """Write the report of the runs at ``paths`` into ``out``; return ``out/report.html``.
+
+    Everything that can refuse (the output folder, the runs, the metrics) does so before a
+    file is written in ``out``."""
+    from gentool.metrics.evaluate import check_metric_names, describe
+    from gentool.plotting import choose_steps, plot_curves, plot_timeline, run_labels
 
     console = console or Console(stderr=True)
     out = Path(out)
+    if metrics is not None:
+        check_metric_names(metrics)
     check_output(out, overwrite)
     runs = load_runs(paths)
     report = Report(runs)
-    before = set(previous_report(out))
-    out.mkdir(parents=True, exist_ok=True)
-    img = out / IMG
-    img.mkdir(exist_ok=True)
-    written: set[Path] = set()
-    report.labels = run_labels([r.path for r in runs]) if len(runs) > 1 else [runs[0].name]
-
-    names = [r.name for r in runs]  # the legends name runs; the table of runs says what differs
-    with _timed(report, "learning curves", console):
-        for group, keys in _curve_groups(runs):
-            name = f"curves-{_slug(group.split(':')[0].split('(')[0])}.png"
-            # the panels carry the group's title; the figure's says how the lines are drawn
-            figure = plot_curves([r.path for r in runs], keys, labels=names)
-            written.add(_save_figure(figure, img / name))
-            report.curves.append((group, name))
-        report.constants = _constants(runs)
-    with _timed(report, "sample grids and timelines", console):
-        for run in runs:
-            slug = _slug(run.name)
-            shown = _grid_picture(run, img, f"grid-{slug}.png")
-            if shown is not None:
-                written.add(img / shown[1])
-                report.grids.append((run.name, *shown))
-                figure = plot_timeline(run.path, count=5)
-                written.add(_save_figure(figure, img / f"timeline-{slug}.png"))
-                report.timelines.append((run.name, f"timeline-{slug}.png"))
     if compute_metrics:
-        from gentool.metrics.evaluate import describe
-
         with _timed(report, "metrics", console):
             for run in runs:
                 try:
-                    values, notes = run_metrics(run, metrics, device, console)
+                    values, notes = run_metrics(
+                        run, metrics, device, console, every=every_metric, weights=weights
+                    )
                 except GentoolError as exc:
                     if metrics is not None:  # asked for by name: it runs or the report stops
                         raise GentoolError(f"{run.name}: {exc.message}") from None
@@ -494,12 +521,51 @@ def build_report(
                 report.metric_notes += [(run.name, note) for note in notes]
             for key in {k for values in report.metrics.values() for k in values}:
                 report.key_help[key] = describe(key)
+    owned = {p for p in previous_report(out) if written_by_report(p)}
+    out.mkdir(parents=True, exist_ok=True)
+    img = out / IMG
+    img.mkdir(exist_ok=True)
+    written: set[Path] = set()
+    report.labels = run_labels([r.path for r in runs]) if len(runs) > 1 else [runs[0].name]
+    for run in runs:
+        if not run.settings:
+            report.missing.append(f"{run.name}: no readable config.json, so no settings shown")
+
+    names = [r.name for r in runs]  # the legends name runs; the table of runs says what differs
+    with _timed(report, "learning curves", console):
+        for group, keys in _curve_groups(runs):
+            name = f"curves-{_slug(group.split(':')[0].split('(')[0])}.png"
+            # the panels carry the group's title; the figure's says how the lines are drawn
+            figure = plot_curves([r.path for r in runs], keys, labels=names)
+            written.add(_save_figure(figure, _free(img / name, owned)))
+            report.curves.append((group, name))
+        report.constants = _constants(runs)
+        if not report.curves:
+            report.missing.append("no learning curves: the runs' logs hold no changing value")
+    with _timed(report, "sample grids and timelines", console):
+        for index, run in enumerate(runs, start=1):
+            slug = f"{index}-{_slug(run.name)}"
+            shown = _grid_picture(run, img, f"grid-{slug}.png", owned)
+            if shown is None:
+                report.missing.append(f"{run.name}: no sample grid in samples/")
+                continue
+            written.add(img / shown[1])
+            report.grids.append((run.name, *shown))
+            from gentool.plotting import sample_steps
+
+            steps = [
+                k for k in sample_steps(run.path) if run.info.step is None or k <= run.info.step
+            ]
+            figure = plot_timeline(run.path, choose_steps(steps, 5))
+            written.add(_save_figure(figure, _free(img / f"timeline-{slug}.png", owned)))
+            report.timelines.append((run.name, f"timeline-{slug}.png"))
     with _timed(report, "pages", console):
         page = out / "report.html"
-        written.add(atomic_write_text(out / "report.md", render_markdown(report, title)))
-        written.add(atomic_write_text(page, render_html(report, title)))
-    for stale in before - written:  # pictures of an earlier report that this one has not
-        remove_owned(stale, out, written_by_report)
+        md = _free(out / "report.md", owned)
+        written.add(atomic_write_text(md, render_markdown(report, title)))
+        written.add(atomic_write_text(_free(page, owned), render_html(report, title)))
+    for stale in owned - written:  # pictures of an earlier report that this one has not
+        remove_owned(stale, out, owned.__contains__)
     spent = ", ".join(f"{part} {seconds:.1f} s" for part, seconds in report.seconds.items())
     console.print(f"report: {spent}", highlight=False)
     return page
@@ -551,20 +617,26 @@ def _runs_lines(report: Report) -> list[tuple[str, str, str]]:
     return rows
 
 
+#: Characters Markdown would read as markup (links, emphasis, HTML, table cells, code).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """``text`` as literal Markdown, on one line (run names and settings may hold ``|``,
+    ``<not used>``, ``[x](y)``, ...)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def render_markdown(report: Report, title: str | None = None) -> str:
     """``report.md``: the same content as the HTML page, for a README or a notebook."""
-    lines = [MARK, f"# {_title(report, title)}", "", "## Runs", ""]
+    lines = [MARK, f"# {_md_cell(_title(report, title))}", "", "## Runs", ""]
     lines += ["| run | model | label |", "| --- | --- | --- |"]
     lines += [
         f"| {_md_cell(a)} | {_md_cell(b)} | {_md_cell(c)} |" for a, b, c in _runs_lines(report)
     ]
     lines += ["", "## Settings", ""]
     rows = settings_rows(report.runs)
-    if len(report.runs) > 1:
+    if len(report.runs) > 1 and any(r[2] for r in rows):
         lines.append("Settings that differ between the runs come first, in **bold**.")
         lines.append("")
     head = ["| setting | " + " | ".join(_md_cell(r.name) for r in report.runs) + " |"]
@@ -572,7 +644,7 @@ def render_markdown(report: Report, title: str | None = None) -> str:
 
     def table(chosen: list[tuple[str, list[str], bool]]) -> list[str]:
         return head + [
-            f"| {f'**{key}**' if differs else key} | "
+            f"| {f'**{_md_cell(key)}**' if differs else _md_cell(key)} | "
             + " | ".join(_md_cell(v) for v in values)
             + " |"
             for key, values, differs in chosen
@@ -601,20 +673,23 @@ def render_markdown(report: Report, title: str | None = None) -> str:
         lines += [f"* {_md_cell(note)}" for note in _grouped_notes(report)]
     if report.curves:
         lines += ["", "## Learning curves", ""]
-        lines += [f"![{group}]({IMG}/{name})" for group, name in report.curves]
+        lines += [f"![{_md_cell(group)}]({IMG}/{name})" for group, name in report.curves]
     if report.constants:
         lines += ["", "Constant throughout (not drawn):", ""]
         lines += [
-            f"* `{_md_cell(line.split(':')[0])}`:{_md_cell(line.split(':', 1)[1])}"
+            f"* {_md_cell(line.split(':')[0])}: {_md_cell(line.split(':', 1)[1])}"
             for line in report.constants
         ]
     if report.grids:
         lines += ["", "## Samples", ""]
         for _, caption, name in report.grids:
-            lines += [f"![{caption}]({IMG}/{name})", "", f"*{caption}*", ""]
+            lines += [f"![{_md_cell(caption)}]({IMG}/{name})", "", f"*{_md_cell(caption)}*", ""]
     if report.timelines:
         lines += ["", "## Timelines", ""]
-        lines += [f"![timeline of {run}]({IMG}/{name})" for run, name in report.timelines]
+        lines += [f"![timeline of {_md_cell(run)}]({IMG}/{name})" for run, name in report.timelines]
+    if report.missing:
+        lines += ["", "## Not shown", ""]
+        lines += [f"* {_md_cell(line)}" for line in report.missing]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -660,7 +735,7 @@ def render_html(report: Report, title: str | None = None) -> str:
         for a, b, c in _runs_lines(report)
     ]
     parts += ["</table></div>", "<h2>Settings</h2>"]
-    if len(report.runs) > 1:
+    if len(report.runs) > 1 and any(r[2] for r in settings_rows(report.runs)):
         parts.append("<p>Settings that differ between the runs come first, highlighted.</p>")
     rows = settings_rows(report.runs)
     header = "<tr><th>setting</th>" + "".join(f"<th>{_e(r.name)}</th>" for r in report.runs)
@@ -729,5 +804,9 @@ def render_html(report: Report, title: str | None = None) -> str:
             f"<figcaption>{_e(run)}: sample grids through training</figcaption></figure>"
             for run, name in report.timelines
         ]
+    if report.missing:
+        parts.append("<h2>Not shown</h2>")
+        parts.append('<ul class="notes">' + "".join(f"<li>{_e(m)}</li>" for m in report.missing))
+        parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

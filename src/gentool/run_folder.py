@@ -97,7 +97,8 @@ class RunFolder:
         return self.snapshots / f"step_{step:06d}.safetensors"
 
     def snapshot_steps(self) -> dict[int, Path]:
-        """The kept snapshots, by step (none when the folder has no ``snapshots/``)."""
+        """The files named as snapshots, by step (none when the folder has no ``snapshots/``);
+        :func:`gentool.training.runfolder.own_snapshots` keeps those this run kept."""
         folder = self.snapshots
         if folder.is_symlink() or not folder.is_dir():
             return {}
@@ -108,10 +109,13 @@ class RunFolder:
                 found[int(match.group(1))] = path
         return dict(sorted(found.items()))
 
-    def weights_at(self, step: int, checkpoint_step: int | None) -> Path:
-        """The file holding the weights of ``step``: a kept snapshot, or the checkpoint when
-        it is of that step (``checkpoint_step``); otherwise one line listing what there is."""
-        kept = self.snapshot_steps()
+    def weights_at(
+        self, step: int, checkpoint_step: int | None, kept: dict[int, Path] | None = None
+    ) -> Path:
+        """The file holding the weights of ``step``: a kept snapshot (``kept``, default every
+        file so named), or the checkpoint when it is of that step (``checkpoint_step``);
+        otherwise one line listing what there is."""
+        kept = self.snapshot_steps() if kept is None else kept
         if step in kept:
             return kept[step]
         if checkpoint_step == step:

@@ -113,13 +113,21 @@ def check_titles(titles: str | None, checkpoints: tuple[str, ...]) -> list[str] 
     """``--titles a,b``: one non-empty title per run, or one line saying what is wrong."""
     if titles is None:
         return None
-    names = [t.strip() for t in titles.split(",")]
+    names = [one_line(t.strip(), "--titles") for t in titles.split(",")]
     if len(names) != len(checkpoints) or not all(names):
         raise GentoolError(
             f"--titles gives {len(names)} title(s) for {len(checkpoints)} run(s); pass one "
             "non-empty title per CHECKPOINT, comma separated."
         )
     return names
+
+
+def one_line(text: str, option: str) -> str:
+    """A title as one line of text, or one line saying it is not (a newline or another
+    control character cannot be drawn as a title)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise GentoolError(f"{option} must be one line of text, without newlines or tabs.")
+    return text
 
 
 def chosen_titles(
@@ -154,7 +162,7 @@ def chosen_titles(
             )
         if not title.strip():
             raise GentoolError("--title is empty; pass some text, or --no-title for no title.")
-        return [title.strip()]
+        return [one_line(title.strip(), "--title")]
     if no_title:
         return None
     named = check_titles(titles, checkpoints)
@@ -192,6 +200,7 @@ def weights_of_step(run: str, step: int) -> str:
     """``--step S``: the file holding the weights RUN kept at step S (a snapshot, or the
     checkpoint when it is of that step), or one line saying which steps the run has."""
     from gentool.run_folder import RunFolder
+    from gentool.training.runfolder import own_snapshots
 
     path = Path(run)
     if not path.is_dir():
@@ -201,4 +210,11 @@ def weights_of_step(run: str, step: int) -> str:
         )
     folder = RunFolder(path)
     saved = load_checkpoint(folder.checkpoint).info.step if folder.checkpoint.exists() else None
-    return str(folder.weights_at(step, saved))
+    kept = own_snapshots(path)
+    named = folder.snapshot_steps()
+    if step in named and step not in kept:
+        raise GentoolError(
+            f"{named[step]} is not a snapshot this run kept (another run's or another file's "
+            "weights under its name); sample that file directly if you mean it."
+        )
+    return str(folder.weights_at(step, saved, kept))

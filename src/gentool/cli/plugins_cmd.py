@@ -346,6 +346,13 @@ def _print_architecture(
     architecture = describe_model(
         lambda: cls(copy.deepcopy(config)), image_size=size, channels=channels
     )
+    unfed = [t for t in architecture.networks if not t.ran]
+    resized = [f for f in ("--image-size", "--channels") if f in _given(settings)]
+    if unfed and resized and name in models:  # the size asked for is one the model cannot run
+        raise GentoolError(
+            f"model '{name}' cannot run at {size}x{size} with {channels} channel(s): its "
+            f"{unfed[0].name} fails ({unfed[0].note}); choose another {' or '.join(resized)}."
+        )
     if as_json:
         record = {
             "model": cls.PLUGIN_NAME,

@@ -61,13 +61,13 @@ if TYPE_CHECKING:
 @click.option(
     "--title",
     default=None,
-    help="Title above the grid; the VAE's rows are then labelled input and reconstruction "
-    "[default: none, a bare grid as before].",
+    help="Title above the grid, whose rows (a VAE's) are labelled input and reconstruction "
+    "[default: the run's name].",
 )
 @click.option(
     "--no-title",
     is_flag=True,
-    help="No title and no row labels: the bare grid (the default), e.g. to tile it yourself.",
+    help="No title and no row labels: the bare grid, e.g. to tile it yourself.",
 )
 @click.option("--batch-size", type=click.IntRange(1), default=256, help="Images per forward pass.")
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")

@@ -33,6 +33,18 @@ from gentool.cli.options import PathText, RunOrCheckpoint, device_option
     is_flag=True,
     help="Replace an earlier report in --out (only files a gentool report wrote).",
 )
+@click.option(
+    "--inception-weights",
+    type=PathText(exists=True, dir_okay=False),
+    default=None,
+    help="Inception weights for FID, KID and IS (as 'gentool evaluate' takes them).",
+)
+@click.option(
+    "--lpips-weights",
+    type=PathText(exists=True, dir_okay=False),
+    default=None,
+    help="LPIPS backbone weights (as 'gentool evaluate' takes them).",
+)
 @device_option
 @click.pass_obj
 def report(
@@ -43,6 +55,8 @@ def report(
     no_metrics: bool,
     title: str | None,
     overwrite: bool,
+    inception_weights: str | None,
+    lpips_weights: str | None,
     device: str,
 ) -> None:
     """Write a report of one or more RUNS: settings, curves, samples, timelines, metrics.
@@ -61,16 +75,29 @@ def report(
       gentool report runs/vae-* --metrics swd --overwrite
       gentool report runs/cyclegan --no-metrics
     """
+    from gentool.cli.common import one_line
     from gentool.errors import GentoolError
     from gentool.metrics.evaluate import parse_metric_list
     from gentool.report import build_report
 
     if no_metrics and metrics is not None:
         raise GentoolError("--metrics and --no-metrics contradict each other; pass one.")
+    if title is not None:
+        if not title.strip():
+            raise GentoolError("--title is empty; pass some text, or leave it out.")
+        title = one_line(title.strip(), "--title")
+    weights = {"inception_weights": inception_weights, "lpips_weights": lpips_weights}
+    if no_metrics and any(weights.values()):
+        raise GentoolError(
+            "--inception-weights and --lpips-weights serve the metrics; drop "
+            "them with --no-metrics."
+        )
     page = build_report(
         runs,
         out,
         metrics=parse_metric_list(metrics),
+        every_metric=metrics is not None and metrics.strip().lower() == "all",
+        weights=weights,
         compute_metrics=not no_metrics,
         overwrite=overwrite,
         device=device,

@@ -228,7 +228,7 @@ def sample(
         if out_dir is not None:
             _refuse_given(
                 SAMPLING_OPTIONS,
-                "shape(s) drawn samples; a translation model writes one "
+                "only shape drawn samples; a translation model writes one "
                 "output per --input image, so drop them.",
             )
             _refuse_given(
@@ -285,7 +285,7 @@ def sample(
     if out_dir is not None:
         _refuse_given(
             ("output", "nrow", "upscale", "titles", "title", "no_title"),
-            "apply to a grid, not to --out-dir (one PNG per image).",
+            "only apply to a grid, not to --out-dir (one PNG per image).",
         )
         if len(checkpoints) > 1:
             raise GentoolError(
@@ -541,7 +541,7 @@ def _refuse_figure_options(full_res: bool) -> None:
 
     _refuse_given(
         tuple(name for name in SAMPLING_OPTIONS if name not in ("n", "output")),
-        "shape(s) drawn samples; a translation figure shows images given or held out, so "
+        "only shape drawn samples; a translation figure shows images given or held out, so "
         "drop them.",
     )
     if full_res:

@@ -24,6 +24,7 @@ import importlib.util
 import json
 import math
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,9 @@ class Trainer(TrainingLoop):
         self.data_changed = False
         #: Resumes of this run: step, source checkpoint and the settings that changed.
         self.history: list[dict[str, Any]] = []
+        #: This run's identity, kept through resumes: its snapshots carry it, so that only
+        #: they are ever taken (or removed) as the run's own.
+        self.run_id = uuid.uuid4().hex
         #: ``--init-from``: the checkpoint the weights started from (path, sha256, step).
         self.init_from: dict[str, Any] | None = None
         #: ``--ema``: loops that keep an averaged generator set it (saved as section ``ema``).

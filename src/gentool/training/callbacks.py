@@ -123,19 +123,28 @@ class Snapshots(Callback):
         trainer.guard_write(lambda: save_checkpoint(path, tensors, meta))
 
 
-def check_keep_every(settings: Any, total_steps: int) -> None:
+def check_keep_every(settings: Any, total_steps: int, step: int = 0, kept: int = 0) -> None:
     """A run keeps at most :data:`~gentool.training.settings.MAX_SNAPSHOTS` snapshots, so its
-    disk use stays bounded: a finer ``--keep-every`` is refused before anything is written."""
+    disk use stays bounded: the ``kept`` ones (a resumed run's, up to ``step``) and those to
+    come up to ``total_steps`` (step 0's too, for a new run); a finer ``--keep-every`` is
+    refused before anything is written."""
     from gentool.training.settings import MAX_SNAPSHOTS
 
+    def coming(every: int) -> int:
+        return total_steps // every - step // every + (1 if step == 0 else 0)
+
     every = settings.keep_every
-    if every is None or total_steps // every <= MAX_SNAPSHOTS:
+    if every is None or kept + coming(every) <= MAX_SNAPSHOTS:
         return
-    least = -(-total_steps // MAX_SNAPSHOTS)
+    room = MAX_SNAPSHOTS - kept
+    least = max(1, -(-(total_steps - step) // max(room, 1)))
+    while room > 0 and kept + coming(least) > MAX_SNAPSHOTS:
+        least += 1
+    advice = f"use --keep-every {least} or more" if room > 0 else "drop --keep-every"
+    already = f" (it has kept {kept})" if kept else ""
     raise GentoolError(
-        f"--keep-every {every} would keep {total_steps // every + 1} snapshots of a "
-        f"{total_steps}-step run; a run keeps at most {MAX_SNAPSHOTS}: use --keep-every {least} "
-        "or more."
+        f"--keep-every {every} would keep {kept + coming(every)} snapshots of a "
+        f"{total_steps}-step run{already}; a run keeps at most {MAX_SNAPSHOTS}: {advice}."
     )
 
 

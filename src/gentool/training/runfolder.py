@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gentool.checkpoint import is_gentool_checkpoint
+from gentool.checkpoint import checkpoint_header_meta, is_gentool_checkpoint
 from gentool.config_file import RUN_FILE_HEADER
 from gentool.errors import GentoolError
 from gentool.fileio import (
@@ -50,6 +50,7 @@ from gentool.run_folder import (
     SNAPSHOT_NAME,
     SNAPSHOTS,
     TENSORBOARD,
+    RunFolder,
     read_log_lines,
 )
 
@@ -120,9 +121,39 @@ def _is_run_file(path: Path) -> bool:
         return False
 
 
+def run_id_of(folder: Path) -> str | None:
+    """The identity of the run in ``folder`` (its checkpoint's ``run_id``), or None."""
+    meta = checkpoint_header_meta(folder / CHECKPOINT)
+    found = meta.get("run_id") if meta is not None else None
+    return found if isinstance(found, str) else None
+
+
+def is_snapshot_of(path: Path, run_id: str | None) -> bool:
+    """``path`` is a snapshot the run ``run_id`` kept: a weights-only gentool checkpoint with
+    that run's identity, of the step its name says. A copy of another run's checkpoint (or
+    snapshot) at such a name is not the run's own."""
+    match = SNAPSHOT_NAME.match(path.name)
+    meta = checkpoint_header_meta(path) if match and not path.is_symlink() else None
+    return (
+        meta is not None
+        and run_id is not None
+        and meta.get("run_id") == run_id
+        and meta.get("step") == int(match.group(1))  # type: ignore[union-attr]
+        and "optim" not in meta
+    )
+
+
+def own_snapshots(folder: Path) -> dict[int, Path]:
+    """The snapshots the run in ``folder`` kept, by step (:func:`is_snapshot_of`)."""
+    run_id = run_id_of(folder)
+    return {
+        s: p for s, p in RunFolder(folder).snapshot_steps().items() if is_snapshot_of(p, run_id)
+    }
+
+
 def written_by_gentool(path: Path) -> bool:
     """The proof that a file in a run folder is gentool's: its name is one gentool gives
-    there, and its content says gentool wrote it."""
+    there, and its content says gentool wrote it (a snapshot: that this run kept it)."""
     name = path.name
     if path.is_symlink():
         return False
@@ -131,7 +162,7 @@ def written_by_gentool(path: Path) -> bool:
     if path.parent.name == SAMPLES:
         return SAMPLE_NAME.match(name) is not None and png_written_by_gentool(path)
     if path.parent.name == SNAPSHOTS:
-        return SNAPSHOT_NAME.match(name) is not None and is_gentool_checkpoint(path)
+        return is_snapshot_of(path, run_id_of(path.parent.parent))
     if path.parent.name == TENSORBOARD:
         return TENSORBOARD_NAME.match(name) is not None
     proofs = {
@@ -389,7 +420,9 @@ def refuse_foreign(folder: Path, *, after_step: int | None = None) -> None:
 def clean_run_folder(folder: Path) -> list[Path]:
     """Remove what a previous run wrote in ``folder`` (``--overwrite``; call
     :func:`refuse_foreign` first); return what went. Only provably gentool's files go."""
-    removed = [p for p in _candidates(folder) if remove_owned(p, folder, written_by_gentool)]
+    # proven before anything goes: a snapshot's proof reads the checkpoint, removed first
+    owned = {p for p in _candidates(folder) if written_by_gentool(p)}
+    removed = [p for p in _candidates(folder) if remove_owned(p, folder, owned.__contains__)]
     for directory in (folder / SAMPLES, folder / SNAPSHOTS, folder / TENSORBOARD):
         if not directory.is_symlink():
             with contextlib.suppress(OSError):

@@ -44,6 +44,7 @@ from gentool.training.runfolder import (
     clean_run_folder,
     cut_back,
     is_run_folder,
+    own_snapshots,
     refuse_foreign,
     refuse_links,
 )
@@ -488,6 +489,8 @@ def resume(
                 f"run {source_folder} already finished its {trainer.total_steps} steps; pass a "
                 "larger --steps to continue."
             )
+        kept = len([s for s in own_snapshots(target) if s <= trainer.step])
+        check_keep_every(trainer.settings, trainer.total_steps, trainer.step, kept)
         if _is_main_process():
             for callback in trainer.callbacks:
                 callback.check(trainer)
@@ -513,6 +516,8 @@ def resume(
             {"step": trainer.step, "resumed_from": str(ckpt.path), "changed": history_entry}
         )
         trainer.init_from = ckpt.info.init_from
+        if ckpt.info.run_id is not None:
+            trainer.run_id = ckpt.info.run_id
         return trainer.fit()
     finally:
         lock.release()
@@ -609,9 +614,18 @@ def _refuse_fixed_changes(
         )
     _refuse_option_changes(where, "--model-opt", model_options, info.model_config, info)
     _refuse_option_changes(where, "--loss-opt", loss_options, info.loss_config, info)
+    try:
+        unused = set(get_family(str(info.family)).unused_settings()) if info.family else set()
+    except GentoolError:  # the family's plugin is checked (and named) elsewhere
+        unused = set()
     for name, value in (fixed or {}).items():
         if name not in {f.name for f in dataclasses.fields(TrainSettings)}:
             raise GentoolError(f"{flag_of(name)} cannot be used with --resume.")
+        if name in unused:
+            raise GentoolError(
+                f"{flag_of(name)} does not apply to '{info.model}' ({info.family}): its "
+                "training loop does not use it; drop it."
+            )
         try:
             coerced = build_config(TrainSettings, {name: value}, what="training setting")
         except GentoolError:

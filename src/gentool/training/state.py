@@ -39,6 +39,7 @@ def run_meta(trainer: Any) -> dict[str, Any]:
         }
     )
     meta: dict[str, Any] = {
+        "run_id": trainer.run_id,
         "model": trainer.model.PLUGIN_NAME,
         "family": trainer.model.FAMILY,
         "model_config": trainer.model.config_dict(),
