@@ -303,3 +303,18 @@ def test_hostile_run_folders(runs: dict[str, Path], tmp_path: Path) -> None:
     result = run("report", str(odd), "-o", str(tmp_path / "r2"), "--no-metrics")
     assert result.exit_code != 0 and "cannot read the sample grid" in result.output
     assert "Traceback" not in result.output
+
+
+def test_results_are_never_logged_through_a_link(runs: dict[str, Path], tmp_path: Path) -> None:
+    linked = tmp_path / "linked"
+    shutil.copytree(runs["ls"], linked)
+    outside = tmp_path / "outside.jsonl"
+    (linked / "log.jsonl").rename(outside)
+    (linked / "log.jsonl").symlink_to(outside)
+    before = outside.read_bytes()
+    result = run("report", str(linked), "-o", str(tmp_path / "r"), "--metrics", "diversity")
+    assert result.exit_code == 0, result.output
+    assert "not logged" in (tmp_path / "r" / "report.md").read_text()
+    result = run("evaluate", str(linked), "--metrics", "diversity")
+    assert result.exit_code != 0 and "symbolic link" in result.output
+    assert outside.read_bytes() == before

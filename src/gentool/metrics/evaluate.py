@@ -427,6 +427,11 @@ def check_log_writable(run_dir: Path) -> Path:
     from gentool.images import probe_writable
 
     path = Path(run_dir) / "log.jsonl"
+    if path.is_symlink():
+        raise OutputError(
+            f"{path} is a symbolic link; gentool does not write through a link out of a run "
+            "folder: pass --no-log, or replace the link with the file."
+        )
     if path.is_dir():
         raise OutputError(f"cannot append to {path}: it is a folder; pass --no-log.")
     if path.exists():
@@ -464,6 +469,10 @@ def append_record(run_dir: Path, record: dict[str, Any]) -> Path:
     from gentool.fileio import append_line, json_text
 
     path = Path(run_dir) / "log.jsonl"
+    if path.is_symlink():  # checked before any work by check_log_writable; never followed
+        from gentool.errors import OutputError
+
+        raise OutputError(f"{path} is a symbolic link; not written through.")
     append_line(path, json_text(record))
     return path
 
