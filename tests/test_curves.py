@@ -312,3 +312,11 @@ def test_curves_command_default_and_comparison(tmp_path: Path) -> None:
         cli, ["plot", "curves", str(a), "--window", "1", "-o", str(tmp_path / "d.svg")]
     )
     assert result.exit_code == 0, result.output
+
+
+def test_a_window_the_user_gives_is_used_as_it_is() -> None:
+    from gentool.plotting import ExactWindow, smoothing_span
+
+    assert smoothing_span(20, 30) == 3  # the default shortened for a short run
+    assert smoothing_span(ExactWindow(5), 30) == 5  # --window 5: as given
+    assert smoothing_span(ExactWindow(1), 30) == 1

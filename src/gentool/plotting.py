@@ -52,7 +52,7 @@ SCHEDULED = ("beta", "kl_weight")
 #: What ``plot curves --x`` can put on the horizontal axis.
 X_AXES = ("steps", "epochs", "images")
 #: Config fields that never explain a difference between runs.
-IGNORED_SETTINGS = {"train.out", "train.device", "data.num_images", "gentool_version"}
+IGNORED_SETTINGS = {"train.out", "train.device", "data.num_images", "gentool_version", "run_id"}
 #: Record-keeping that is not a setting: resumes, provenance, the data's digest, and the
 #: details of ``--init-from`` (its path is the setting, shown as ``init_from``).
 IGNORED_PREFIXES = ("history", "plugins.", "data.fingerprint", "init_from.")
@@ -393,9 +393,17 @@ def x_scale(run: str | Path, x: str) -> tuple[float, str]:
     return float(batch) / float(count), "epochs (images seen / training images)"
 
 
+class ExactWindow(int):
+    """A smoothing window the user chose (``plot curves --window N``): used as it is, not
+    shortened for a short run as the default is."""
+
+
 def smoothing_span(window: int, points: int) -> int:
     """The span :func:`smoothed` uses for ``points`` logged values: ``window``, at most a
-    tenth of the points (at least 1), so a short run is not flattened into its first values."""
+    tenth of the points (at least 1), so a short run is not flattened into its first values;
+    an :class:`ExactWindow` as it is."""
+    if isinstance(window, ExactWindow):
+        return max(1, int(window))
     return max(1, min(int(window), points // 10))
 
 
@@ -965,7 +973,12 @@ def plot_timeline(
         if row is not None:
             raise GentoolError("--row picks a row of the training grids; -n draws new ones.")
         grids = redrawn_grids(run, steps, count, *redraw)
-        return _grid_timeline(run, grids, columns, f"{redraw[0]} sample{'s' if redraw[0] != 1 else ''} from the same noise")
+        return _grid_timeline(
+            run,
+            grids,
+            columns,
+            f"{redraw[0]} sample{'s' if redraw[0] != 1 else ''} from the same noise",
+        )
     files = sample_steps(run)
     if steps:
         missing = [s for s in steps if s not in files]

@@ -26,6 +26,7 @@ import json
 import math
 import re
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -322,7 +323,7 @@ def check_output(out: Path, overwrite: bool) -> None:
 
 @contextmanager
 def _timed(report: Report, part: str, console: Console) -> Iterator[None]:
-    console.print(f"report: {part} ...", highlight=False)
+    console.print(f"report: {part} ...", highlight=False, markup=False)
     start = time.perf_counter()
     yield
     report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - start
@@ -456,12 +457,14 @@ def _save_figure(figure: Any, path: Path) -> Path:
     from gentool.images import PNG_MARK
 
     try:
-        return atomic_write_with(
-            path,
-            lambda handle: figure.savefig(
-                handle, format="png", dpi=110, bbox_inches="tight", metadata=dict([PNG_MARK])
-            ),
-        )
+        with warnings.catch_warnings():  # a name in a script the font lacks draws as a box
+            warnings.filterwarnings("ignore", message="Glyph .* missing from")
+            return atomic_write_with(
+                path,
+                lambda handle: figure.savefig(
+                    handle, format="png", dpi=110, bbox_inches="tight", metadata=dict([PNG_MARK])
+                ),
+            )
     except (ValueError, RuntimeError) as exc:
         raise OutputError(f"could not draw {path}: {exc}") from None
     finally:

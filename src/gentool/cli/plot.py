@@ -64,10 +64,9 @@ def plot() -> None:
     "--window",
     type=click.IntRange(1),
     default=20,
-    show_default=True,
     help="Smoothing span in logged points: an exponential moving average, "
-    "alpha = 2/(window+1), bias-corrected as in TensorBoard; at most a tenth of a run's "
-    "points; 1 = no smoothing.",
+    "alpha = 2/(window+1), bias-corrected as in TensorBoard; 1 = no smoothing [default: 20, "
+    "at most a tenth of a run's points; a window given is used as it is].",
 )
 @click.option("--stacked", is_flag=True, help="One panel per key instead of panels by group.")
 @click.option("--title", default=None, help="Figure title.")
@@ -116,8 +115,9 @@ def curves(
       gentool plot curves runs/vae --keys recon,kl --window 50
       gentool plot curves runs/bs32 runs/bs128 --x images --keys loss_g
     """
+    from gentool.cli.common import given_options
     from gentool.errors import GentoolError
-    from gentool.plotting import plot_curves, run_labels, save_figure
+    from gentool.plotting import ExactWindow, plot_curves, run_labels, save_figure
 
     _check_output(output, overwrite)
     chosen = None
@@ -125,12 +125,14 @@ def curves(
         chosen = list(dict.fromkeys(k.strip() for k in keys.split(",") if k.strip()))
         if not chosen:
             raise GentoolError(f"--keys {keys!r} names no logged value; e.g. --keys loss_d,loss_g.")
+    if given_options(("window",)):  # the user's window is used as it is
+        window = ExactWindow(window)
     figure = plot_curves(runs, chosen, window=window, stacked=stacked, title=title, x=x_axis)
     path = save_figure(figure, output)
     if len(runs) > 1:
         for run, label in zip(runs, run_labels(runs), strict=True):
-            app.console.print(f"  {run}: {label}")
-    app.console.print(f"wrote {path}")
+            app.console.print(f"  {run}: {label}", markup=False)
+    app.console.print(f"wrote {path}", markup=False)
 
 
 @plot.command()
@@ -235,7 +237,7 @@ def timeline(
         raise GentoolError("--seed seeds the samples -n draws; pass -n N with it, or drop it.")
     redraw = (num, seed) if num is not None else None
     figure = plot_timeline(run, chosen, count=count, columns=columns, row=row, redraw=redraw)
-    app.console.print(f"wrote {save_figure(figure, output)}")
+    app.console.print(f"wrote {save_figure(figure, output)}", markup=False)
 
 
 @plot.command()
@@ -360,7 +362,7 @@ def tsne(app: Any, checkpoint: str, output: str, overwrite: bool, **kwargs: Any)
         title=f"t-SNE of {model.PLUGIN_NAME} latent means: {len(index)} {spec.name}/"
         f"{spec.split} images",
     )
-    app.console.print(f"wrote {save_figure(figure, output)}")
+    app.console.print(f"wrote {save_figure(figure, output)}", markup=False)
 
 
 @plot.command()

@@ -262,10 +262,10 @@ def reconstruct(
         )
         message += f", ELBO per image {-(recon + kl):.2f} nats"
     app.console.print(message)
-    app.console.print(f"wrote {output}")
+    app.console.print(f"wrote {output}", markup=False)
     if json_path:
         atomic_write_text(json_path, json_text(result, indent=2) + "\n")
-        app.console.print(f"wrote {json_path}")
+        app.console.print(f"wrote {json_path}", markup=False)
 
 
 def _compare_upscaler(
@@ -342,10 +342,10 @@ def _compare_upscaler(
         f"(bicubic {scores['bicubic_ssim_y']:.4f}), mse_01 {scores['mse_01']:.6f} "
         f"(bicubic {scores['bicubic_mse_01']:.6f})"
     )
-    app.console.print(f"wrote {output}")
+    app.console.print(f"wrote {output}", markup=False)
     if json_path:
         atomic_write_text(json_path, json_text(result, indent=2) + "\n")
-        app.console.print(f"wrote {json_path}")
+        app.console.print(f"wrote {json_path}", markup=False)
 
 
 def _native_centre_crops(files: list[str], side: int, scale: int) -> Any:

@@ -104,4 +104,4 @@ def report(
         console=app.console,
         title=title,
     )
-    app.console.print(f"wrote {page} (and report.md, img/)")
+    app.console.print(f"wrote {page} (and report.md, img/)", markup=False)

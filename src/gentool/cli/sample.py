@@ -337,7 +337,7 @@ def sample(
         from gentool.images import save_each
 
         paths = save_each(drawn[0].images, out_dir)
-        app.console.print(f"wrote {len(paths)} images to {out_dir}")
+        app.console.print(f"wrote {len(paths)} images to {out_dir}", markup=False)
         if overwrite:
             _remove_older_samples(app, out_dir, paths)
         return
@@ -357,11 +357,14 @@ def sample(
     panel_titles = chosen_titles(checkpoints, title, titles, no_title, default=True)
     if panel_titles is None:
         save_pil(pictures[0], output)
-        app.console.print(f"wrote {drawn[0].images.shape[0]} images as a grid to {output}")
+        app.console.print(
+            f"wrote {drawn[0].images.shape[0]} images as a grid to {output}", markup=False
+        )
         return
     save_pil(titled_panels(list(zip(panel_titles, pictures, strict=True))), output)
     app.console.print(
-        f"wrote {len(pictures)} panel(s) ({', '.join(panel_titles)}; seed {seed}) to {output}"
+        f"wrote {len(pictures)} panel(s) ({', '.join(panel_titles)}; seed {seed}) to {output}",
+        markup=False,
     )
 
 
@@ -532,7 +535,9 @@ def _translate(
     paths = translate_files(
         translator, input_path, out_dir, direction or "a2b", full_res, overwrite=overwrite
     )
-    app.console.print(f"translated {len(paths)} images ({direction or 'a2b'}) into {out_dir}")
+    app.console.print(
+        f"translated {len(paths)} images ({direction or 'a2b'}) into {out_dir}", markup=False
+    )
 
 
 def _refuse_figure_options(full_res: bool) -> None:
@@ -607,4 +612,4 @@ def _translation_figure(
     save_pil(with_title(picture, title), output)
     counts = ", ".join(f"{len(x)} row{'s' * (len(x) != 1)} {d}" for d, x in parts)
     where = "given" if any(inputs) else "held-out"
-    app.console.print(f"wrote a figure of {where} images ({counts}) to {output}")
+    app.console.print(f"wrote a figure of {where} images ({counts}) to {output}", markup=False)
