@@ -224,7 +224,7 @@ def timeline(
         if given_options(("count",)):
             raise GentoolError("pass --steps or --count, not both.")
         try:
-            chosen = [int(s) for s in steps.split(",") if s.strip()]
+            chosen = sorted({int(s) for s in steps.split(",") if s.strip()})
         except ValueError:
             raise GentoolError(
                 f"--steps must be integers separated by commas, not '{steps}'."
