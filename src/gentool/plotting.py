@@ -255,6 +255,8 @@ def _read_config(run: Path) -> dict[str, Any]:
 
 
 def _format_value(value: Any) -> str:
+    if value is None:  # a setting left at "none" (no --keep-every, no --threads, ...)
+        return "none"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, dict)):
@@ -839,16 +841,15 @@ def _draw_panels(
                 borderaxespad=0.0,
                 frameon=False,
             )
-    if several:
-        runs_legend = [
-            Line2D([], [], color=cycle[r % len(cycle)], linewidth=2.5) for r in range(len(runs))
-        ]
+    if several:  # the runs with a line in this figure (a VAE has no D outputs)
+        present = sorted({c.run for c in curves if any(c.key in keys for _, keys in panels)})
+        runs_legend = [Line2D([], [], color=cycle[r % len(cycle)], linewidth=2.5) for r in present]
         figure.legend(
             runs_legend,
-            labels,
+            [labels[r] for r in present],
             loc="outside lower center",
             fontsize="small",
-            ncols=min(len(runs), 3),
+            ncols=min(len(present), 3),
             frameon=False,
         )
     return figure
