@@ -104,6 +104,8 @@ def test_metrics_options_are_checked(runs: dict[str, Path], tmp_path: Path) -> N
     result = run("report", str(runs["ls"]), "-o", str(tmp_path / "r"), "--metrics", "swd",
                  "--no-metrics")  # fmt: skip
     assert result.exit_code != 0 and "--no-metrics" in result.output
+    result = run("report", str(runs["ls"]), "-o", str(tmp_path / "r"), "-n", "5", "--no-metrics")
+    assert result.exit_code != 0 and "-n, --inception-weights" in result.output
     assert not (tmp_path / "r" / "report.html").exists()
 
 

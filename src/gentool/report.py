@@ -195,6 +195,7 @@ def run_metrics(
     *,
     every: bool = False,
     weights: dict[str, str | None] | None = None,
+    num_samples: int | None = None,
 ) -> tuple[dict[str, float | None], list[str]]:
     """The run's metric values: cached ones reused, the rest computed and logged. ``requested``
     None: what ``evaluate`` would choose (cached results alone when there are any)."""
@@ -229,6 +230,8 @@ def run_metrics(
         inception_weights=given.get("inception_weights"),
         lpips_weights=given.get("lpips_weights"),
     )
+    if num_samples is not None:
+        settings.num_samples = num_samples
     result = evaluate_model(model, run.info, spec, settings, run_dir=run.path, console=console)
     notes = list(result.notes)
     log = RunFolder(run.path).log
@@ -494,6 +497,7 @@ def build_report(
     console: Console | None = None,
     title: str | None = None,
     weights: dict[str, str | None] | None = None,
+    num_samples: int | None = None,
 ) -> Path:
     """Write the report of the runs at ``paths`` into ``out``; return ``out/report.html``.
 
@@ -513,8 +517,15 @@ def build_report(
         with _timed(report, "metrics", console):
             for run in runs:
                 try:
+                    console.print(f"report: metrics of {run.name} ...", markup=False)
                     values, notes = run_metrics(
-                        run, metrics, device, console, every=every_metric, weights=weights
+                        run,
+                        metrics,
+                        device,
+                        console,
+                        every=every_metric,
+                        weights=weights,
+                        num_samples=num_samples,
                     )
                 except GentoolError as exc:
                     if metrics is not None:  # asked for by name: it runs or the report stops

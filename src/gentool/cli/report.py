@@ -27,6 +27,14 @@ from gentool.cli.options import PathText, RunOrCheckpoint, device_option
     "[default: what 'gentool evaluate' logged at each run's step, else what it would compute].",
 )
 @click.option("--no-metrics", is_flag=True, help="Leave the metrics table out (nothing computed).")
+@click.option(
+    "-n",
+    "--num-samples",
+    type=click.IntRange(1),
+    default=None,
+    help="Images each generating run draws for the metrics it computes [default: 2000, as "
+    "'gentool evaluate'; fewer is faster and noisier].",
+)
 @click.option("--title", default=None, help="Title of the report [default: the runs' names].")
 @click.option(
     "--overwrite",
@@ -58,6 +66,7 @@ def report(
     inception_weights: str | None,
     lpips_weights: str | None,
     device: str,
+    num_samples: int | None,
 ) -> None:
     """Write a report of one or more RUNS: settings, curves, samples, timelines, metrics.
 
@@ -87,10 +96,10 @@ def report(
             raise GentoolError("--title is empty; pass some text, or leave it out.")
         title = one_line(title.strip(), "--title")
     weights = {"inception_weights": inception_weights, "lpips_weights": lpips_weights}
-    if no_metrics and any(weights.values()):
+    if no_metrics and (any(weights.values()) or num_samples is not None):
         raise GentoolError(
-            "--inception-weights and --lpips-weights serve the metrics; drop "
-            "them with --no-metrics."
+            "-n, --inception-weights and --lpips-weights serve the metrics; drop them with "
+            "--no-metrics."
         )
     page = build_report(
         runs,
@@ -98,6 +107,7 @@ def report(
         metrics=parse_metric_list(metrics),
         every_metric=metrics is not None and metrics.strip().lower() == "all",
         weights=weights,
+        num_samples=num_samples,
         compute_metrics=not no_metrics,
         overwrite=overwrite,
         device=device,
