@@ -170,7 +170,6 @@ def build_trainer(
             f"{flag_of(unused[0])} does not apply to '{model_name}' ({model_cls.FAMILY}): its training loop "
             "does not use it; drop it."
         )
-    check_keep_every(settings, trainer.total_steps)
     return trainer
 
 
@@ -288,6 +287,7 @@ def train(
             init_from=init_from,
             callbacks=build_callbacks(callbacks or {}),
         )
+        check_keep_every(trainer.settings, trainer.total_steps)  # a resume counts its own
         if (loss is not None or loss_options) and not trainer.uses_gan_loss():
             given_loss = f"--loss {loss}" if loss is not None else "--loss-opt"
             raise GentoolError(
