@@ -1004,7 +1004,7 @@ def _grid_timeline(
     """Grids by step, side by side (labelled where the family describes its grids)."""
     chosen = list(grids)
     family = _family(_read_config(Path(run)))
-    layout = _grid_layout(Path(run), family)
+    layout = grid_layout(Path(run), family)
     shape = grids[chosen[0]].shape
     if layout is not None and _layout_rows(layout, shape) is None:
         layout = None  # not a grid of the layout's columns: drawn as it is, unlabelled
@@ -1106,7 +1106,7 @@ def redrawn_grids(
     return grids
 
 
-def _grid_layout(run: Path, family: Any) -> Any:
+def grid_layout(run: Path, family: Any) -> Any:
     """What the run's family says its sample grids show (a :class:`gentool.family.GridLayout`,
     or None), from the run's ``config.json``."""
     if family is None:
@@ -1164,7 +1164,7 @@ def _row_timeline(run: Path, files: dict[int, Path], chosen: Sequence[int], row:
         width = next(iter(grids.values())).shape[1]
         cell = (width - 2) // 3 - 2
         cells = {step: grid_row(grid, row, cell, files[step]) for step, grid in grids.items()}
-        layout = _grid_layout(run, family)
+        layout = grid_layout(run, family)
         shape = next(iter(grids.values())).shape
         rows = _layout_rows(layout, shape) if layout is not None else None
         what = ""

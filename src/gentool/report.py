@@ -41,6 +41,7 @@ from gentool.errors import GentoolError, OutputError
 from gentool.fileio import atomic_write_text, remove_owned
 from gentool.images import enlarge, save_pil, titled_panels
 from gentool.images import written_by_gentool as png_is_gentools
+from gentool.plotting import EVALUATION_INFO
 from gentool.run_folder import RunFolder
 
 #: The first line of ``report.md`` and ``report.html``: the proof that gentool wrote them.
@@ -49,10 +50,6 @@ PAGES = ("report.md", "report.html")
 IMG = "img"
 #: Image names a report writes in ``img/``.
 IMG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.png$")
-#: Fields of an ``evaluate`` log record that are not results.
-EVALUATION_FIELDS = frozenset(
-    {"event", "step", "time", "dataset", "split", "num_generated", "input_kind", "images"}
-)
 #: The shortest side a sample grid is shown at (small grids are enlarged, nearest neighbour).
 MIN_GRID_SIDE = 360
 
@@ -173,7 +170,7 @@ def cached_metrics(run: ReportRun) -> dict[str, float | None]:
         if record.get("event") != "evaluate" or record.get("step") != run.info.step:
             continue
         for key, value in record.items():
-            if key in EVALUATION_FIELDS:
+            if key in EVALUATION_INFO:
                 continue
             if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
                 found[key] = None if value is None else float(value)
@@ -361,7 +358,7 @@ def _constants(runs: Sequence[ReportRun]) -> list[str]:
     lines = []
     for key in keys:
         values = constant_value(runs, key)
-        if values is None or key in EVALUATION_FIELDS:
+        if values is None or key in EVALUATION_INFO:
             continue
         by_value: dict[float, list[str]] = {}
         for name, value in values.items():
@@ -379,7 +376,7 @@ def _curve_groups(runs: Sequence[ReportRun]) -> list[tuple[str, list[str]]]:
     keys: dict[str, None] = {}
     for run in runs:  # results of 'evaluate' are in the metrics table, not drawn as dots
         training = [r for r in run.records if "event" not in r]
-        keys.update(dict.fromkeys(k for k in curve_keys(training) if k not in EVALUATION_FIELDS))
+        keys.update(dict.fromkeys(k for k in curve_keys(training) if k not in EVALUATION_INFO))
     groups: dict[str, list[str]] = {}
     for key in keys:
         if constant_value(runs, key) is None:
@@ -397,10 +394,12 @@ EXTRA_GRIDS = {"recon": "reconstructions (rows: input, then its reconstruction)"
 def _grid_caption(run: ReportRun) -> str:
     """What a run's training grid shows, as its family says (fixed noise, or the layout of
     its fixed inputs)."""
+    from gentool.plotting import grid_layout
+
     family = run.family
     if family is None:
         return "the training's sample grid"
-    layout = family.sample_grid_layout(_read_json(RunFolder(run.path).config))
+    layout = grid_layout(run.path, family)
     if layout is not None:
         blocks = "; ".join(f"{s.label}: {' | '.join(s.columns)}" for s in layout.sections)
         return f"fixed inputs, rows of {blocks}"
@@ -409,20 +408,24 @@ def _grid_caption(run: ReportRun) -> str:
     return "samples from the training's fixed noise"
 
 
-def _grid_picture(run: ReportRun, img: Path, name: str, owned: set[Path]) -> tuple[str, str] | None:
-    """The run's last training sample grid (and the grids its loop writes beside it, a VAE's
-    reconstructions), titled, enlarged when small."""
-    from PIL import Image
-
+def grid_steps(run: ReportRun) -> dict[int, Path]:
+    """The run's training grids up to its checkpoint's step (none without ``samples/``)."""
     from gentool.plotting import sample_steps
 
     try:
         files = sample_steps(run.path)
     except GentoolError:  # no grids (trained with a sample interval past its last step)
-        return None
-    upto = {k: v for k, v in files.items() if run.info.step is None or k <= run.info.step}
-    if not upto:
-        return None
+        return {}
+    return {k: v for k, v in files.items() if run.info.step is None or k <= run.info.step}
+
+
+def _grid_picture(
+    run: ReportRun, upto: dict[int, Path], img: Path, name: str, owned: set[Path]
+) -> tuple[str, str]:
+    """The run's last training sample grid of ``upto`` (and the grids its loop writes beside
+    it, a VAE's reconstructions), titled, enlarged when small."""
+    from PIL import Image
+
     step, path = max(upto.items())
     found = [("samples" if run.family is None or run.family.GRID_COLUMNS is None else "", path)]
     for prefix, what in EXTRA_GRIDS.items():
@@ -559,18 +562,14 @@ def build_report(
     with _timed(report, "sample grids and timelines", console):
         for index, run in enumerate(runs, start=1):
             slug = f"{index}-{_slug(run.name)}"
-            shown = _grid_picture(run, img, f"grid-{slug}.png", owned)
-            if shown is None:
+            upto = grid_steps(run)
+            if not upto:
                 report.missing.append(f"{run.name}: no sample grid in samples/")
                 continue
+            shown = _grid_picture(run, upto, img, f"grid-{slug}.png", owned)
             written.add(img / shown[1])
             report.grids.append((run.name, *shown))
-            from gentool.plotting import sample_steps
-
-            steps = [
-                k for k in sample_steps(run.path) if run.info.step is None or k <= run.info.step
-            ]
-            figure = plot_timeline(run.path, choose_steps(steps, 5))
+            figure = plot_timeline(run.path, choose_steps(list(upto), 5))
             written.add(_save_figure(figure, _free(img / f"timeline-{slug}.png", owned)))
             report.timelines.append((run.name, f"timeline-{slug}.png"))
     with _timed(report, "pages", console):

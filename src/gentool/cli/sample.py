@@ -222,6 +222,21 @@ def sample(
     title, no_title = kwargs.pop("title"), kwargs.pop("no_title")
     device, use_ema = kwargs.pop("device"), not kwargs.pop("no_ema")
     chosen_titles(checkpoints, title, titles, no_title, default=False)  # one line if at odds
+
+    def figure(model: Any, meta: Any, given: tuple[str | None, str | None]) -> None:
+        """The labelled figure of a translation model (given images, or held-out ones)."""
+        _translation_figure(
+            app,
+            model,
+            meta,
+            inputs=given,
+            direction=direction,
+            n=n,
+            output=output,
+            upscale=upscale,
+            title=_one_title(checkpoints, title, titles, no_title),
+        )
+
     if any(inputs):
         if len(checkpoints) > 1:
             raise GentoolError("--input translates with one CHECKPOINT; pass a single run.")
@@ -267,17 +282,7 @@ def sample(
 
         refuse_replacing_inputs(tuple(i for i in inputs if i is not None), [output])
         model, meta = _load_translator(checkpoints[0], device, use_ema)
-        _translation_figure(
-            app,
-            model,
-            meta,
-            inputs=inputs,
-            direction=direction,
-            n=n,
-            output=output,
-            upscale=upscale,
-            title=_one_title(checkpoints, title, titles, no_title),
-        )
+        figure(model, meta, inputs)
         return
     if full_res:
         raise GentoolError("--full-res applies when translating files: pass --input and --out-dir.")
@@ -310,17 +315,7 @@ def sample(
         if not family.can("generate") and family.can("translate") and len(checkpoints) == 1:
             # a translation model draws nothing: a figure of its held-out images instead
             _held_out_figure_options(model, out_dir)
-            _translation_figure(
-                app,
-                model,
-                meta,
-                inputs=(None, None),
-                direction=direction,
-                n=n,
-                output=output,
-                upscale=upscale,
-                title=_one_title(checkpoints, title, titles, no_title),
-            )
+            figure(model, meta, (None, None))
             return
         if not family.can("generate"):
             raise GentoolError(family.cannot("gentool sample", model.PLUGIN_NAME, path))
